@@ -1,0 +1,840 @@
+"""Benchmark mlv against DVC and git on the generated workloads of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# --------------------------------------------------------------------------------------------
+# Workload and target definitions (mirror /BENCHMARKS.md; keep the two in step).
+# --------------------------------------------------------------------------------------------
+
+WORKLOADS = {
+    "W1": "20,000 files of 1-16 KiB random bytes in 100 folders (~200 MB)",
+    "W2": "W1, nothing changed",
+    "W3": "one Parquet feature table, 10 M rows x 11 columns (~330 MB)",
+    "W4": "W3 with 1 % of rows of one column edited and 0.5 % rows appended, rewritten",
+    "W5": "W1 committed, folder deleted",
+    "W6": "200,000 files of 1-4 KiB",
+    "W7": "W1 changed: 100 files edited, 100 added, 100 deleted",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pass/fail criterion: `peer` is "dvc"/"git" (ratio of medians) or "abs" (mlv value)."""
+
+    peer: str
+    limit: float
+
+
+@dataclass(frozen=True)
+class Row:
+    workload: str
+    operation: str
+    unit: str  # "s", "MB" (store size / memory) or "%" (store growth)
+    target: str
+    checks: tuple[Check, ...] = ()
+
+
+ROWS = (
+    Row("W1", "add + commit", "s", "≤ 0.33 x DVC add", (Check("dvc", 0.33),)),
+    Row("W1", "store size", "MB", "—"),
+    Row("W2", "status", "s", "≤ 0.2 x DVC, ≤ 5 x git", (Check("dvc", 0.2), Check("git", 5))),
+    Row("W3", "add + commit", "s", "≤ 0.7 x DVC add", (Check("dvc", 0.7),)),
+    Row("W3", "store size", "MB", "—"),
+    Row("W4", "add + commit", "s", "—"),
+    Row("W4", "store growth", "%", "≤ 15 % of file size", (Check("abs", 15),)),
+    Row("W5", "checkout", "s", "≤ 0.33 x DVC checkout", (Check("dvc", 0.33),)),
+    Row("W6", "add + commit", "s", "≤ 0.33 x DVC add", (Check("dvc", 0.33),)),
+    Row("W6", "status", "s", "≤ 1.5 s", (Check("abs", 1.5),)),
+    Row("W6", "peak memory", "MB", "≤ 500 MB", (Check("abs", 500),)),
+    Row("W7", "status", "s", "≤ 0.33 x DVC status", (Check("dvc", 0.33),)),
+    Row("W7", "add + commit", "s", "≤ 0.33 x DVC add", (Check("dvc", 0.33),)),
+)
+
+# Full-scale sizes; --scale multiplies the counts.
+W1_FILES, W1_FOLDERS, W1_MIN, W1_MAX = 20_000, 100, 1024, 16 * 1024
+W6_FILES, W6_PER_FOLDER, W6_MIN, W6_MAX = 200_000, 1000, 1024, 4 * 1024
+W3_ROWS = 10_000_000
+# pyarrow's default row-group length, so our batched writer lays out the file exactly as a
+# plain `pq.write_table(table)` of the whole table would.
+ROW_GROUP = 1024 * 1024
+W4_EDIT_FRACTION, W4_APPEND_FRACTION = 0.01, 0.005
+# Relabelling 1 % of samples is the typical small fix of a feature table; the edits are
+# scattered, so every page of that column changes while all other columns keep their bytes.
+W4_EDIT_COLUMN = "label"
+W7_CHANGES = 100
+TABLE_FILE = "features.parquet"
+COMMAND_TIMEOUT_S = 3600
+
+
+# --------------------------------------------------------------------------------------------
+# Running commands
+# --------------------------------------------------------------------------------------------
+
+
+class CommandFailed(Exception):
+    """A tool command (or a check on its result) failed; the row is reported as an error."""
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_kib: int
+
+    def __add__(self, other: Measure) -> Measure:
+        return Measure(self.seconds + other.seconds, max(self.peak_kib, other.peak_kib))
+
+
+# Runs one command in a small stdlib-only Python process and reports its wall time and peak RSS.
+# The extra process matters: on Linux a child's max RSS includes the RSS of the process it was
+# forked from (exec keeps the high-water mark), so measuring straight from this script would
+# charge every tool with this script's own memory (pyarrow tables included). The wrapper is
+# a few MB, like GNU time, and it times the command itself so its own start-up is not counted.
+_WRAPPER = """
+import os, sys, time
+report, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.posix_spawnp(cmd[0], cmd, os.environ)
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - start
+with open(report, "w") as f:
+    f.write(f"{elapsed} {usage.ru_maxrss}")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def run_cmd(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Measure:
+    """Run one process, returning its wall time and peak RSS; raise CommandFailed on error."""
+    # Flush earlier writes (workload copies, the other tool's store) so that their writeback
+    # does not land inside this timing.
+    os.sync()
+    with tempfile.TemporaryDirectory() as tmp:
+        report, out, err = Path(tmp, "report"), Path(tmp, "out"), Path(tmp, "err")
+        wrapper = [sys.executable, "-I", "-S", "-c", _WRAPPER, str(report), *cmd]
+        with out.open("wb") as out_f, err.open("wb") as err_f:
+            proc = subprocess.Popen(
+                wrapper, cwd=cwd, env=env, stdout=out_f, stderr=err_f, start_new_session=True
+            )
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                msg = f"`{' '.join(cmd)}` in {cwd} timed out after {timeout:g} s"
+                raise CommandFailed(msg) from None
+        if proc.returncode != 0 or not report.exists():
+            detail = (err.read_bytes() or out.read_bytes()).decode(errors="replace").strip()
+            raise CommandFailed(
+                f"`{' '.join(cmd)}` in {cwd} exited {proc.returncode}:\n{detail[-3000:]}"
+            )
+        elapsed, peak_kib = report.read_text().split()
+    return Measure(float(elapsed), int(peak_kib))
+
+
+def capture(cmd: list[str]) -> str:
+    """First line of a version command's output, or a note that it failed."""
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except OSError as exc:
+        return f"unavailable ({exc.strerror})"
+    text = (res.stdout or res.stderr).strip()
+    return text.splitlines()[0] if res.returncode == 0 and text else "unavailable"
+
+
+def find_exe(name: str) -> str | None:
+    """Prefer the executable installed next to this interpreter (the venv), then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def du_bytes(path: Path) -> int:
+    """Apparent size of a tree like `du -sb`: files and directories, hard links once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in (*dirs, *files, None):
+            st = os.lstat(os.path.join(root, name) if name else root)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def copy_tree(src: Path, dest: Path) -> None:
+    # cp is several times faster than shutil.copytree on many small files.
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("cp"):
+        subprocess.run(["cp", "-R", str(src), str(dest)], check=True)
+    else:
+        shutil.copytree(src, dest, symlinks=True)
+
+
+def count_files(path: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(path)) if path.is_dir() else 0
+
+
+# --------------------------------------------------------------------------------------------
+# Tools: the same operations, typed as a user of each tool would type them
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tool:
+    name: str
+    exe: str
+    env: dict[str, str]
+    timeout: float
+
+    def _run(self, repo: Path, *args: str) -> Measure:
+        return run_cmd([self.exe, *args], repo, self.env, self.timeout)
+
+    def init(self, repo: Path) -> None:
+        self._run(repo, "init")
+
+    def add_commit(self, repo: Path, paths: list[str]) -> Measure:
+        return self._run(repo, "add", *paths) + self._run(repo, "commit", "-m", "bench")
+
+    def status(self, repo: Path) -> Measure:
+        return self._run(repo, "status")
+
+    def checkout(self, repo: Path) -> Measure:
+        return self._run(repo, "checkout", "HEAD", "--", "data")
+
+    def store(self, repo: Path) -> Path:
+        return repo / ".mlv"
+
+
+class Dvc(Tool):
+    def init(self, repo: Path) -> None:
+        # --no-scm keeps git's own time out of DVC's figures.
+        self._run(repo, "init", "--no-scm")
+
+    def add_commit(self, repo: Path, paths: list[str]) -> Measure:
+        # `dvc add` both hashes and stores: it is DVC's whole add + commit.
+        return self._run(repo, "add", *paths)
+
+    def checkout(self, repo: Path) -> Measure:
+        return self._run(repo, "checkout")
+
+    def store(self, repo: Path) -> Path:
+        return repo / ".dvc" / "cache"
+
+
+class Git(Tool):
+    def init(self, repo: Path) -> None:
+        self._run(repo, "init", "-q")
+
+    def add_commit(self, repo: Path, paths: list[str]) -> Measure:
+        return self._run(repo, "add", *paths) + self._run(repo, "commit", "-q", "-m", "bench")
+
+    def store(self, repo: Path) -> Path:
+        return repo / ".git"
+
+
+def base_env(workdir: Path) -> dict[str, str]:
+    """Environment for all tools: no analytics or update checks, DVC's caches in the workdir."""
+    dvc_home = workdir / "dvc-home"
+    for sub in ("global", "system", "site"):
+        (dvc_home / sub).mkdir(parents=True, exist_ok=True)
+    (dvc_home / "global" / "config").write_text(
+        "[core]\n    analytics = false\n    check_update = false\n"
+    )
+    env = dict(os.environ)
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        DVC_GLOBAL_CONFIG_DIR=str(dvc_home / "global"),
+        DVC_SYSTEM_CONFIG_DIR=str(dvc_home / "system"),
+        DVC_SITE_CACHE_DIR=str(dvc_home / "site"),
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+        GIT_CONFIG_NOSYSTEM="1",
+    )
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# Workload generation (seeded, cached in the workdir between runs)
+# --------------------------------------------------------------------------------------------
+
+
+def scaled(count: int, scale: float) -> int:
+    return max(1, round(count * scale))
+
+
+def write_random_files(root: Path, n: int, folders: int, lo: int, hi: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for i in range(n):
+        folder = root / f"d{i % folders:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i:07d}.bin").write_bytes(rng.randbytes(rng.randint(lo, hi)))
+
+
+def gen_w1(dest: Path, scale: float, seed: int) -> None:
+    n = scaled(W1_FILES, scale)
+    write_random_files(dest / "data", n, min(W1_FOLDERS, n), W1_MIN, W1_MAX, seed)
+
+
+def gen_w6(dest: Path, scale: float, seed: int) -> None:
+    n = scaled(W6_FILES, scale)
+    folders = max(1, n // W6_PER_FOLDER)
+    write_random_files(dest / "data", n, folders, W6_MIN, W6_MAX, seed + 6)
+
+
+def feature_batch(start: int, n: int, seed: int):
+    """Rows [start, start+n) of a feature table: ids, counters, labels, floats, categories."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def uniform(col: int):
+        return pc.random(n, initializer=(seed << 40) ^ (start << 5) ^ col)
+
+    def ints(col: int, hi: int, typ):
+        return pc.cast(pc.floor(pc.multiply(uniform(col), hi)), typ)
+
+    row_id = pa.array(range(start, start + n), pa.int64())
+    categories = pa.array([f"cat_{i:03d}" for i in range(100)])
+    columns = {
+        "row_id": row_id,
+        "user_id": ints(1, 1_000_000, pa.int32()),
+        "item_id": ints(2, 50_000, pa.int32()),
+        "ts": pc.add(pc.multiply(row_id, 7), 1_700_000_000_000),
+        "label": ints(3, 2, pa.int8()),
+        "f0": pc.cast(uniform(4), pa.float32()),
+        "f1": pc.cast(uniform(5), pa.float32()),
+        # Quantised features, as binned or rounded features are in real tables.
+        "f2": pc.cast(pc.round(uniform(6), 3), pa.float32()),
+        "f3": pc.cast(pc.round(uniform(7), 2), pa.float32()),
+        "score": pc.cast(uniform(8), pa.float32()),
+        "category": pc.take(categories, ints(9, 100, pa.int32())),
+    }
+    return pa.table(columns)
+
+
+def rechunk(tables: Iterable, size: int) -> Iterator:
+    """Regroup a stream of tables into tables of exactly `size` rows (the last may be short)."""
+    import pyarrow as pa
+
+    pending, count = [], 0
+    for table in tables:
+        pending.append(table)
+        count += table.num_rows
+        while count >= size:
+            merged = pa.concat_tables(pending)
+            yield merged.slice(0, size)
+            pending, count = [merged.slice(size)], count - size
+    if count:
+        yield pa.concat_tables(pending)
+
+
+def write_parquet(path: Path, tables: Iterable) -> None:
+    import pyarrow.parquet as pq
+
+    writer = None
+    for table in rechunk(tables, ROW_GROUP):
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    if writer is not None:
+        writer.close()
+
+
+def gen_w3(dest: Path, scale: float, seed: int) -> None:
+    rows = scaled(W3_ROWS, scale)
+    (dest / "data").mkdir(parents=True)
+    batches = (feature_batch(s, min(ROW_GROUP, rows - s), seed) for s in range(0, rows, ROW_GROUP))
+    write_parquet(dest / "data" / TABLE_FILE, batches)
+
+
+def gen_w4(dest: Path, scale: float, seed: int, w3: Path) -> None:
+    """Rewrite W3 with scattered edits of one column and rows appended, as a user would."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rows = scaled(W3_ROWS, scale)
+    rng = random.Random(seed + 4)
+    edited = pa.array(sorted(rng.sample(range(rows), scaled(rows, W4_EDIT_FRACTION))), pa.int64())
+    source = pq.ParquetFile(w3 / "data" / TABLE_FILE)
+
+    def edited_groups():
+        for i in range(source.num_row_groups):
+            table = source.read_row_group(i)
+            col = table.schema.get_field_index(W4_EDIT_COLUMN)
+            old = table.column(col)
+            flipped = pc.subtract(pa.scalar(1, old.type), old)
+            mask = pc.is_in(table.column("row_id"), value_set=edited)
+            yield table.set_column(col, W4_EDIT_COLUMN, pc.if_else(mask, flipped, old))
+        yield feature_batch(rows, scaled(rows, W4_APPEND_FRACTION), seed + 1)
+
+    (dest / "data").mkdir(parents=True)
+    write_parquet(dest / "data" / TABLE_FILE, edited_groups())
+
+
+@dataclass
+class Changes:
+    """The W7 edit set, computed once so every tool sees identical changes."""
+
+    edited: dict[str, bytes]
+    added: dict[str, bytes]
+    deleted: list[str]
+
+    def apply(self, repo: Path) -> None:
+        for rel, content in (self.edited | self.added).items():
+            (repo / rel).write_bytes(content)
+        for rel in self.deleted:
+            (repo / rel).unlink()
+
+
+def w7_changes(w1: Path, scale: float, seed: int) -> Changes:
+    rng = random.Random(seed + 7)
+    files = sorted(str(p.relative_to(w1)) for p in (w1 / "data").rglob("*.bin"))
+    k = min(scaled(W7_CHANGES, scale), len(files) // 2)
+    picked = rng.sample(files, 2 * k)
+    # Same size, new bytes: only the mtime and content tell the edit apart.
+    edited = {rel: rng.randbytes((w1 / rel).stat().st_size) for rel in picked[:k]}
+    folders = sorted({str(Path(rel).parent) for rel in files})
+    added = {
+        f"{rng.choice(folders)}/new{i:05d}.bin": rng.randbytes(rng.randint(W1_MIN, W1_MAX))
+        for i in range(k)
+    }
+    return Changes(edited, added, picked[k:])
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmark context and the per-workload measurements
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    workdir: Path
+    scale: float
+    seed: int
+    tools: dict[str, Tool]
+    persistent: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def data(self, name: str) -> Path:
+        """The generated workload `name`, generated on first use and kept in the workdir."""
+        dest = self.workdir / "gen" / f"{name}-scale{self.scale:g}-seed{self.seed}"
+        if (dest / ".complete").exists():
+            return dest
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        log(f"generating {name} into {dest} ...")
+        start = time.perf_counter()
+        if name == "w4":
+            gen_w4(dest, self.scale, self.seed, self.data("w3"))
+        else:
+            GENERATORS[name](dest, self.scale, self.seed)
+        (dest / ".complete").touch()
+        log(f"generated {name} in {time.perf_counter() - start:.1f} s")
+        return dest
+
+    def fresh_repo(self, tool: Tool, label: str, source: str) -> Path:
+        """A new repository of `tool` holding a fresh copy of the workload's data folder."""
+        repo = self.workdir / "runs" / f"{label}-{tool.name}"
+        shutil.rmtree(repo, ignore_errors=True)
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        copy_tree(self.data(source) / "data", repo / "data")
+        tool.init(repo)
+        return repo
+
+    def committed_repo(self, tool: Tool, wid: str, source: str, paths: list[str]) -> Path:
+        """A repository with the workload committed, built once and shared by all repetitions."""
+        key = (wid, tool.name)
+        if key not in self.persistent:
+            repo = self.fresh_repo(tool, f"{wid}-shared", source)
+            tool.add_commit(repo, paths)
+            self.persistent[key] = repo
+        return self.persistent[key]
+
+
+GENERATORS: dict[str, Callable[[Path, float, int], None]] = {
+    "w1": gen_w1,
+    "w3": gen_w3,
+    "w6": gen_w6,
+}
+
+Result = dict[str, Measure | float]
+
+
+def bench_w1(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.fresh_repo(tool, "W1", "w1")
+    took = tool.add_commit(repo, ["data"])
+    return {"add + commit": took, "store size": du_bytes(tool.store(repo)) / 1e6}
+
+
+def bench_w2(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.committed_repo(tool, "W2", "w1", ["data"])
+    if ("W2-warm", tool.name) not in ctx.persistent:
+        # One untimed status first, so every timed run sees the same settled repository.
+        tool.status(repo)
+        ctx.persistent[("W2-warm", tool.name)] = repo
+    return {"status": tool.status(repo)}
+
+
+def table_path() -> list[str]:
+    return [f"data/{TABLE_FILE}"]
+
+
+def bench_w3(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.fresh_repo(tool, "W3", "w3")
+    took = tool.add_commit(repo, table_path())
+    return {"add + commit": took, "store size": du_bytes(tool.store(repo)) / 1e6}
+
+
+def bench_w4(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.fresh_repo(tool, "W4", "w3")
+    tool.add_commit(repo, table_path())
+    before = du_bytes(tool.store(repo))
+    new_file = ctx.data("w4") / "data" / TABLE_FILE
+    target = repo / "data" / TABLE_FILE
+    # Replace rather than overwrite in place, so a tool that links files into its store
+    # cannot have its stored copy altered behind its back.
+    target.unlink()
+    shutil.copyfile(new_file, target)
+    took = tool.add_commit(repo, table_path())
+    growth = 100 * (du_bytes(tool.store(repo)) - before) / new_file.stat().st_size
+    return {"add + commit": took, "store growth": growth}
+
+
+def bench_w5(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.committed_repo(tool, "W5", "w1", ["data"])
+    expected = count_files(ctx.data("w1") / "data")
+    shutil.rmtree(repo / "data")
+    took = tool.checkout(repo)
+    restored = count_files(repo / "data")
+    if restored != expected:
+        raise CommandFailed(f"{tool.name} checkout restored {restored} of {expected} files")
+    return {"checkout": took}
+
+
+def bench_w6(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.fresh_repo(tool, "W6", "w6")
+    added = tool.add_commit(repo, ["data"])
+    status = tool.status(repo)
+    peak_mb = max(added.peak_kib, status.peak_kib) * 1024 / 1e6
+    return {"add + commit": added, "status": status, "peak memory": peak_mb}
+
+
+def bench_w7(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.fresh_repo(tool, "W7", "w1")
+    tool.add_commit(repo, ["data"])
+    w7_changes(ctx.data("w1"), ctx.scale, ctx.seed).apply(repo)
+    status = tool.status(repo)
+    return {"status": status, "add + commit": tool.add_commit(repo, ["data"])}
+
+
+BENCHES: dict[str, Callable[[Context, Tool], Result]] = {
+    "W1": bench_w1,
+    "W2": bench_w2,
+    "W3": bench_w3,
+    "W4": bench_w4,
+    "W5": bench_w5,
+    "W6": bench_w6,
+    "W7": bench_w7,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Collecting results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+    peaks_kib: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    def median(self) -> float | None:
+        return None if self.error or not self.values else statistics.median(self.values)
+
+    def peak_mb(self) -> float | None:
+        return max(self.peaks_kib) * 1024 / 1e6 if self.peaks_kib and not self.error else None
+
+
+Results = dict[tuple[str, str], dict[str, Cell]]
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def tools_for(wid: str, ctx: Context) -> list[Tool]:
+    names = ["mlv", "dvc", "git"] if wid == "W2" else ["mlv", "dvc"]
+    return [ctx.tools[n] for n in names if n in ctx.tools]
+
+
+def run_workload(ctx: Context, wid: str, reps: int, results: Results) -> None:
+    tools = tools_for(wid, ctx)
+    failed: set[str] = set()
+    metrics = [r.operation for r in ROWS if r.workload == wid]
+    for rep in range(reps):
+        # Rotate the order each repetition so neither tool always runs on a warmer machine.
+        for tool in tools[rep % len(tools) :] + tools[: rep % len(tools)]:
+            if tool.name in failed:
+                continue
+            try:
+                result = BENCHES[wid](ctx, tool)
+            except (CommandFailed, OSError) as exc:
+                log(f"{wid} {tool.name}: ERROR\n{exc}")
+                failed.add(tool.name)
+                for metric in metrics:
+                    results[(wid, metric)].setdefault(tool.name, Cell()).error = str(exc)
+                continue
+            record(results, wid, tool.name, result)
+            shown = ", ".join(f"{k} {fmt_value(v)}" for k, v in result.items())
+            log(f"{wid} rep {rep + 1}/{reps} {tool.name}: {shown}")
+    shutil.rmtree(ctx.workdir / "runs", ignore_errors=True)
+    ctx.persistent.clear()
+
+
+def record(results: Results, wid: str, tool: str, result: Result) -> None:
+    for metric, value in result.items():
+        cell = results[(wid, metric)].setdefault(tool, Cell())
+        if isinstance(value, Measure):
+            cell.values.append(value.seconds)
+            cell.peaks_kib.append(value.peak_kib)
+        else:
+            cell.values.append(value)
+
+
+def fmt_value(value: Measure | float) -> str:
+    if isinstance(value, Measure):
+        return f"{value.seconds:.2f} s ({value.peak_kib / 1024:.0f} MiB)"
+    return f"{value:.2f}"
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_cell(cell: Cell | None, unit: str) -> str:
+    if cell is None:
+        return "—"
+    if cell.error:
+        return "error"
+    value = cell.median()
+    if value is None:
+        return "—"
+    if unit == "s":
+        return f"{value:.3f} s" if value < 1 else f"{value:.2f} s"
+    if unit == "%":
+        return f"{value:.1f} %"
+    return f"{value:,.1f} MB"
+
+
+def ratio(cells: dict[str, Cell], peer: str) -> float | None:
+    mine, theirs = cells.get("mlv"), cells.get(peer)
+    if mine is None or theirs is None:
+        return None
+    a, b = mine.median(), theirs.median()
+    return a / b if a is not None and b else None
+
+
+def verdict(row: Row, cells: dict[str, Cell]) -> str:
+    if not row.checks:
+        return "—"
+    if "mlv" in cells and cells["mlv"].error:
+        return "error"
+    outcomes = []
+    for check in row.checks:
+        value = cells["mlv"].median() if "mlv" in cells else None
+        if check.peer != "abs":
+            value = ratio(cells, check.peer)
+        if value is not None:
+            outcomes.append(value <= check.limit)
+    if not outcomes:
+        return "—"
+    return "yes" if all(outcomes) else "no"
+
+
+def markdown_table(results: Results, workloads: list[str]) -> str:
+    lines = [
+        "| workload | operation | mlv | DVC | git | mlv / peer | target | met "
+        "| peak RSS mlv / DVC |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in ROWS:
+        if row.workload not in workloads:
+            continue
+        cells = results[(row.workload, row.operation)]
+        ratios = [
+            f"{r:.2f} x {peer}"
+            for peer in ("DVC", "git")
+            if (r := ratio(cells, peer.lower())) is not None
+        ]
+        peaks = " / ".join(
+            f"{p:.0f} MB" if (p := c.peak_mb()) is not None else "—"
+            for c in (cells.get("mlv"), cells.get("dvc"))
+            if c is not None
+        )
+        lines.append(
+            f"| {row.workload} | {row.operation} | {fmt_cell(cells.get('mlv'), row.unit)} "
+            f"| {fmt_cell(cells.get('dvc'), row.unit)} | {fmt_cell(cells.get('git'), row.unit)} "
+            f"| {', '.join(ratios) or '—'} | {row.target} | {verdict(row, cells)} "
+            f"| {peaks or '—'} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_info() -> str:
+    model, mem = platform.processor() or "unknown CPU", "unknown memory"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB RAM"
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, {mem}, {platform.system()} {platform.release()}"
+
+
+def tool_versions(tools: dict[str, Tool]) -> str:
+    parts = []
+    for name, tool in tools.items():
+        version = capture([tool.exe, "--version"])
+        parts.append(version if version.lower().startswith(name) else f"{name} {version}")
+    try:
+        import pyarrow
+
+        parts.append(f"pyarrow {pyarrow.__version__}")
+    except ImportError:
+        pass
+    return ", ".join([*parts, f"Python {platform.python_version()}"])
+
+
+def report(args: argparse.Namespace, ctx: Context, results: Results, notes: list[str]) -> str:
+    now = datetime.datetime.now().astimezone()
+    header = [
+        f"## {now:%Y-%m-%d %H:%M %Z} — scale {args.scale:g}, {args.reps} repetitions",
+        "",
+        f"- Machine: {machine_info()}",
+        f"- Versions: {tool_versions(ctx.tools)}",
+        "- Times are medians of whole processes; add + commit is the sum of both processes "
+        "(DVC: `dvc add` alone). Store size is `.mlv` vs `.dvc/cache`.",
+        f"- W4 edits the `{W4_EDIT_COLUMN}` column of {W4_EDIT_FRACTION:.0%} of rows (scattered)"
+        f" and appends {W4_APPEND_FRACTION:.1%} rows; growth is relative to the new file size.",
+        *(f"- {note}" for note in notes),
+        "",
+    ]
+    return "\n".join(header) + "\n" + markdown_table(results, args.only) + "\n"
+
+
+DOC_TITLE = "# mlv performance\n\nGenerated by `benchmarks/run.py --write`; see BENCHMARKS.md "
+DOC_TITLE += "for the workloads and targets. Newest run first.\n\n"
+
+
+def write_doc(section: str) -> Path:
+    """Insert the section at the top of docs/performance.md, keeping earlier runs below."""
+    doc = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+    old = doc.read_text() if doc.exists() else DOC_TITLE
+    head, sep, rest = old.partition("\n## ")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(f"{head.rstrip()}\n\n{section}" + (f"\n## {rest}" if sep else ""))
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply file/row counts")
+    parser.add_argument("--only", default=",".join(BENCHES), help="e.g. W1,W2")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per tool")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-dvc", action="store_true", help="skip DVC")
+    parser.add_argument("--timeout", type=float, default=COMMAND_TIMEOUT_S, help="per command")
+    parser.add_argument("--write", action="store_true", help="also write docs/performance.md")
+    args = parser.parse_args(argv)
+    args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
+    unknown = [w for w in args.only if w not in BENCHES]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {list(BENCHES)}")
+    if args.reps < 1 or args.scale <= 0:
+        parser.error("--reps must be >= 1 and --scale > 0")
+    return args
+
+
+def make_tools(args: argparse.Namespace, env: dict[str, str], notes: list[str]) -> dict:
+    tools: dict[str, Tool] = {}
+    wanted_tools = (("mlv", Tool, True), ("dvc", Dvc, not args.no_dvc), ("git", Git, True))
+    for name, cls, wanted in wanted_tools:
+        if not wanted:
+            notes.append(f"{name} skipped (--no-{name}).")
+            continue
+        exe = find_exe(name)
+        if exe is None:
+            notes.append(f"{name} not found next to {sys.executable} or on PATH: skipped.")
+            log(notes[-1])
+            continue
+        tools[name] = cls(name, exe, env, args.timeout)
+    return tools
+
+
+def needs_pyarrow(workloads: list[str]) -> bool:
+    return any(w in ("W3", "W4") for w in workloads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    own_workdir = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="mlv-bench-")) if own_workdir else args.workdir
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    if needs_pyarrow(args.only):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            notes.append("pyarrow not installed: W3/W4 skipped.")
+            args.only = [w for w in args.only if w not in ("W3", "W4")]
+    ctx = Context(workdir, args.scale, args.seed, make_tools(args, base_env(workdir), notes))
+    results: Results = {(r.workload, r.operation): {} for r in ROWS}
+    log(f"workdir {workdir}; tools: {', '.join(f'{n}={t.exe}' for n, t in ctx.tools.items())}")
+    try:
+        for wid in args.only:
+            log(f"{wid}: {WORKLOADS[wid]} (scale {args.scale:g})")
+            run_workload(ctx, wid, args.reps, results)
+    finally:
+        if own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    section = report(args, ctx, results, notes)
+    print(section)
+    if args.write:
+        log(f"wrote {write_doc(section)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""mlv: version control for machine learning data, code, runs and models."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from mlv.repo.repository import Repo
+
+__all__ = ["Repo", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `import mlv` (and the CLI's start-up) stays cheap.
+    if name == "Repo":
+        from mlv.repo.repository import Repo
+
+        return Repo
+    raise AttributeError(name)

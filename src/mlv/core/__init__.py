@@ -1,0 +1,1 @@
+"""Layer 1: pure functions for hashing and content-defined chunking."""

@@ -1,0 +1,84 @@
+"""Typed errors raised by the library; the CLI maps them to one line and an exit code."""
+
+from __future__ import annotations
+
+
+class MlvError(Exception):
+    """Base of every error mlv raises on purpose.
+
+    ``exit_code`` is what the CLI exits with: 2 for bad input or an environment
+    problem, 1 for "a check found a difference".
+    """
+
+    exit_code = 2
+
+
+class NotARepositoryError(MlvError):
+    """No ``.mlv`` directory was found at or above the given path."""
+
+
+class NotFoundError(MlvError):
+    """A revision, path or object that the caller named does not exist."""
+
+
+class ObjectMissingError(NotFoundError):
+    """An object that the store should hold is absent."""
+
+    def __init__(self, object_id: str, detail: str = "") -> None:
+        self.object_id = object_id
+        super().__init__(f"object {object_id} is missing from the store{detail}; run 'mlv fsck'")
+
+
+class InvalidArgumentError(MlvError):
+    """The caller gave an argument that cannot be acted on."""
+
+
+class FormatError(MlvError):
+    """Bytes on disk do not parse as the format they claim to be."""
+
+
+class ChecksumMismatchError(FormatError):
+    """An object's content does not hash to its id: the store is damaged."""
+
+    def __init__(self, object_id: str, where: str = "") -> None:
+        self.object_id = object_id
+        self.where = where
+        place = f" in {where}" if where else ""
+        super().__init__(
+            f"object {object_id} is damaged{place}: its content does not match its id; "
+            "run 'mlv fsck' to list all damage"
+        )
+
+
+class UnsupportedVersionError(MlvError):
+    """The repository or an object uses a format version this mlv does not know."""
+
+
+class LockError(MlvError):
+    """Another process holds a lock that did not become free in time."""
+
+
+class UnsafePathError(MlvError):
+    """A tree entry or path would lead outside the working tree or into ``.mlv``/``.git``."""
+
+
+class UncommittedChangesError(MlvError):
+    """An operation would overwrite or delete work that is not committed."""
+
+
+class NothingToCommitError(MlvError):
+    """A commit was asked for with no change staged."""
+
+
+class MergeConflictError(MlvError):
+    """A three-way merge found paths changed on both sides."""
+
+    exit_code = 1
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(
+            f"merge conflict in {len(paths)} path(s): {shown}; "
+            "nothing was changed; rerun with --ours or --theirs"
+        )

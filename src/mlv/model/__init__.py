@@ -1,0 +1,1 @@
+"""Layer 3: typed objects (file, tree, commit) with canonical encoding and validation."""

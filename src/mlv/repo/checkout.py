@@ -1,0 +1,166 @@
+"""Writing tree content into the working tree, refusing anything that would escape it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import secrets
+import stat
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mlv.errors import UnsafePathError, UncommittedChangesError
+from mlv.model.objects import check_entry_name
+from mlv.repo.blobs import iter_content, read_content
+from mlv.repo.staging import Staged, trusted_mtime
+from mlv.repo.trees import Entry
+from mlv.repo.worktree import KIND_SYMLINK, stat_of
+from mlv.store.objectstore import ObjectStore
+
+WRITE_WORKERS = 4
+
+
+def check_path(path: str) -> None:
+    """Refuse a repository path that is not a plain relative path inside the tree."""
+    if path.startswith("/") or not path:
+        raise UnsafePathError(f"unsafe path {path!r}: refusing to write it")
+    for part in path.split("/"):
+        check_entry_name(part)
+
+
+def check_symlink_target(path: str, target: str) -> None:
+    """Refuse a symlink whose target is absolute or climbs out of the working tree."""
+    if posixpath.isabs(target) or "\x00" in target:
+        raise UnsafePathError(f"symlink {path} points to {target!r}, outside the working tree")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise UnsafePathError(f"symlink {path} points to {target!r}, outside the working tree")
+    first = resolved.split("/")[0].lower()
+    if first in (".mlv", ".git"):
+        raise UnsafePathError(f"symlink {path} points into {first}: refusing it")
+
+
+class Materialiser:
+    """Writes and removes working tree files for checkout, restore and merge."""
+
+    def __init__(self, root: Path, store: ObjectStore) -> None:
+        self.root = root
+        self.store = store
+
+    def validate(self, writes: dict[str, Entry]) -> None:
+        """Check every path and symlink before anything is written."""
+        for path, entry in writes.items():
+            check_path(path)
+            if entry.kind == KIND_SYMLINK:
+                target = os.fsdecode(read_content(self.store, entry.id))
+                check_symlink_target(path, target)
+
+    def apply(
+        self,
+        writes: dict[str, Entry],
+        removes: list[str],
+        advance: Callable[[int], None] | None = None,
+    ) -> dict[str, Staged]:
+        """Remove, then write; return the staged entries (with stat) of what was written."""
+        self.validate(writes)
+        for path in removes:
+            check_path(path)
+            full = self.root / path
+            self._check_parents(path)
+            with contextlib.suppress(FileNotFoundError):
+                full.unlink()
+            self._prune_empty_parents(path)
+        ordered = sorted(writes.items())
+        for path, _entry in ordered:
+            self._make_parents(path)
+
+        def write(item: tuple[str, Entry]) -> tuple[str, Staged]:
+            path, entry = item
+            staged = self._write_one(path, entry)
+            if advance is not None:
+                advance(entry.size)
+            return path, staged
+
+        if len(ordered) < 64:
+            return dict(map(write, ordered))
+        with ThreadPoolExecutor(WRITE_WORKERS) as pool:
+            return dict(pool.map(write, ordered, chunksize=32))
+
+    def _check_parents(self, path: str) -> None:
+        current = self.root
+        for part in path.split("/")[:-1]:
+            current = current / part
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                return
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePathError(
+                    f"{current.relative_to(self.root)} is a symlink: refusing to write "
+                    f"{path} through it"
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                raise UncommittedChangesError(
+                    f"{current.relative_to(self.root)} is a file where {path} needs a folder; "
+                    "move it away or commit it first"
+                )
+
+    def _make_parents(self, path: str) -> None:
+        self._check_parents(path)
+        parent = (self.root / path).parent
+        parent.mkdir(parents=True, exist_ok=True)
+
+    def _write_one(self, path: str, entry: Entry) -> Staged:
+        full = self.root / path
+        tmp = full.with_name(f".{full.name}.mlv-{secrets.token_hex(4)}.tmp")
+        try:
+            if entry.kind == KIND_SYMLINK:
+                os.symlink(os.fsdecode(read_content(self.store, entry.id)), tmp)
+            else:
+                with open(tmp, "xb") as f:
+                    for block in iter_content(self.store, entry.id):
+                        f.write(block)
+                    if entry.executable:
+                        os.fchmod(f.fileno(), 0o755 & ~_umask())
+            if os.path.isdir(full) and not os.path.islink(full):
+                raise UncommittedChangesError(
+                    f"a folder is in the way of {path}; move it away or commit it first"
+                )
+            os.replace(tmp, full)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        info = stat_of(os.lstat(full))
+        assert info is not None
+        return Staged(
+            entry.kind,
+            entry.id,
+            entry.size,
+            entry.executable,
+            trusted_mtime(info.mtime_ns),
+            info.ino,
+        )
+
+    def _prune_empty_parents(self, path: str) -> None:
+        parent = (self.root / path).parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                return
+            parent = parent.parent
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        current = os.umask(0)
+        os.umask(current)
+        _UMASK = current
+    return _UMASK

@@ -1,0 +1,123 @@
+"""``fsck``: verify every object against its id and everything reachable from every ref."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlv.errors import MlvError
+from mlv.model.objects import KIND_DIR, FileManifest
+from mlv.repo.blobs import iter_content
+from mlv.repo.refs import HEADS, TAGS
+from mlv.repo.results import FsckReport, Problem, Progress
+from mlv.store.pack import KIND_MANIFEST
+
+if TYPE_CHECKING:
+    from mlv.repo.repository import Repo
+
+
+def check_repository(repo: Repo, progress: Progress) -> FsckReport:
+    store = repo.store
+    problems: list[Problem] = []
+    total = store.index.count()
+    progress.start(total, "checking objects")
+    damaged: set[str] = set()
+    for damage in store.verify_all():
+        problems.append(Problem(damage.object_id, damage.pack, damage.problem))
+        damaged.add(damage.object_id)
+    progress.advance(total)
+    progress.finish()
+
+    starts: dict[str, str] = {}
+    try:
+        head = repo.refs.head()
+        if head.commit:
+            starts["HEAD"] = head.commit
+    except MlvError as exc:
+        problems.append(Problem("", "HEAD", str(exc)))
+    for prefix in (HEADS, TAGS):
+        for short in _ref_names(repo, prefix):
+            try:
+                commit_id = repo.refs.read(prefix + short)
+            except MlvError as exc:
+                problems.append(Problem("", prefix + short, str(exc)))
+                continue
+            if commit_id:
+                starts[prefix + short] = commit_id
+
+    seen_commits: set[str] = set()
+    seen_trees: set[str] = set()
+    seen_files: set[str] = set()
+    stack = [(commit_id, ref) for ref, commit_id in starts.items()]
+    while stack:
+        commit_id, where = stack.pop()
+        if commit_id in seen_commits:
+            continue
+        seen_commits.add(commit_id)
+        try:
+            commit = repo.read_commit(commit_id)
+        except MlvError as exc:
+            if commit_id not in damaged:
+                problems.append(Problem(commit_id, f"commit reachable from {where}", str(exc)))
+            continue
+        stack.extend((p, f"{where} (parent of {commit_id[:12]})") for p in commit.parents)
+        _check_tree(repo, commit.tree, f"tree of commit {commit_id[:12]}", seen_trees,
+                    seen_files, damaged, problems)
+    return FsckReport(total, len(seen_commits), problems)
+
+
+def _ref_names(repo: Repo, prefix: str) -> list[str]:
+    base = repo.layout.mlv / prefix
+    if not base.is_dir():
+        return []
+    return sorted(
+        p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()
+    )
+
+
+def _check_tree(repo, tree_id, where, seen_trees, seen_files, damaged, problems) -> None:  # type: ignore[no-untyped-def]
+    stack = [(tree_id, where, "")]
+    while stack:
+        current, place, prefix = stack.pop()
+        if current in seen_trees:
+            continue
+        seen_trees.add(current)
+        try:
+            tree = repo.trees.tree(current)
+        except MlvError as exc:
+            if current not in damaged:
+                problems.append(Problem(current, place, str(exc)))
+            continue
+        for entry in tree.entries:
+            path = prefix + entry.name
+            if entry.kind == KIND_DIR:
+                stack.append((entry.id, f"folder {path}/", path + "/"))
+            elif entry.id not in seen_files:
+                seen_files.add(entry.id)
+                _check_file(repo, entry.id, path, damaged, problems)
+
+
+def _check_file(repo, file_id, path, damaged, problems) -> None:  # type: ignore[no-untyped-def]
+    store = repo.store
+    kind = store.kind_of(file_id)
+    if kind is None:
+        problems.append(Problem(file_id, f"file {path}", "missing from the store"))
+        return
+    if file_id in damaged:
+        return
+    if kind != KIND_MANIFEST:
+        return  # a one-chunk file was verified with every object
+    try:
+        manifest = FileManifest.from_bytes(store.get(file_id))
+        missing = [c for c, _ in manifest.chunks if not store.has(c)]
+        if missing:
+            problems.append(
+                Problem(file_id, f"file {path}", f"{len(missing)} chunk(s) missing, e.g. {missing[0]}")
+            )
+            return
+        if any(c in damaged for c, _ in manifest.chunks):
+            problems.append(Problem(file_id, f"file {path}", "one of its chunks is damaged"))
+            return
+        for _ in iter_content(store, file_id):
+            pass
+    except MlvError as exc:
+        problems.append(Problem(file_id, f"file {path}", str(exc)))

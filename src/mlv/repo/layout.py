@@ -1,0 +1,66 @@
+"""Names of the files and folders inside ``.mlv`` (see docs/format.md, "Repository layout")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MLV_DIR = ".mlv"
+CONFIG_FILE = "config.toml"
+HEAD_FILE = "HEAD"
+REFS_DIR = "refs"
+LOGS_DIR = "logs"
+PACKS_DIR = "packs"
+INDEX_DB = "index.db"
+LOCK_FILE = "lock"
+IGNORE_FILE = ".mlvignore"
+REPOSITORY_FORMAT = 1
+DEFAULT_BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one repository, from its working tree root."""
+
+    root: Path
+
+    @property
+    def mlv(self) -> Path:
+        return self.root / MLV_DIR
+
+    @property
+    def config(self) -> Path:
+        return self.mlv / CONFIG_FILE
+
+    @property
+    def head(self) -> Path:
+        return self.mlv / HEAD_FILE
+
+    @property
+    def refs(self) -> Path:
+        return self.mlv / REFS_DIR
+
+    @property
+    def logs(self) -> Path:
+        return self.mlv / LOGS_DIR
+
+    @property
+    def packs(self) -> Path:
+        return self.mlv / PACKS_DIR
+
+    @property
+    def index_db(self) -> Path:
+        return self.mlv / INDEX_DB
+
+    @property
+    def lock(self) -> Path:
+        return self.mlv / LOCK_FILE
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` that holds ``.mlv``."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / MLV_DIR / HEAD_FILE).is_file():
+            return candidate
+    return None

@@ -1,0 +1,158 @@
+"""Plain result objects returned by ``Repo`` methods, for the CLI to render and notebooks to read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from mlv.model.objects import Commit
+from mlv.repo.diff import Change
+
+
+class Progress(Protocol):
+    """Receives progress of long work; the CLI draws a bar, a notebook may ignore it."""
+
+    def start(self, total: int, label: str) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    return {
+        "status": change.status,
+        "path": change.path,
+        "old": change.old._asdict() if change.old else None,
+        "new": change.new._asdict() if change.new else None,
+    }
+
+
+@dataclass
+class AddResult:
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    bytes_read: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Status:
+    branch: str | None
+    head: str | None
+    staged: list[Change]
+    modified: list[str]
+    deleted: list[str]
+    untracked: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.staged or self.modified or self.deleted or self.untracked)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "head": self.head,
+            "clean": self.clean,
+            "staged": [change_to_json(c) for c in self.staged],
+            "modified": self.modified,
+            "deleted": self.deleted,
+            "untracked": self.untracked,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class LogEntry:
+    id: str
+    commit: Commit
+    refs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.commit
+        return {
+            "id": self.id,
+            "parents": list(c.parents),
+            "tree": c.tree,
+            "author": {"name": c.author.name, "email": c.author.email},
+            "time": c.time,
+            "tz_offset": c.tz_offset,
+            "message": c.message,
+            "refs": self.refs,
+        }
+
+
+@dataclass
+class CommitDetails:
+    entry: LogEntry
+    changes: list[Change]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.entry.to_json(), "changes": [change_to_json(c) for c in self.changes]}
+
+
+@dataclass
+class CheckoutResult:
+    commit: str
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    branch: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MergeResult:
+    kind: str  # "up-to-date", "fast-forward" or "merge"
+    commit: str
+    resolved: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Problem:
+    object_id: str
+    where: str
+    problem: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FsckReport:
+    objects_checked: int
+    commits_checked: int
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "objects_checked": self.objects_checked,
+            "commits_checked": self.commits_checked,
+            "problems": [p.to_json() for p in self.problems],
+        }

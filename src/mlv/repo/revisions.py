@@ -1,0 +1,107 @@
+"""Revision names: full ids, unique prefixes, branches, tags, HEAD, and ``~N`` / ``^N`` steps."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from mlv.core.hashing import is_object_id
+from mlv.errors import InvalidArgumentError, NotFoundError
+from mlv.model.objects import Commit
+from mlv.repo.refs import HEADS, TAGS, RefStore
+
+MIN_PREFIX = 4
+_STEP = re.compile(r"([~^])(\d*)")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+class CommitSource(Protocol):
+    refs: RefStore
+
+    def read_commit(self, commit_id: str) -> Commit: ...
+
+    def commits_with_prefix(self, prefix: str) -> list[str]: ...
+
+
+def split_revision(text: str) -> tuple[str, list[tuple[str, int]]]:
+    """Split ``main~2^2`` into ``("main", [("~", 2), ("^", 2)])``."""
+    cut = len(text)
+    for i, ch in enumerate(text):
+        if ch in "~^":
+            cut = i
+            break
+    base, rest = text[:cut], text[cut:]
+    steps: list[tuple[str, int]] = []
+    pos = 0
+    while pos < len(rest):
+        match = _STEP.match(rest, pos)
+        if match is None:
+            raise InvalidArgumentError(f"cannot parse revision {text!r}")
+        op, digits = match.groups()
+        steps.append((op, int(digits) if digits else 1))
+        pos = match.end()
+    return base, steps
+
+
+def resolve(source: CommitSource, text: str) -> str:
+    """The commit id that ``text`` names.
+
+    Raises:
+        NotFoundError: nothing by that name, or a step past the first commit.
+        InvalidArgumentError: the name is ambiguous or malformed.
+    """
+    if not text:
+        raise InvalidArgumentError("empty revision")
+    base, steps = split_revision(text)
+    commit_id = _resolve_base(source, base or "HEAD", text)
+    for op, n in steps:
+        commit = source.read_commit(commit_id)
+        if op == "~":
+            for _ in range(n):
+                if not commit.parents:
+                    raise NotFoundError(f"revision {text!r} goes back past the first commit")
+                commit_id = commit.parents[0]
+                commit = source.read_commit(commit_id)
+        elif n == 0:
+            continue
+        else:
+            if len(commit.parents) < n:
+                raise NotFoundError(
+                    f"revision {text!r}: commit {commit_id[:12]} has {len(commit.parents)} "
+                    f"parent(s), not {n}"
+                )
+            commit_id = commit.parents[n - 1]
+    return commit_id
+
+
+def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
+    refs = source.refs
+    if name in ("HEAD", "@"):
+        head = refs.head()
+        if head.commit is None:
+            raise NotFoundError("HEAD has no commit yet: make the first commit with 'mlv commit'")
+        return head.commit
+    for ref in (name, HEADS + name, TAGS + name) if name.startswith("refs/") else (
+        HEADS + name,
+        TAGS + name,
+    ):
+        commit = refs.read(ref)
+        if commit:
+            return commit
+    lowered = name.lower()
+    if is_object_id(lowered):
+        source.read_commit(lowered)
+        return lowered
+    if len(lowered) >= MIN_PREFIX and _HEX.fullmatch(lowered):
+        matches = source.commits_with_prefix(lowered)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            shown = ", ".join(m[:12] for m in matches[:5])
+            raise InvalidArgumentError(
+                f"revision {name!r} is ambiguous: it starts {len(matches)} commits ({shown}); "
+                "give more characters"
+            )
+    raise NotFoundError(
+        f"unknown revision {whole!r}: not a branch, tag or commit id; see 'mlv log' or 'mlv branch'"
+    )

@@ -1,0 +1,120 @@
+"""The staging area: what the next commit will hold, and the stat cache that spares re-reads."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from typing import NamedTuple
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS staging (
+    path     TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    exec     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+# A stat recorded for a file modified this close to the moment it was read could
+# hide a later edit within the same timestamp tick, so it is not trusted: the
+# next status re-reads that file. File systems with whole-second timestamps
+# (every mtime a multiple of 1 s) get a window to match.
+RACY_WINDOW_NS = 50_000_000
+COARSE_RACY_WINDOW_NS = 2_000_000_000
+UNTRUSTED_MTIME = -1
+
+
+def trusted_mtime(mtime_ns: int, now_ns: int | None = None) -> int:
+    """``mtime_ns`` if it is safe to cache, else ``UNTRUSTED_MTIME``."""
+    now = time.time_ns() if now_ns is None else now_ns
+    window = COARSE_RACY_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
+    return UNTRUSTED_MTIME if mtime_ns > now - window else mtime_ns
+
+# Key in ``meta``: the tree id the staging area was last known to equal.
+CLEAN_TREE_KEY = "staged_tree"
+
+
+class Staged(NamedTuple):
+    """One staged file or symlink; ``mtime_ns``/``ino`` are its stat cache."""
+
+    kind: str
+    id: str
+    size: int
+    executable: bool
+    mtime_ns: int
+    ino: int
+
+    def same_content(self, other: Staged) -> bool:
+        return (self.kind, self.id, self.executable) == (other.kind, other.id, other.executable)
+
+
+class StagingArea:
+    """Rows of the ``staging`` table, keyed by POSIX path relative to the root."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    def load(self) -> dict[str, Staged]:
+        rows = self.conn.execute(
+            "SELECT path, kind, id, size, exec, mtime_ns, ino FROM staging"
+        ).fetchall()
+        make = Staged._make
+        return {row[0]: make(row[1:]) for row in rows}
+
+    def get(self, path: str) -> Staged | None:
+        row = self.conn.execute(
+            "SELECT kind, id, size, exec, mtime_ns, ino FROM staging WHERE path = ?", (path,)
+        ).fetchone()
+        return None if row is None else Staged._make(row)
+
+    def apply(
+        self,
+        upserts: Iterable[tuple[str, Staged]] = (),
+        deletes: Iterable[str] = (),
+        replace_all: bool = False,
+        tree_id: str | None = None,
+    ) -> None:
+        """Change the staging area in one transaction.
+
+        ``tree_id`` records the tree the result is known to equal (after a commit
+        or checkout); any other change forgets it.
+        """
+        with self.conn:
+            if replace_all:
+                self.conn.execute("DELETE FROM staging")
+            self.conn.executemany("DELETE FROM staging WHERE path = ?", ((p,) for p in deletes))
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO staging(path, kind, id, size, exec, mtime_ns, ino)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((p, *s) for p, s in upserts),
+            )
+            if tree_id is None:
+                self.conn.execute("DELETE FROM meta WHERE key = ?", (CLEAN_TREE_KEY,))
+            else:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                    (CLEAN_TREE_KEY, tree_id),
+                )
+
+    def refresh_stats(self, stats: Iterable[tuple[str, int, int]]) -> None:
+        """Record fresh (path, mtime_ns, ino) for files found unchanged by content."""
+        with self.conn:
+            self.conn.executemany(
+                "UPDATE staging SET mtime_ns = ?, ino = ? WHERE path = ?",
+                ((m, i, p) for p, m, i in stats),
+            )
+
+    def known_tree(self) -> str | None:
+        row = self.conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (CLEAN_TREE_KEY,)
+        ).fetchone()
+        return None if row is None else row[0]

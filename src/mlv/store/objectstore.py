@@ -1,0 +1,267 @@
+"""The object store: put, get, has and verify objects by id, over packs and the index."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import zstandard
+
+from mlv.core.hashing import hash_bytes, id_from_bytes, id_to_bytes
+from mlv.errors import ChecksumMismatchError, FormatError, ObjectMissingError
+from mlv.store.index import ObjectIndex
+from mlv.store.pack import (
+    CODEC_RAW,
+    CODEC_ZSTD,
+    KIND_MANIFEST,
+    PACK_SUFFIX,
+    RECORD_HEADER,
+    Location,
+    PackWriter,
+    check_pack_header,
+    decode_header,
+    encode_record,
+)
+
+DEFAULT_COMPRESSION_LEVEL = 3
+# A pack is closed and a new one started past this size, so that no single file
+# grows without bound and a crash loses at most one unfinished pack.
+PACK_TARGET_SIZE = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """One damaged or unreadable object found by ``ObjectStore.verify_all``."""
+
+    object_id: str
+    pack: str
+    problem: str
+
+
+class ObjectStore:
+    """Content-addressed storage of chunks, file manifests and metadata objects.
+
+    Writes go to one unfinished pack per store instance; ``flush`` seals it and
+    records it in the index. Reads of anything written earlier in the same
+    instance work before ``flush``. Safe for use from several threads.
+    """
+
+    def __init__(
+        self,
+        packs_dir: Path,
+        conn: sqlite3.Connection,
+        compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+    ) -> None:
+        self.packs_dir = packs_dir
+        self.conn = conn
+        self.index = ObjectIndex(conn)
+        self.compression_level = compression_level
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._writer: PackWriter | None = None
+        self._pending: dict[bytes, tuple[int, int, int]] = {}  # id -> offset, length, kind
+        self._reserved: set[bytes] = set()
+        self._fds: dict[str, int] = {}
+
+    # -- writing ---------------------------------------------------------------
+
+    def put(self, object_id: str, kind: int, data: bytes | memoryview) -> bool:
+        """Store ``data`` under ``object_id`` unless present; True when it was written.
+
+        The caller vouches that ``object_id`` is the id of ``data`` for chunks and
+        metadata objects (it has just hashed it); ``get`` re-verifies on every read.
+        """
+        id_bytes = id_to_bytes(object_id)
+        with self._lock:
+            if id_bytes in self._reserved or self.index.contains(id_bytes):
+                return False
+            self._reserved.add(id_bytes)
+        payload, codec = self._compress(data)
+        record = encode_record(id_bytes, kind, codec, len(data), payload)
+        with self._lock:
+            writer = self._current_writer()
+            offset = writer.append(record)
+            self._pending[id_bytes] = (offset, len(record), kind)
+            if writer.size >= PACK_TARGET_SIZE:
+                self._seal()
+        return True
+
+    def put_meta(self, data: bytes, kind: int) -> str:
+        """Store a metadata object (canonical bytes) and return its id."""
+        object_id = hash_bytes(data)
+        self.put(object_id, kind, data)
+        return object_id
+
+    def flush(self) -> None:
+        """Seal the unfinished pack (fsync, rename) and commit its index entries."""
+        with self._lock:
+            self._seal()
+
+    def _seal(self) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        self._writer = None
+        if not self._pending:
+            writer.abandon()
+            return
+        writer.finish()
+        entries = [(i, off, length, kind) for i, (off, length, kind) in self._pending.items()]
+        with self.conn:
+            self.index.add_pack(writer.name, entries)
+        self._pending.clear()
+        self._reserved.clear()
+
+    def _current_writer(self) -> PackWriter:
+        if self._writer is None:
+            self._writer = PackWriter(self.packs_dir)
+        return self._writer
+
+    def _compress(self, data: bytes | memoryview) -> tuple[bytes, int]:
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:
+            compressor = zstandard.ZstdCompressor(level=self.compression_level)
+            self._local.compressor = compressor
+        packed = compressor.compress(data)
+        # Stored raw when compression does not pay: random bytes, media, zipped files.
+        if len(packed) >= len(data):
+            return bytes(data), CODEC_RAW
+        return packed, CODEC_ZSTD
+
+    def close(self) -> None:
+        """Flush and release file handles."""
+        self.flush()
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+    # -- reading ---------------------------------------------------------------
+
+    def has(self, object_id: str) -> bool:
+        id_bytes = id_to_bytes(object_id)
+        with self._lock:
+            return id_bytes in self._pending or self.index.contains(id_bytes)
+
+    def kind_of(self, object_id: str) -> int | None:
+        """The stored kind of an object, or None when the store lacks it."""
+        id_bytes = id_to_bytes(object_id)
+        with self._lock:
+            pending = self._pending.get(id_bytes)
+            if pending is not None:
+                return pending[2]
+            location = self.index.lookup(id_bytes)
+        return None if location is None else location.kind
+
+    def get(self, object_id: str) -> bytes:
+        """Return an object's content, verified against its id.
+
+        Raises:
+            ObjectMissingError: the store does not hold it.
+            ChecksumMismatchError: its bytes are damaged.
+        """
+        id_bytes = id_to_bytes(object_id)
+        with self._lock:
+            pending = self._pending.get(id_bytes)
+            if pending is not None and self._writer is not None:
+                offset, length, _kind = pending
+                raw = self._writer.read(offset, length)
+                pack_name = self._writer.name
+            else:
+                location = self.index.lookup(id_bytes)
+                if location is None:
+                    raise ObjectMissingError(object_id)
+                try:
+                    raw = self._read_location(location)
+                except FileNotFoundError:
+                    raise ObjectMissingError(
+                        object_id, f" (its pack {location.pack} is missing)"
+                    ) from None
+                pack_name = location.pack
+        return self._decode(object_id, id_bytes, raw, pack_name)
+
+    def _read_location(self, location: Location) -> bytes:
+        fd = self._fds.get(location.pack)
+        if fd is None:
+            fd = os.open(self.packs_dir / location.pack, os.O_RDONLY)
+            self._fds[location.pack] = fd
+        return os.pread(fd, location.length, location.offset)
+
+    def _decode(self, object_id: str, id_bytes: bytes, raw: bytes, pack: str) -> bytes:
+        try:
+            header = decode_header(raw[: RECORD_HEADER.size])
+        except Exception:
+            raise ChecksumMismatchError(object_id, pack) from None
+        payload = raw[RECORD_HEADER.size :]
+        if header.id_bytes != id_bytes or header.stored_length != len(payload):
+            raise ChecksumMismatchError(object_id, pack)
+        if header.kind == KIND_MANIFEST and zlib.crc32(payload) != header.crc32:
+            raise ChecksumMismatchError(object_id, pack)
+        if header.codec == CODEC_ZSTD:
+            try:
+                data = zstandard.ZstdDecompressor().decompress(
+                    payload, max_output_size=header.raw_length
+                )
+            except zstandard.ZstdError:
+                raise ChecksumMismatchError(object_id, pack) from None
+        else:
+            data = payload
+        if len(data) != header.raw_length:
+            raise ChecksumMismatchError(object_id, pack)
+        # A manifest is named by the content it lists, checked when that is read.
+        if header.kind != KIND_MANIFEST and hash_bytes(data) != object_id:
+            raise ChecksumMismatchError(object_id, pack)
+        return data
+
+    # -- inspection ------------------------------------------------------------
+
+    def iter_ids(self) -> Iterator[tuple[str, int]]:
+        """Every indexed object as (id, kind)."""
+        for id_bytes, location in self.index.iter_all():
+            yield id_from_bytes(id_bytes), location.kind
+
+    def verify_all(self) -> Iterator[Damage]:
+        """Read back every indexed object and yield each one that fails verification."""
+        with self._lock:
+            rows = list(self.index.iter_all())
+        checked_packs: set[str] = set()
+        for id_bytes, location in rows:
+            object_id = id_from_bytes(id_bytes)
+            if location.pack not in checked_packs:
+                checked_packs.add(location.pack)
+                problem = self._pack_problem(location.pack)
+                if problem:
+                    yield Damage("", location.pack, problem)
+            try:
+                raw = self._read_location(location)
+                if len(raw) != location.length:
+                    raise FormatError("record is truncated")
+                self._decode(object_id, id_bytes, raw, location.pack)
+            except FileNotFoundError:
+                yield Damage(object_id, location.pack, "its pack file is missing")
+            except (ChecksumMismatchError, FormatError) as exc:
+                problem = (
+                    "content does not match its id"
+                    if isinstance(exc, ChecksumMismatchError)
+                    else str(exc)
+                )
+                yield Damage(object_id, location.pack, problem)
+
+    def _pack_problem(self, name: str) -> str | None:
+        path = self.packs_dir / name
+        try:
+            with open(path, "rb") as f:
+                check_pack_header(f.read(32), name)
+        except FileNotFoundError:
+            return None  # reported per object
+        except Exception as exc:
+            return str(exc)
+        return None
+
+    def pack_files(self) -> list[Path]:
+        return sorted(self.packs_dir.glob(f"*{PACK_SUFFIX}"))

@@ -1,0 +1,158 @@
+"""Pack files: append-only sequences of object records (see docs/format.md, "Pack files")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlv.errors import FormatError, UnsupportedVersionError
+
+PACK_MAGIC = b"MLVPACK\x00"
+PACK_VERSION = 1
+PACK_HEADER = struct.Struct("<8sI4x")
+# id, kind, codec, reserved, raw length, stored length, CRC-32 of the stored payload
+RECORD_HEADER = struct.Struct("<32sBBHIII")
+
+KIND_CHUNK = 1
+KIND_MANIFEST = 2
+KIND_META = 3
+KINDS = {KIND_CHUNK: "chunk", KIND_MANIFEST: "manifest", KIND_META: "meta"}
+
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+
+PACK_SUFFIX = ".pack"
+TMP_PREFIX = "tmp-"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHeader:
+    id_bytes: bytes
+    kind: int
+    codec: int
+    raw_length: int
+    stored_length: int
+    crc32: int
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where one record lies: pack name, offset of its header, header + payload length."""
+
+    pack: str
+    offset: int
+    length: int
+    kind: int
+
+
+def encode_record(
+    id_bytes: bytes, kind: int, codec: int, raw_length: int, payload: bytes
+) -> bytes:
+    header = RECORD_HEADER.pack(
+        id_bytes, kind, codec, 0, raw_length, len(payload), zlib.crc32(payload)
+    )
+    return header + payload
+
+
+def decode_header(raw: bytes) -> RecordHeader:
+    id_bytes, kind, codec, _reserved, raw_length, stored_length, crc = RECORD_HEADER.unpack(raw)
+    if kind not in KINDS or codec not in (CODEC_RAW, CODEC_ZSTD):
+        raise FormatError(f"record header has unknown kind {kind} or codec {codec}")
+    return RecordHeader(id_bytes, kind, codec, raw_length, stored_length, crc)
+
+
+class PackWriter:
+    """Appends records to one new pack, written under a temporary name.
+
+    ``finish`` flushes and fsyncs the pack and renames it into place; only then may
+    the index point at it, so a crash leaves at worst an unreferenced ``tmp-`` file.
+    Safe to call from several threads.
+    """
+
+    def __init__(self, packs_dir: Path) -> None:
+        self.packs_dir = packs_dir
+        self.name = f"pack-{secrets.token_hex(12)}{PACK_SUFFIX}"
+        self.tmp_path = packs_dir / f"{TMP_PREFIX}{self.name}"
+        self._file = open(self.tmp_path, "xb")  # noqa: SIM115 - lives until finish()
+        self._file.write(PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION))
+        self._offset = PACK_HEADER.size
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self._offset
+
+    def append(self, record: bytes) -> int:
+        """Write one encoded record and return its offset."""
+        with self._lock:
+            offset = self._offset
+            self._file.write(record)
+            self._offset += len(record)
+            return offset
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Read back a record of this unfinished pack."""
+        with self._lock:
+            self._file.flush()
+        return os.pread(self._file.fileno(), length, offset)
+
+    def finish(self) -> Path:
+        with self._lock:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            final = self.packs_dir / self.name
+            os.replace(self.tmp_path, final)
+            _fsync_dir(self.packs_dir)
+            return final
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._file.close()
+            self.tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_pack_header(raw: bytes, name: str) -> None:
+    if len(raw) < PACK_HEADER.size:
+        raise FormatError(f"pack {name} is truncated before its header")
+    magic, version = PACK_HEADER.unpack(raw[: PACK_HEADER.size])
+    if magic != PACK_MAGIC:
+        raise FormatError(f"{name} is not an mlv pack (bad magic)")
+    if version != PACK_VERSION:
+        raise UnsupportedVersionError(
+            f"pack {name} has format version {version}; this mlv reads version {PACK_VERSION}"
+        )
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, RecordHeader, bytes]]:
+    """Yield (offset, header, payload) for each whole record of a pack.
+
+    A truncated tail (a writer killed mid-record) ends the iteration quietly.
+    """
+    with open(path, "rb") as f:
+        check_pack_header(f.read(PACK_HEADER.size), path.name)
+        offset = PACK_HEADER.size
+        while True:
+            raw = f.read(RECORD_HEADER.size)
+            if len(raw) < RECORD_HEADER.size:
+                return
+            header = decode_header(raw)
+            payload = f.read(header.stored_length)
+            if len(payload) < header.stored_length:
+                return
+            yield offset, header, payload
+            offset += RECORD_HEADER.size + header.stored_length
