@@ -105,12 +105,15 @@ class StagingArea:
                     (CLEAN_TREE_KEY, tree_id),
                 )
 
-    def refresh_stats(self, stats: Iterable[tuple[str, int, int]]) -> None:
-        """Record fresh (path, mtime_ns, ino) for files found unchanged by content."""
+    def refresh_stats(self, stats: Iterable[tuple[str, str, int, int]]) -> None:
+        """Record fresh (path, id, mtime_ns, ino) for files found unchanged by content.
+
+        Only rows still holding that id are touched, so a concurrent ``add`` wins.
+        """
         with self.conn:
             self.conn.executemany(
-                "UPDATE staging SET mtime_ns = ?, ino = ? WHERE path = ?",
-                ((m, i, p) for p, m, i in stats),
+                "UPDATE staging SET mtime_ns = ?, ino = ? WHERE path = ? AND id = ?",
+                ((m, i, p, object_id) for p, object_id, m, i in stats),
             )
 
     def known_tree(self) -> str | None:

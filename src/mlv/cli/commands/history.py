@@ -1,0 +1,192 @@
+"""log, show, diff."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+
+import typer
+
+from mlv.cli.commands.common import JSON_OPTION, PATH_OPTION, open_repo, user_paths
+from mlv.cli.output import human_size, print_json, print_markup, styled
+
+
+def _date(time: int, tz_offset: int) -> str:
+    zone = timezone(timedelta(minutes=tz_offset))
+    moment = datetime.fromtimestamp(time, UTC).astimezone(zone)
+    sign = "+" if tz_offset >= 0 else "-"
+    hours, minutes = divmod(abs(tz_offset), 60)
+    return moment.strftime("%a %b %d %H:%M:%S %Y ") + f"{sign}{hours:02d}{minutes:02d}"
+
+
+def _decoration(refs: list[str]) -> str:
+    return f" ({', '.join(refs)})" if refs else ""
+
+
+def log(
+    revs: list[str] = typer.Argument(None, help="Revisions to start from (default HEAD)."),
+    graph: bool = typer.Option(False, "--graph", help="Draw the commit graph."),
+    oneline: bool = typer.Option(False, "--oneline", help="One line per commit."),
+    max_count: int = typer.Option(None, "--max-count", "-n", help="Show at most N commits."),
+    since: str = typer.Option(None, "--since", help="Only commits after this time."),
+    until: str = typer.Option(None, "--until", help="Only commits before this time."),
+    author: str = typer.Option(None, "--author", help="Only commits whose author matches."),
+    all_refs: bool = typer.Option(False, "--all", help="Start from every branch and tag."),
+    paths: list[str] = PATH_OPTION,
+    json: bool = JSON_OPTION,
+) -> None:
+    """Show the commit history, newest first.
+
+    Times accept 2026-11-20, '2026-11-20 14:00' or '3 days ago'. Paths after
+    '--' keep only the commits that changed them.
+
+    Example: mlv log --graph --oneline --since '1 week ago' -- data/
+    """
+    from mlv.cli.timeparse import parse_when
+
+    with open_repo() as repo:
+        entries = repo.log(
+            revs or None,
+            max_count=max_count,
+            since=parse_when(since) if since else None,
+            until=parse_when(until) if until else None,
+            author=author,
+            paths=user_paths(paths) if paths else None,
+            all_refs=all_refs,
+        )
+    if json:
+        print_json([e.to_json() for e in entries])
+        return
+    drawer = None
+    if graph:
+        from mlv.cli.graph import GraphDrawer
+
+        filtered = bool(paths or since or until or author)
+        drawer = GraphDrawer(shown={e.id for e in entries} if filtered else None)
+    out = []
+    for n, entry in enumerate(entries):
+        c = entry.commit
+        deco = styled(_decoration(entry.refs), "bold cyan") if entry.refs else ""
+        if oneline:
+            text = [f"{styled(entry.id[:12], 'yellow')}{deco} {c.summary}"]
+        else:
+            text = [
+                f"{styled('commit ' + entry.id, 'yellow')}{deco}",
+                *(["Merge: " + " ".join(p[:12] for p in c.parents)] if len(c.parents) > 1 else []),
+                f"Author: {c.author}",
+                f"Date:   {_date(c.time, c.tz_offset)}",
+                "",
+                *("    " + line for line in c.message.rstrip("\n").splitlines()),
+            ]
+            if drawer is None and n > 0:
+                out.append("")
+        if drawer is not None:
+            rows = drawer.next_commit(entry.id, entry.commit.parents, gap=not oneline and n > 0)
+            out.extend(rows.lines(text))
+        else:
+            out.extend(text)
+    if out:
+        print_markup("\n".join(out))
+
+
+def show(
+    rev: str = typer.Argument("HEAD", help="A revision, or REV:PATH to print a file's content."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Show a commit (who, when, message, files changed), or a file's content with REV:PATH.
+
+    Example: mlv show HEAD~1      mlv show v1:data/labels.csv > labels.csv
+    """
+    with open_repo() as repo:
+        if ":" in rev:
+            commit_rev, path = rev.split(":", 1)
+            stream = repo.open_file(commit_rev or "HEAD", path)
+            out = sys.stdout.buffer
+            for block in stream:
+                out.write(block)
+            out.flush()
+            return
+        details = repo.show(rev)
+    if json:
+        print_json(details.to_json())
+        return
+    entry, c = details.entry, details.entry.commit
+    lines = [
+        styled(f"commit {entry.id}", "yellow") + styled(_decoration(entry.refs), "bold cyan"),
+        *(["Merge: " + " ".join(p[:12] for p in c.parents)] if len(c.parents) > 1 else []),
+        f"Author: {c.author}",
+        f"Date:   {_date(c.time, c.tz_offset)}",
+        "",
+        *("    " + line for line in c.message.rstrip("\n").splitlines()),
+        "",
+    ]
+    lines.extend(_change_lines(details.changes))
+    print_markup("\n".join(lines))
+
+
+def _change_lines(changes) -> list[str]:  # type: ignore[no-untyped-def]
+    lines = []
+    marks = {"added": ("A", "green"), "removed": ("D", "red"), "modified": ("M", "yellow")}
+    width = max((len(ch.path) for ch in changes), default=0)
+    for ch in changes:
+        mark, colour = marks[ch.status]
+        if ch.status == "modified":
+            assert ch.old and ch.new
+            delta = ch.new.size - ch.old.size
+            sign = "+" if delta >= 0 else "-"
+            size = (
+                f"{human_size(ch.old.size)} -> {human_size(ch.new.size)}"
+                f" ({sign}{human_size(abs(delta))})"
+            )
+        else:
+            entry = ch.new or ch.old
+            assert entry is not None
+            size = human_size(entry.size)
+        lines.append(styled(f"{mark}  {ch.path:<{width}}", colour) + f"  {size}")
+    counts = {s: sum(1 for ch in changes if ch.status == s) for s in marks}
+    if changes:
+        lines.append(
+            f"{len(changes)} file(s) changed: {counts['added']} added, "
+            f"{counts['modified']} modified, {counts['removed']} removed"
+        )
+    else:
+        lines.append("no file changes")
+    return lines
+
+
+def diff(
+    revs: list[str] = typer.Argument(
+        None, help="Up to two revisions: none = HEAD vs working tree; A = A vs working tree."
+    ),
+    paths: list[str] = PATH_OPTION,
+    json: bool = JSON_OPTION,
+) -> None:
+    """Show files added, removed and modified between two revisions or the working tree.
+
+    Example: mlv diff main~3 main -- data/
+    """
+    revs = revs or []
+    if len(revs) > 2:
+        from mlv.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            "diff takes at most two revisions; put paths after '--' (mlv diff A B -- PATH)"
+        )
+    with open_repo() as repo:
+        changes = repo.diff(
+            revs[0] if revs else None,
+            revs[1] if len(revs) > 1 else None,
+            user_paths(paths) if paths else None,
+        )
+    if json:
+        from mlv.repo.results import change_to_json
+
+        print_json([change_to_json(c) for c in changes])
+        return
+    print_markup("\n".join(_change_lines(changes)))
+
+
+def register(app: typer.Typer) -> None:
+    for command in (log, show, diff):
+        app.command()(command)
+

@@ -1,0 +1,156 @@
+"""init, add, rm, status, commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mlv.cli.commands.common import JSON_OPTION, author_from_env, open_repo, user_paths
+from mlv.cli.output import (
+    TerminalProgress,
+    echo,
+    human_size,
+    print_json,
+    print_markup,
+    styled,
+    warn,
+)
+
+
+def init(
+    path: Path = typer.Argument(Path("."), help="Folder to make a repository (created if missing)."),
+    branch: str = typer.Option("main", "--branch", "-b", help="Name of the first branch."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Create an empty repository.
+
+    Works in a plain folder or inside a git work tree: the store (.mlv) keeps
+    itself out of git, except its config.
+
+    Example: mlv init
+    """
+    from mlv.repo.repository import Repo
+
+    repo = Repo.init(path, branch=branch)
+    if json:
+        print_json({"root": str(repo.root), "branch": branch})
+    else:
+        echo(f"Initialised empty mlv repository in {repo.layout.mlv}")
+    repo.close()
+
+
+def add(
+    paths: list[str] = typer.Argument(..., help="Files and folders to stage."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Stage files and folders for the next commit.
+
+    New and changed files are stored; files deleted under a named folder are
+    staged as removed. Paths matched by .mlvignore (gitignore syntax) are skipped.
+
+    Example: mlv add data/ models/model.pkl
+    """
+    with open_repo() as repo:
+        result = repo.add(user_paths(paths), progress=TerminalProgress())
+    for message in result.warnings:
+        warn(message)
+    if json:
+        print_json(result.to_json())
+        return
+    parts = [
+        f"{len(result.added)} added",
+        f"{len(result.modified)} modified",
+        f"{len(result.removed)} removed",
+        f"{result.unchanged} unchanged",
+    ]
+    echo(f"staged: {', '.join(parts)} ({human_size(result.bytes_read)} read)")
+
+
+def rm(
+    paths: list[str] = typer.Argument(..., help="Tracked files or folders."),
+    cached: bool = typer.Option(False, "--cached", help="Keep the files on disk; only untrack."),
+    force: bool = typer.Option(
+        False, "--force", "-f", help="Delete files even when their changes are not committed."
+    ),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Stop tracking paths, and delete them from disk unless --cached.
+
+    Example: mlv rm --cached data/scratch/
+    """
+    with open_repo() as repo:
+        removed = repo.rm(user_paths(paths), cached=cached, force=force)
+    if json:
+        print_json({"removed": removed, "cached": cached})
+        return
+    for path in removed:
+        echo(f"rm {path}")
+
+
+def status(json: bool = JSON_OPTION) -> None:
+    """Show staged changes, changes not yet staged, and untracked files in tracked folders.
+
+    Example: mlv status
+    """
+    with open_repo() as repo:
+        st = repo.status()
+    for message in st.warnings:
+        warn(message)
+    if json:
+        print_json(st.to_json())
+        return
+    where = f"On branch {st.branch}" if st.branch else f"HEAD detached at {(st.head or '')[:12]}"
+    lines = [where]
+    if st.head is None:
+        lines.append("No commits yet")
+    if st.staged:
+        lines.append("Changes to be committed:")
+        for change in st.staged:
+            lines.append("  " + styled(f"{change.status + ':':<10} {change.path}", "green"))
+    if st.modified or st.deleted:
+        lines.append("Changes not staged for commit (use 'mlv add' to stage):")
+        rows = [("modified:", p) for p in st.modified] + [("deleted:", p) for p in st.deleted]
+        for label, path in sorted(rows, key=lambda r: r[1]):
+            lines.append("  " + styled(f"{label:<10} {path}", "red"))
+    if st.untracked:
+        lines.append("Untracked files in tracked folders (use 'mlv add' to track):")
+        lines.extend("  " + styled(p, "red") for p in st.untracked)
+    if st.clean:
+        lines.append("nothing to commit, working tree clean")
+    print_markup("\n".join(lines))
+
+
+def commit(
+    message: str = typer.Option(..., "--message", "-m", help="What the commit records and why."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Commit even when nothing changed."
+    ),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Record the staged content as a new commit.
+
+    The author comes from MLV_AUTHOR_NAME / MLV_AUTHOR_EMAIL, else git's
+    user.name / user.email.
+
+    Example: mlv commit -m "Add the November training data"
+    """
+    with open_repo() as repo:
+        commit_id = repo.commit(message, author=author_from_env(), allow_empty=allow_empty)
+        details = repo.show(commit_id)
+    if json:
+        print_json(details.to_json())
+        return
+    branch = next((r for r in details.entry.refs if r.startswith("HEAD -> ")), "HEAD")
+    branch = branch.removeprefix("HEAD -> ")
+    counts: dict[str, int] = {}
+    for change in details.changes:
+        counts[change.status] = counts.get(change.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no file changes"
+    echo(f"[{branch} {commit_id[:12]}] {details.entry.commit.summary}")
+    echo(f" {summary}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, add, rm, status, commit):
+        app.command()(command)

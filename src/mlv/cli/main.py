@@ -1,0 +1,103 @@
+"""The ``mlv`` command: builds the typer app and maps library errors to one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from mlv import __version__
+
+app = typer.Typer(
+    name="mlv",
+    help="Version control for machine learning: data, code, runs and models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Commands that take paths after a bare "--"; run() turns those into --path options so
+# click does not mix them up with revisions.
+PATH_COMMANDS = {"log", "diff", "checkout"}
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mlv {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Version control for machine learning: data, code, runs and models."""
+
+
+def _register() -> None:
+    from mlv.cli.commands import branching, history, maintenance, tracking
+
+    for module in (tracking, history, branching, maintenance):
+        module.register(app)
+
+
+_register()
+
+
+def split_paths(argv: list[str]) -> list[str]:
+    """Rewrite ``CMD ... -- P1 P2`` as ``CMD ... --path=P1 --path=P2`` for path-taking commands."""
+    if "--" not in argv:
+        return argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in PATH_COMMANDS:
+        return argv
+    cut = argv.index("--")
+    return argv[:cut] + [f"--path={p}" for p in argv[cut + 1 :]]
+
+
+def run() -> None:
+    """Console entry point."""
+    from mlv.errors import MlvError
+
+    debug = os.environ.get("MLV_DEBUG") == "1"
+    args = split_paths(sys.argv[1:])
+    try:
+        app(args=args, prog_name="mlv", standalone_mode=False)
+    except MlvError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"mlv: error: {exc}\n")
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("mlv: aborted\n")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.stderr.write("mlv: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader (e.g. `head`) went away: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as exc:
+        # Usage errors of the (vendored) click parser: they print themselves.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        sys.stderr.write(
+            f"mlv: error: {type(exc).__name__}: {exc} (set MLV_DEBUG=1 to see where)\n"
+        )
+        sys.exit(2)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()
