@@ -1,4 +1,4 @@
-"""The ``mlv`` command: builds the typer app and maps library errors to one line and an exit code."""
+"""The `mlv` command: builds the typer app, maps library errors to one line and an exit code."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def run() -> None:
     debug = os.environ.get("MLV_DEBUG") == "1"
     args = split_paths(sys.argv[1:])
     try:
-        app(args=args, prog_name="mlv", standalone_mode=False)
+        # Outside standalone mode click returns a typer.Exit's code instead of exiting.
+        code = app(args=args, prog_name="mlv", standalone_mode=False)
     except MlvError as exc:
         if debug:
             raise
@@ -96,7 +97,7 @@ def run() -> None:
             f"mlv: error: {type(exc).__name__}: {exc} (set MLV_DEBUG=1 to see where)\n"
         )
         sys.exit(2)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,13 @@ def cut_stream(stream: BinaryIO) -> Iterator[memoryview]:
 
     Each memoryview is valid only until the next one is produced.
     """
+    empty = True
     for chunk in chunker().cut_stream(stream):
+        empty = False
         yield chunk.data
+    if empty:
+        # As in cut_buffer: an empty file is one empty chunk, not none.
+        yield memoryview(b"")
 
 
 __all__ = [

@@ -62,7 +62,8 @@ class StoredObject:
         if not isinstance(doc, dict) or doc.get("type") != cls.TYPE:
             found = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
             raise FormatError(f"expected a {cls.TYPE} object, found {found!r}")
-        if doc.get("format") != cls.FORMAT:
+        # JSON true equals 1 in Python: only an integer is a format version.
+        if doc.get("format") != cls.FORMAT or isinstance(doc.get("format"), bool):
             raise UnsupportedVersionError(
                 f"{cls.TYPE} object has format {doc.get('format')!r}; "
                 f"this mlv reads format {cls.FORMAT}"
@@ -157,9 +158,13 @@ class Tree(StoredObject):
     def check(self) -> None:
         previous = b""
         for entry in self.entries:
+            if not isinstance(entry.name, str):
+                raise FormatError(f"tree entry name {entry.name!r} is not a string")
             check_entry_name(entry.name)
-            if not isinstance(entry.name, str) or entry.kind not in ENTRY_KINDS:
+            if entry.kind not in ENTRY_KINDS:
                 raise FormatError(f"tree entry {entry.name!r} has unknown kind {entry.kind!r}")
+            if entry.size < 0:
+                raise FormatError(f"tree entry {entry.name!r} has negative size {entry.size}")
             _require_id(entry.id, f"tree entry {entry.name!r}")
             if entry.profile is not None:
                 _require_id(entry.profile, f"profile of {entry.name!r}")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mlv.core.chunking import cut_buffer, cut_stream
 from mlv.core.hashing import Hasher, hash_bytes
-from mlv.errors import ChecksumMismatchError, MlvError, ObjectMissingError
+from mlv.errors import ChecksumMismatchError, MlvError
 from mlv.model.objects import FileManifest
 from mlv.repo.worktree import KIND_SYMLINK, FileStat, stat_of
 from mlv.store.objectstore import ObjectStore
@@ -24,16 +24,77 @@ class FileChangedError(MlvError):
     """A file kept changing while mlv read it."""
 
 
+def save_files(
+    store: ObjectStore, root: Path, items: Sequence[tuple[str, str]]
+) -> list[tuple[str, FileStat]]:
+    """Store the content of several (path, kind) items; return (id, stat) for each, in order.
+
+    Small files are read whole and stored in one batch; large ones are streamed.
+    """
+    results: list[tuple[str, FileStat]] = []
+    batch: list[tuple[str, int, bytes | memoryview]] = []
+    for rel, kind in items:
+        path = os.path.join(root, rel)
+        if kind == KIND_SYMLINK:
+            target = os.fsencode(os.readlink(path))
+            object_id = hash_bytes(target)
+            batch.append((object_id, KIND_CHUNK, target))
+            info = stat_of(os.lstat(path))
+            assert info is not None
+            results.append((object_id, info))
+            continue
+        data, info = _read_small(path)
+        if data is None:
+            results.append(_read_stable(Path(path), lambda f, size: _save_stream(store, f, size)))
+            continue
+        results.append((_split(data, batch), info))
+    store.put_many(batch)
+    return results
+
+
+def _read_small(path: str) -> tuple[bytes | None, FileStat]:
+    """A file's bytes and stat if it is small and stable while read; (None, stat) otherwise."""
+    for _ in range(STABLE_READ_TRIES):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            before = os.fstat(fd)
+            if before.st_size > IN_MEMORY_LIMIT:
+                info = stat_of(before)
+                assert info is not None
+                return None, info
+            parts = []
+            while block := os.read(fd, max(before.st_size, 1) + 1):
+                parts.append(block)
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+            info = stat_of(after)
+            assert info is not None
+            return b"".join(parts) if len(parts) != 1 else parts[0], info
+    raise FileChangedError(f"{path} kept changing while it was read; try again when it is stable")
+
+
+def _split(data: bytes, batch: list[tuple[str, int, bytes | memoryview]]) -> str:
+    """Queue an in-memory file's chunks (and manifest) for storing; return its id."""
+    whole = hash_bytes(data)
+    chunks = list(cut_buffer(data))
+    if len(chunks) == 1:
+        batch.append((whole, KIND_CHUNK, data))
+        return whole
+    listed = []
+    for chunk in chunks:
+        chunk_id = hash_bytes(chunk)
+        batch.append((chunk_id, KIND_CHUNK, chunk))
+        listed.append((chunk_id, len(chunk)))
+    manifest = FileManifest(len(data), tuple(listed))
+    batch.append((whole, KIND_MANIFEST, manifest.to_bytes()))
+    return whole
+
+
 def save_file(store: ObjectStore, path: Path, kind: str) -> tuple[str, FileStat]:
-    """Store a file's (or symlink's) content; return its id and the stat it was read at."""
-    if kind == KIND_SYMLINK:
-        target = os.fsencode(os.readlink(path))
-        object_id = hash_bytes(target)
-        store.put(object_id, KIND_CHUNK, target)
-        info = stat_of(os.lstat(path))
-        assert info is not None
-        return object_id, info
-    return _read_stable(path, lambda f, size: _save_stream(store, f, size))
+    """Store one file's (or symlink's) content; return its id and the stat it was read at."""
+    return save_files(store, path.parent, [(path.name, kind)])[0]
 
 
 def hash_file(path: Path, kind: str) -> tuple[str, FileStat]:
@@ -67,51 +128,31 @@ def _read_stable(path: Path, read) -> tuple[str, FileStat]:  # type: ignore[no-u
 
 
 def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-untyped-def]
-    if size <= IN_MEMORY_LIMIT:
-        data = f.read()
-        chunks = list(cut_buffer(data))
-        if len(chunks) == 1:
-            object_id = hash_bytes(data)
-            store.put(object_id, KIND_CHUNK, data)
-            return object_id
-        whole = hash_bytes(data)
-        listed = [_save_chunk(store, c) for c in chunks]
-        return _save_manifest(store, whole, len(data), listed)
+    """Chunk a large file as it streams by, storing chunks as they come."""
     hasher = Hasher()
     listed = []
     total = 0
     for chunk in cut_stream(f):
         hasher.update(chunk)
-        listed.append(_save_chunk(store, chunk))
+        chunk_id = hash_bytes(chunk)
+        store.put(chunk_id, KIND_CHUNK, chunk)
+        listed.append((chunk_id, len(chunk)))
         total += len(chunk)
+    whole = hasher.hexdigest()
     if len(listed) == 1:
-        return listed[0][0]
-    return _save_manifest(store, hasher.hexdigest(), total, listed)
-
-
-def _save_chunk(store: ObjectStore, chunk: memoryview) -> tuple[str, int]:
-    chunk_id = hash_bytes(chunk)
-    store.put(chunk_id, KIND_CHUNK, chunk)
-    return chunk_id, len(chunk)
-
-
-def _save_manifest(
-    store: ObjectStore, file_id: str, size: int, chunks: list[tuple[str, int]]
-) -> str:
-    manifest = FileManifest(size, tuple(chunks))
-    store.put(file_id, KIND_MANIFEST, manifest.to_bytes())
-    return file_id
+        return whole
+    manifest = FileManifest(total, tuple(listed))
+    store.put(whole, KIND_MANIFEST, manifest.to_bytes())
+    return whole
 
 
 def iter_content(store: ObjectStore, file_id: str) -> Iterator[bytes]:
     """Yield a file's bytes chunk by chunk; raise at the end if they do not hash to its id."""
-    kind = store.kind_of(file_id)
-    if kind is None:
-        raise ObjectMissingError(file_id)
+    kind, data = store.get_with_kind(file_id)
     if kind == KIND_CHUNK:
-        yield store.get(file_id)  # verified by get()
+        yield data  # verified against its id by the store
         return
-    manifest = FileManifest.from_bytes(store.get(file_id))
+    manifest = FileManifest.from_bytes(data)
     hasher = Hasher()
     for chunk_id, _length in manifest.chunks:
         data = store.get(chunk_id)

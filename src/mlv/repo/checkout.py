@@ -8,18 +8,15 @@ import posixpath
 import secrets
 import stat
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mlv.errors import UnsafePathError, UncommittedChangesError
+from mlv.errors import UncommittedChangesError, UnsafePathError
 from mlv.model.objects import check_entry_name
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.staging import Staged, trusted_mtime
 from mlv.repo.trees import Entry
 from mlv.repo.worktree import KIND_SYMLINK, stat_of
 from mlv.store.objectstore import ObjectStore
-
-WRITE_WORKERS = 4
 
 
 def check_path(path: str) -> None:
@@ -63,30 +60,29 @@ class Materialiser:
         removes: list[str],
         advance: Callable[[int], None] | None = None,
     ) -> dict[str, Staged]:
-        """Remove, then write; return the staged entries (with stat) of what was written."""
+        """Remove, then write; return the staged entries (with stat) of what was written.
+
+        Writes run on one thread: creating files is bound by the file system's
+        journal, and parallel creators only contend for it.
+        """
         self.validate(writes)
         for path in removes:
             check_path(path)
-            full = self.root / path
             self._check_parents(path)
             with contextlib.suppress(FileNotFoundError):
-                full.unlink()
+                os.unlink(os.path.join(self.root, path))
             self._prune_empty_parents(path)
-        ordered = sorted(writes.items())
-        for path, _entry in ordered:
-            self._make_parents(path)
-
-        def write(item: tuple[str, Entry]) -> tuple[str, Staged]:
-            path, entry = item
-            staged = self._write_one(path, entry)
+        staged: dict[str, Staged] = {}
+        ready: set[str] = set()
+        for path, entry in sorted(writes.items()):
+            folder = path.rpartition("/")[0]
+            if folder not in ready:
+                self._make_parents(path)
+                ready.add(folder)
+            staged[path] = self._write_one(path, entry)
             if advance is not None:
                 advance(entry.size)
-            return path, staged
-
-        if len(ordered) < 64:
-            return dict(map(write, ordered))
-        with ThreadPoolExecutor(WRITE_WORKERS) as pool:
-            return dict(pool.map(write, ordered, chunksize=32))
+        return staged
 
     def _check_parents(self, path: str) -> None:
         current = self.root
@@ -113,17 +109,20 @@ class Materialiser:
         parent.mkdir(parents=True, exist_ok=True)
 
     def _write_one(self, path: str, entry: Entry) -> Staged:
-        full = self.root / path
-        tmp = full.with_name(f".{full.name}.mlv-{secrets.token_hex(4)}.tmp")
+        full = os.path.join(self.root, path)
+        folder, _, name = full.rpartition("/")
+        tmp = f"{folder}/.{name}.mlv-{secrets.token_hex(4)}.tmp"
         try:
             if entry.kind == KIND_SYMLINK:
                 os.symlink(os.fsdecode(read_content(self.store, entry.id)), tmp)
             else:
-                with open(tmp, "xb") as f:
+                mode = 0o777 if entry.executable else 0o666
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                try:
                     for block in iter_content(self.store, entry.id):
-                        f.write(block)
-                    if entry.executable:
-                        os.fchmod(f.fileno(), 0o755 & ~_umask())
+                        _write_fully(fd, block)
+                finally:
+                    os.close(fd)
             if os.path.isdir(full) and not os.path.islink(full):
                 raise UncommittedChangesError(
                     f"a folder is in the way of {path}; move it away or commit it first"
@@ -154,13 +153,7 @@ class Materialiser:
             parent = parent.parent
 
 
-_UMASK: int | None = None
-
-
-def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
-        current = os.umask(0)
-        os.umask(current)
-        _UMASK = current
-    return _UMASK
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from mlv.repo.trees import Entry, Flat
+from mlv.model.objects import KIND_DIR, TreeEntry
+from mlv.repo.trees import Entry, Flat, TreeReader
 
 ADDED = "added"
 REMOVED = "removed"
@@ -37,3 +38,46 @@ def diff_flat(old: Flat, new: Flat) -> list[Change]:
         elif not same(before, after):
             changes.append(Change(MODIFIED, path, before, after))
     return changes
+
+
+def diff_trees(
+    reader: TreeReader, old: str | None, new: str | None, paths: list[str] | None = None
+) -> list[Change]:
+    """Changes between two stored trees, never opening a subtree that both sides share."""
+    changes: list[Change] = []
+    stack: list[tuple[str, str | None, str | None]] = [("", old, new)]
+    while stack:
+        prefix, a, b = stack.pop()
+        if a == b:
+            continue
+        left = {e.name: e for e in reader.tree(a).entries} if a else {}
+        right = {e.name: e for e in reader.tree(b).entries} if b else {}
+        for name in left.keys() | right.keys():
+            path = prefix + name
+            if paths is not None and not any(
+                path == p or path.startswith(p + "/") or p.startswith(path + "/") for p in paths
+            ):
+                continue
+            x, y = left.get(name), right.get(name)
+            x_dir = x is not None and x.kind == KIND_DIR
+            y_dir = y is not None and y.kind == KIND_DIR
+            if x_dir or y_dir:
+                stack.append((path + "/", x.id if x_dir else None, y.id if y_dir else None))
+            xe = _as_entry(x) if x is not None and not x_dir else None
+            ye = _as_entry(y) if y is not None and not y_dir else None
+            if xe is None and ye is None:
+                continue
+            if paths is not None and not any(path == p or path.startswith(p + "/") for p in paths):
+                continue
+            if xe is None:
+                changes.append(Change(ADDED, path, None, ye))
+            elif ye is None:
+                changes.append(Change(REMOVED, path, xe, None))
+            elif not same(xe, ye):
+                changes.append(Change(MODIFIED, path, xe, ye))
+    changes.sort(key=lambda c: c.path)
+    return changes
+
+
+def _as_entry(entry: TreeEntry) -> Entry:
+    return Entry(entry.kind, entry.id, entry.size, entry.executable)

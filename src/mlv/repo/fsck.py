@@ -60,8 +60,15 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
                 problems.append(Problem(commit_id, f"commit reachable from {where}", str(exc)))
             continue
         stack.extend((p, f"{where} (parent of {commit_id[:12]})") for p in commit.parents)
-        _check_tree(repo, commit.tree, f"tree of commit {commit_id[:12]}", seen_trees,
-                    seen_files, damaged, problems)
+        _check_tree(
+            repo,
+            commit.tree,
+            f"tree of commit {commit_id[:12]}",
+            seen_trees,
+            seen_files,
+            damaged,
+            problems,
+        )
     return FsckReport(total, len(seen_commits), problems)
 
 
@@ -69,9 +76,7 @@ def _ref_names(repo: Repo, prefix: str) -> list[str]:
     base = repo.layout.mlv / prefix
     if not base.is_dir():
         return []
-    return sorted(
-        p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()
-    )
+    return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
 
 
 def _check_tree(repo, tree_id, where, seen_trees, seen_files, damaged, problems) -> None:  # type: ignore[no-untyped-def]
@@ -111,7 +116,9 @@ def _check_file(repo, file_id, path, damaged, problems) -> None:  # type: ignore
         missing = [c for c, _ in manifest.chunks if not store.has(c)]
         if missing:
             problems.append(
-                Problem(file_id, f"file {path}", f"{len(missing)} chunk(s) missing, e.g. {missing[0]}")
+                Problem(
+                    file_id, f"file {path}", f"{len(missing)} chunk(s) missing, e.g. {missing[0]}"
+                )
             )
             return
         if any(c in damaged for c, _ in manifest.chunks):

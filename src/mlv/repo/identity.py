@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import socket
 from pathlib import Path
@@ -18,10 +19,8 @@ def git_author(root: Path) -> Person | None:
     configs = []
     for candidate in (*(p / ".git" / "config" for p in (root, *root.parents)),):
         if candidate.is_file():
-            try:
+            with contextlib.suppress(Exception):
                 configs.append(ConfigFile.from_path(str(candidate)))
-            except Exception:
-                pass
             break
     try:
         stacked = StackedConfig(configs + StackedConfig.default_backends())

@@ -16,6 +16,8 @@ from mlv.repo.layout import Layout
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
 SYMREF_PREFIX = "ref: "
+# The old id a reflog line records when a ref is created.
+ZERO_ID = "0" * 64
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]")
 
 
@@ -34,7 +36,7 @@ def check_ref_name(short: str, what: str = "branch") -> None:
         or "@{" in short
         or short == "@"
         or _BAD_REF_CHARS.search(short)
-        or any(part.startswith(".") for part in short.split("/"))
+        or any(part.startswith(".") or part.endswith(".lock") for part in short.split("/"))
     ):
         raise InvalidArgumentError(f"{short!r} is not a valid {what} name")
 
@@ -62,7 +64,7 @@ class RefStore:
 
     def read(self, name: str) -> str | None:
         try:
-            text = self._path(name).read_text().strip()
+            text = self._path(name).read_text(errors="replace").strip()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         if not is_object_id(text):
@@ -70,7 +72,7 @@ class RefStore:
         return text
 
     def head(self) -> Head:
-        text = self.layout.head.read_text().strip()
+        text = self.layout.head.read_text(errors="replace").strip()
         if text.startswith(SYMREF_PREFIX):
             ref = text[len(SYMREF_PREFIX) :]
             return Head(ref, self.read(ref))
@@ -149,15 +151,16 @@ class RefStore:
             return ids
         for dirpath, _dirs, files in os.walk(self.layout.logs):
             for filename in files:
-                for line in (Path(dirpath) / filename).read_text().splitlines():
+                text = (Path(dirpath) / filename).read_text(encoding="utf-8", errors="replace")
+                for line in text.splitlines():
                     ids.update(p for p in line.split(" ", 2)[:2] if is_object_id(p))
+        ids.discard(ZERO_ID)  # "no commit": the old side of a ref's creation
         return ids
 
     def _log(self, name: str, old: str | None, new: str, who: str, message: str) -> None:
         path = self.layout.logs / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        zero = "0" * 64
-        line = f"{old or zero} {new} {who} {int(time.time())}\t{message}\n"
+        line = f"{old or ZERO_ID} {new} {who} {int(time.time())}\t{message}\n"
         # One short append: atomic on local file systems, and a torn last line is ignored.
         with open(path, "a", encoding="utf-8") as f:
             f.write(line.replace("\n", " ", line.count("\n") - 1))

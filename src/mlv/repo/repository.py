@@ -18,11 +18,11 @@ from mlv.errors import (
 )
 from mlv.model.objects import KIND_DIR, Commit, Person
 from mlv.repo import history, revisions
-from mlv.repo.blobs import hash_file, iter_content, save_file
+from mlv.repo.blobs import hash_file, iter_content, save_files
 from mlv.repo.checkout import Materialiser
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
-from mlv.repo.diff import Change, diff_flat, same
+from mlv.repo.diff import Change, diff_flat, diff_trees, same
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR, Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
@@ -46,8 +46,9 @@ from mlv.store.pack import KIND_META
 
 # Files are hashed in batches on a few threads: BLAKE3, zstd and file reads all
 # release the GIL, so two cores stay busy even on many small files.
-HASH_WORKERS = max(2, min(8, (os.cpu_count() or 1) * 2))
+HASH_WORKERS = max(2, min(4, os.cpu_count() or 1))
 BATCH_FILES = 64
+BATCH_BYTES = 32 * 1024 * 1024
 
 
 class Repo:
@@ -123,8 +124,10 @@ class Repo:
         p = Path(path)
         full = p if p.is_absolute() else self.root / p
         # Resolve the folder part only: a symlink named by the user is itself tracked.
-        full = full.parent.resolve() / full.name if full.name not in ("", ".", "..") else (
-            full.resolve()
+        full = (
+            full.parent.resolve() / full.name
+            if full.name not in ("", ".", "..")
+            else (full.resolve())
         )
         try:
             rel = full.relative_to(self.root).as_posix()
@@ -198,7 +201,8 @@ class Repo:
             deletions = sorted(p for p in staged if under(p, rels) and p not in found.files)
             progress.start(sum(info.size for _, info in todo), "adding")
             saved = self._parallel(
-                todo, lambda item: save_file(self.store, self.root / item[0], item[1].kind),
+                todo,
+                lambda batch: save_files(self.store, self.root, [(p, i.kind) for p, i in batch]),
                 progress,
             )
             self.store.flush()
@@ -228,23 +232,39 @@ class Repo:
                 raise NotFoundError(f"path {rel or '.'} matches no file; check the spelling")
         return rels
 
-    def _parallel(self, items: list, work: Callable, progress: Progress) -> list:  # type: ignore[type-arg]
-        """Run ``work`` over ``items`` on the hashing threads, keeping their order."""
-        if len(items) <= BATCH_FILES:
-            out = []
-            for item in items:
-                out.append(work(item))
-                progress.advance(item[1].size)
-            return out
+    def _parallel(
+        self,
+        items: list[tuple[str, FileStat]],
+        work: Callable[[list[tuple[str, FileStat]]], list[tuple[str, FileStat]]],
+        progress: Progress,
+    ) -> list[tuple[str, FileStat]]:
+        """Run ``work`` over batches of (path, stat) items on the hashing threads, in order."""
+        batches: list[list[tuple[str, FileStat]]] = [[]]
+        size = 0
+        for item in items:
+            if len(batches[-1]) >= BATCH_FILES or size >= BATCH_BYTES:
+                batches.append([])
+                size = 0
+            batches[-1].append(item)
+            size += item[1].size
 
-        def batch(chunk: list) -> list:  # type: ignore[type-arg]
-            done = [work(item) for item in chunk]
-            progress.advance(sum(item[1].size for item in chunk))
+        def run(batch: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
+            done = work(batch)
+            progress.advance(sum(info.size for _, info in batch))
             return done
 
-        batches = [items[i : i + BATCH_FILES] for i in range(0, len(items), BATCH_FILES)]
+        if len(batches) == 1:
+            return run(batches[0])
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
-            return [r for rs in pool.map(batch, batches) for r in rs]
+            return [r for rs in pool.map(run, batches) for r in rs]
+
+    def _hash_files(self, items: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
+        """(id, fresh stat) of working tree files, without storing them."""
+        return self._parallel(
+            items,
+            lambda batch: [hash_file(self.root / p, info.kind) for p, info in batch],
+            NoProgress(),
+        )
 
     def rm(
         self, paths: Iterable[str | os.PathLike[str]], *, cached: bool = False, force: bool = False
@@ -264,7 +284,9 @@ class Repo:
             if not cached and not force:
                 dirty = self._dirty_paths(targets, staged)
                 head = self._head_flat(targets)
-                dirty += [p for p in targets if p not in head or not same(head[p], _entry(staged[p]))]
+                dirty += [
+                    p for p in targets if p not in head or not same(head[p], _entry(staged[p]))
+                ]
                 if dirty:
                     raise UncommittedChangesError(
                         f"{len(set(dirty))} file(s) have changes that are not committed, "
@@ -312,9 +334,7 @@ class Repo:
         ]
         modified: list[str] = []
         refresh: list[tuple[str, str, int, int]] = []
-        hashed = self._parallel(
-            suspects, lambda item: hash_file(self.root / item[0], item[1].kind), NoProgress()
-        )
+        hashed = self._hash_files(suspects)
         for (path, _info), (object_id, info) in zip(suspects, hashed, strict=True):
             before = staged[path]
             if before.same_content(_staged_from(object_id, info)):
@@ -362,8 +382,10 @@ class Repo:
                 self.store, {p: _entry(s) for p, s in staged.items()}
             )
             parents = ([head.commit] if head.commit else []) + list(extra_parents)
-            if not allow_empty and not list(extra_parents) and (
-                tree_id == parent_tree or (parent_tree is None and not staged)
+            if (
+                not allow_empty
+                and not list(extra_parents)
+                and (tree_id == parent_tree or (parent_tree is None and not staged))
             ):
                 raise NothingToCommitError(
                     "nothing to commit: stage changes with 'mlv add', or use --allow-empty"
@@ -440,20 +462,15 @@ class Repo:
         return entries
 
     def _touches(self, commit: Commit, paths: list[str]) -> bool:
-        mine = self.trees.flatten(commit.tree, paths)
-        if not commit.parents:
-            return bool(mine)
-        parent = self.read_commit(commit.parents[0])
-        return bool(diff_flat(self.trees.flatten(parent.tree, paths), mine))
+        parent = self.read_commit(commit.parents[0]).tree if commit.parents else None
+        return bool(diff_trees(self.trees, parent, commit.tree, paths))
 
     def show(self, rev: str = "HEAD") -> CommitDetails:
         """A commit and the files it changed against its first parent."""
         commit_id = self.resolve(rev)
         commit = self.read_commit(commit_id)
-        before = (
-            self.trees.flatten(self.read_commit(commit.parents[0]).tree) if commit.parents else {}
-        )
-        changes = diff_flat(before, self.trees.flatten(commit.tree))
+        parent = self.read_commit(commit.parents[0]).tree if commit.parents else None
+        changes = diff_trees(self.trees, parent, commit.tree)
         entry = LogEntry(commit_id, commit, self.ref_names().get(commit_id, []))
         return CommitDetails(entry, changes)
 
@@ -479,6 +496,11 @@ class Repo:
     ) -> list[Change]:
         """Changes from ``a`` (default HEAD) to ``b`` (default: the working tree)."""
         rel_paths = [self.relpath(p) for p in paths] if paths else None
+        if a and b:
+            old_tree = self.read_commit(self.resolve(a)).tree
+            return diff_trees(
+                self.trees, old_tree, self.read_commit(self.resolve(b)).tree, rel_paths
+            )
         old = self.flat_tree(a or "HEAD", rel_paths) if (a or self.refs.head().commit) else {}
         new = self.flat_tree(b, rel_paths) if b else self.worktree_flat(rel_paths)
         return diff_flat(old, new)
@@ -497,9 +519,7 @@ class Repo:
                 flat[path] = _entry(s)
             elif s is not None or paths is not None or under(path, roots):
                 suspects.append((path, info))
-        hashed = self._parallel(
-            suspects, lambda item: hash_file(self.root / item[0], item[1].kind), NoProgress()
-        )
+        hashed = self._hash_files(suspects)
         for (path, _), (object_id, info) in zip(suspects, hashed, strict=True):
             flat[path] = Entry(info.kind, object_id, info.size, info.executable)
         return flat
@@ -592,11 +612,26 @@ class Repo:
                 info = _lstat(self.root / path)
                 if info is not None:
                     upserts[path] = _staged_from(want.id, info)
-        self.staging.apply(upserts.items(), removals, replace_all=replace_stage)
+        # Restoring HEAD's own content keeps the stage equal to HEAD: status stays cheap.
+        known = self.staging.known_tree()
+        head_id = self.refs.head().commit
+        still_head = (
+            known is not None
+            and head_id is not None
+            and known == self.read_commit(head_id).tree
+            and all(p in head and same(head[p], _entry(s)) for p, s in upserts.items())
+            and not any(p in head for p in removals)
+        )
+        self.staging.apply(
+            upserts.items(),
+            removals,
+            replace_all=replace_stage,
+            tree_id=known if still_head else None,
+        )
         return CheckoutResult(commit_id, sorted(writes), removes)
 
     def _disk_state(self, paths: list[str], staged: dict[str, Staged]) -> Flat:
-        """The content on disk at each path that exists, hashing only what the stat cache cannot vouch for."""
+        """Content on disk at each existing path, hashing what the stat cache cannot vouch for."""
         found: dict[str, FileStat] = {}
         for path in paths:
             info = _lstat(self.root / path)
@@ -610,16 +645,12 @@ class Repo:
                 flat[path] = _entry(s)
             else:
                 suspects.append((path, info))
-        hashed = self._parallel(
-            suspects, lambda item: hash_file(self.root / item[0], item[1].kind), NoProgress()
-        )
+        hashed = self._hash_files(suspects)
         for (path, _), (object_id, info) in zip(suspects, hashed, strict=True):
             flat[path] = Entry(info.kind, object_id, info.size, info.executable)
         return flat
 
-    def _committed(
-        self, path: str, have: Entry, staged: dict[str, Staged], head: Flat
-    ) -> bool:
+    def _committed(self, path: str, have: Entry, staged: dict[str, Staged], head: Flat) -> bool:
         """Whether the content on disk at ``path`` is safe in the store (committed or staged)."""
         in_head = head.get(path)
         in_stage = staged.get(path)
@@ -760,9 +791,12 @@ class Repo:
             resolved = sorted(
                 p
                 for p in set(ours) | set(theirs)
-                if p in ours and p in theirs and p in base
+                if p in ours
+                and p in theirs
+                and p in base
                 and not same(ours[p], theirs[p])
-                and not same(base[p], ours[p]) and not same(base[p], theirs[p])
+                and not same(base[p], ours[p])
+                and not same(base[p], theirs[p])
             )
             what = f"branch '{rev}'" if self.refs.read(HEADS + rev) else rev
             target = head.branch or "HEAD"
@@ -810,5 +844,3 @@ def _lstat(path: Path) -> FileStat | None:
         return stat_of(os.lstat(path))
     except (FileNotFoundError, NotADirectoryError):
         return None
-
-

@@ -1,4 +1,4 @@
-"""Plain result objects returned by ``Repo`` methods, for the CLI to render and notebooks to read."""
+"""Plain result objects returned by `Repo` methods, for the CLI to render and notebooks to read."""
 
 from __future__ import annotations
 

@@ -81,9 +81,13 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
         if head.commit is None:
             raise NotFoundError("HEAD has no commit yet: make the first commit with 'mlv commit'")
         return head.commit
-    for ref in (name, HEADS + name, TAGS + name) if name.startswith("refs/") else (
-        HEADS + name,
-        TAGS + name,
+    for ref in (
+        (name, HEADS + name, TAGS + name)
+        if name.startswith("refs/")
+        else (
+            HEADS + name,
+            TAGS + name,
+        )
     ):
         commit = refs.read(ref)
         if commit:

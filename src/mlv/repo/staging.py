@@ -38,6 +38,7 @@ def trusted_mtime(mtime_ns: int, now_ns: int | None = None) -> int:
     window = COARSE_RACY_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else RACY_WINDOW_NS
     return UNTRUSTED_MTIME if mtime_ns > now - window else mtime_ns
 
+
 # Key in ``meta``: the tree id the staging area was last known to equal.
 CLEAN_TREE_KEY = "staged_tree"
 

@@ -77,10 +77,7 @@ class TreeReader:
 
 def _relevant(path: str, wanted: list[str]) -> bool:
     """Whether ``path`` is wanted, is under a wanted path, or is a folder above one."""
-    for p in wanted:
-        if path == p or path.startswith(p + "/") or p.startswith(path + "/"):
-            return True
-    return False
+    return any(path == p or path.startswith(p + "/") or p.startswith(path + "/") for p in wanted)
 
 
 def write_tree(store: ObjectStore, flat: Flat) -> str:

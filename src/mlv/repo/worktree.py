@@ -93,6 +93,4 @@ def scan(root: Path, rel_paths: Iterable[str], ignore: IgnoreRules | None) -> Sc
 
 def under(path: str, prefixes: Iterable[str]) -> bool:
     """True when ``path`` is one of ``prefixes`` or lies below one of them."""
-    return any(
-        p in ("", ".") or path == p or path.startswith(p + "/") for p in prefixes
-    )
+    return any(p in ("", ".") or path == p or path.startswith(p + "/") for p in prefixes)

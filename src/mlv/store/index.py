@@ -47,6 +47,19 @@ class ObjectIndex:
             is not None
         )
 
+    def present(self, ids: set[bytes]) -> set[bytes]:
+        """The subset of ``ids`` that the index holds."""
+        found: set[bytes] = set()
+        batch = list(ids)
+        for start in range(0, len(batch), 500):
+            part = batch[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                row[0]
+                for row in self.conn.execute(f"SELECT id FROM objects WHERE id IN ({marks})", part)
+            )
+        return found
+
     def add_pack(self, name: str, entries: Iterable[tuple[bytes, int, int, int]]) -> None:
         """Record a finished pack and its (id, offset, length, kind) entries."""
         cur = self.conn.execute("INSERT OR IGNORE INTO packs(name) VALUES (?)", (name,))

@@ -51,19 +51,21 @@ class Location:
     kind: int
 
 
-def encode_record(
-    id_bytes: bytes, kind: int, codec: int, raw_length: int, payload: bytes
-) -> bytes:
-    header = RECORD_HEADER.pack(
-        id_bytes, kind, codec, 0, raw_length, len(payload), zlib.crc32(payload)
-    )
+def encode_record(id_bytes: bytes, kind: int, codec: int, raw_length: int, payload: bytes) -> bytes:
+    # Chunks and metadata are verified by their BLAKE3 id; only a manifest, named
+    # after the content it lists, needs a checksum of its own.
+    crc = zlib.crc32(payload) if kind == KIND_MANIFEST else 0
+    header = RECORD_HEADER.pack(id_bytes, kind, codec, 0, raw_length, len(payload), crc)
     return header + payload
 
 
 def decode_header(raw: bytes) -> RecordHeader:
-    id_bytes, kind, codec, _reserved, raw_length, stored_length, crc = RECORD_HEADER.unpack(raw)
-    if kind not in KINDS or codec not in (CODEC_RAW, CODEC_ZSTD):
-        raise FormatError(f"record header has unknown kind {kind} or codec {codec}")
+    id_bytes, kind, codec, reserved, raw_length, stored_length, crc = RECORD_HEADER.unpack(raw)
+    # Every header byte is checked: unknown values and a non-zero reserved field are damage.
+    if kind not in KINDS or codec not in (CODEC_RAW, CODEC_ZSTD) or reserved != 0:
+        raise FormatError(
+            f"record header has unknown kind {kind}, codec {codec} or reserved {reserved}"
+        )
     return RecordHeader(id_bytes, kind, codec, raw_length, stored_length, crc)
 
 
@@ -79,9 +81,11 @@ class PackWriter:
         self.packs_dir = packs_dir
         self.name = f"pack-{secrets.token_hex(12)}{PACK_SUFFIX}"
         self.tmp_path = packs_dir / f"{TMP_PREFIX}{self.name}"
-        self._file = open(self.tmp_path, "xb")  # noqa: SIM115 - lives until finish()
-        self._file.write(PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION))
-        self._offset = PACK_HEADER.size
+        # Read-write: read() serves gets of objects not yet flushed.
+        self._fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+        header = PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION)
+        _write_all(self._fd, [header])
+        self._offset = len(header)
         self._lock = threading.Lock()
 
     @property
@@ -90,23 +94,26 @@ class PackWriter:
 
     def append(self, record: bytes) -> int:
         """Write one encoded record and return its offset."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: list[bytes]) -> list[int]:
+        """Write encoded records in one system call; return their offsets."""
         with self._lock:
-            offset = self._offset
-            self._file.write(record)
-            self._offset += len(record)
-            return offset
+            offsets = []
+            for record in records:
+                offsets.append(self._offset)
+                self._offset += len(record)
+            _write_all(self._fd, records)
+            return offsets
 
     def read(self, offset: int, length: int) -> bytes:
         """Read back a record of this unfinished pack."""
-        with self._lock:
-            self._file.flush()
-        return os.pread(self._file.fileno(), length, offset)
+        return os.pread(self._fd, length, offset)
 
     def finish(self) -> Path:
         with self._lock:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            os.fsync(self._fd)
+            os.close(self._fd)
             final = self.packs_dir / self.name
             os.replace(self.tmp_path, final)
             _fsync_dir(self.packs_dir)
@@ -114,8 +121,27 @@ class PackWriter:
 
     def abandon(self) -> None:
         with self._lock:
-            self._file.close()
+            os.close(self._fd)
             self.tmp_path.unlink(missing_ok=True)
+
+
+# Keep each writev call under the usual IOV_MAX of 1024 buffers.
+_IOV_MAX = 1024
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    """Write every buffer, in order, whatever short writes the kernel makes."""
+    pending = [memoryview(b) for b in buffers if len(b)]
+    while pending:
+        written = os.writev(fd, pending[:_IOV_MAX])
+        while written and pending:
+            head = pending[0]
+            if written >= len(head):
+                written -= len(head)
+                pending.pop(0)
+            else:
+                pending[0] = head[written:]
+                written = 0
 
 
 def _fsync_dir(path: Path) -> None:

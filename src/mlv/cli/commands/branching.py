@@ -17,7 +17,9 @@ from mlv.errors import InvalidArgumentError
 
 def checkout(
     rev: str = typer.Argument(..., help="Branch, tag or commit to check out."),
-    more_paths: list[str] = typer.Argument(None, help="Only restore these paths (also after '--')."),
+    more_paths: list[str] = typer.Argument(
+        None, help="Only restore these paths (also after '--')."
+    ),
     force: bool = typer.Option(
         False, "--force", "-f", help="Overwrite files with uncommitted changes."
     ),

@@ -189,4 +189,3 @@ def diff(
 def register(app: typer.Typer) -> None:
     for command in (log, show, diff):
         app.command()(command)
-

@@ -19,7 +19,9 @@ from mlv.cli.output import (
 
 
 def init(
-    path: Path = typer.Argument(Path("."), help="Folder to make a repository (created if missing)."),
+    path: Path = typer.Argument(
+        Path("."), help="Folder to make a repository (created if missing)."
+    ),
     branch: str = typer.Option("main", "--branch", "-b", help="Name of the first branch."),
     json: bool = JSON_OPTION,
 ) -> None:
