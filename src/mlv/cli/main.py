@@ -40,9 +40,9 @@ def main(
 
 
 def _register() -> None:
-    from mlv.cli.commands import branching, history, maintenance, tracking
+    from mlv.cli.commands import branching, demo, history, maintenance, tracking
 
-    for module in (tracking, history, branching, maintenance):
+    for module in (tracking, history, branching, maintenance, demo):
         module.register(app)
 
 
@@ -88,9 +88,11 @@ def run() -> None:
         sys.exit(0)
     except Exception as exc:
         # Usage errors of the (vendored) click parser: they print themselves.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+        code = getattr(exc, "exit_code", None)
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         if debug:
             raise
         sys.stderr.write(

@@ -73,8 +73,8 @@ class TerminalProgress:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._bar = None
-        self._task = None
+        self._bar: Any = None
+        self._task: Any = None
         self._total = 0
         self._done = 0
         self._label = ""

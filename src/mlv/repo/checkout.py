@@ -31,6 +31,13 @@ def check_symlink_target(path: str, target: str) -> None:
     """Refuse a symlink whose target is absolute or climbs out of the working tree."""
     if posixpath.isabs(target) or "\x00" in target:
         raise UnsafePathError(f"symlink {path} points to {target!r}, outside the working tree")
+    # A ".." after a name climbs out of wherever that name leads, perhaps another symlink
+    # (`a -> b/c/..` with `b/c -> ..`), which normpath cannot see: only leading ".." pass.
+    named = False
+    for part in target.split("/"):
+        if part == ".." and named:
+            raise UnsafePathError(f"symlink {path} points to {target!r}: '..' after a name")
+        named = named or part not in ("", ".", "..")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
     if resolved == ".." or resolved.startswith("../"):
         raise UnsafePathError(f"symlink {path} points to {target!r}, outside the working tree")

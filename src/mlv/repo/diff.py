@@ -62,7 +62,9 @@ def diff_trees(
             x_dir = x is not None and x.kind == KIND_DIR
             y_dir = y is not None and y.kind == KIND_DIR
             if x_dir or y_dir:
-                stack.append((path + "/", x.id if x_dir else None, y.id if y_dir else None))
+                stack.append(
+                    (path + "/", x.id if x and x_dir else None, y.id if y and y_dir else None)
+                )
             xe = _as_entry(x) if x is not None and not x_dir else None
             ye = _as_entry(y) if y is not None and not y_dir else None
             if xe is None and ye is None:

@@ -50,10 +50,19 @@ def three_way(base: Flat, ours: Flat, theirs: Flat, prefer: str | None = None) -
         if result is not None:
             merged[path] = result
     # A file on one side where the other side has a folder cannot be merged by name.
-    folders = set()
+    folders: set[str] = set()
     for path in merged:
         parts = path.split("/")
         folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
     clashes = [p for p in merged if p in folders]
+    if prefer is not None:
+        # The preferred side is a real tree: under a clashing name, take all of it.
+        side = ours if prefer == OURS else theirs
+        for clash in clashes:
+            folder = clash + "/"
+            for q in [q for q in merged if q == clash or q.startswith(folder)]:
+                del merged[q]
+            merged.update((q, e) for q, e in side.items() if q == clash or q.startswith(folder))
+        clashes = []
     conflicts.extend(sorted(set(clashes) - set(conflicts)))
     return MergeOutcome(merged, sorted(conflicts))

@@ -788,20 +788,12 @@ class Repo:
             staged = self.staging.load()
             removals = sorted(p for p in staged if p not in outcome.merged)
             self._materialise(outcome.merged, staged, removals, False, NoProgress(), "")
-            resolved = sorted(
-                p
-                for p in set(ours) | set(theirs)
-                if p in ours
-                and p in theirs
-                and p in base
-                and not same(ours[p], theirs[p])
-                and not same(base[p], ours[p])
-                and not same(base[p], theirs[p])
-            )
+            # Every conflict ``prefer`` settled: add/add and modify/delete too.
+            resolved = three_way(base, ours, theirs).conflicts if prefer else []
             what = f"branch '{rev}'" if self.refs.read(HEADS + rev) else rev
-            target = head.branch or "HEAD"
+            into = head.branch or "HEAD"
             commit_id = self.commit(
-                message or f"Merge {what} into {target}",
+                message or f"Merge {what} into {into}",
                 author=author,
                 allow_empty=True,
                 extra_parents=[theirs_id],

@@ -22,7 +22,10 @@ def open_repo() -> Repo:
     """The repository around the current directory."""
     from mlv.repo.repository import Repo
 
-    return Repo(Path.cwd(), on_lock_wait=lambda msg: sys.stderr.write(f"mlv: {msg}\n"))
+    def tell(message: str) -> None:
+        sys.stderr.write(f"mlv: {message}\n")
+
+    return Repo(Path.cwd(), on_lock_wait=tell)
 
 
 def author_from_env() -> Person | None:
