@@ -17,6 +17,13 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+        if fsync:
+            # The rename itself is durable only once its folder is synced.
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -93,6 +93,8 @@ class Repo:
         if layout.head.exists():
             raise InvalidArgumentError(f"{root} is already an mlv repository")
         check_ref_name(branch)
+        if root.exists() and not root.is_dir():
+            raise InvalidArgumentError(f"{root} is a file: name a folder for the repository")
         root.mkdir(parents=True, exist_ok=True)
         layout.mlv.mkdir(exist_ok=True)
         for folder in (layout.refs / "heads", layout.refs / "tags", layout.packs, layout.logs):
@@ -432,6 +434,8 @@ class Repo:
         all_refs: bool = False,
     ) -> list[LogEntry]:
         """Commits reachable from ``revs`` (default HEAD), children before parents."""
+        if max_count == 0:
+            return []
         if all_refs:
             starts = list(self.refs.list(HEADS).values()) + list(self.refs.list(TAGS).values())
             head = self.refs.head().commit
@@ -651,12 +655,13 @@ class Repo:
         return flat
 
     def _committed(self, path: str, have: Entry, staged: dict[str, Staged], head: Flat) -> bool:
-        """Whether the content on disk at ``path`` is safe in the store (committed or staged)."""
+        """Whether the content on disk at ``path`` is committed at HEAD.
+
+        Content that is only staged does not count: checkout replaces the stage, after
+        which nothing would reach it.
+        """
         in_head = head.get(path)
-        in_stage = staged.get(path)
-        if in_head is not None and same(in_head, have):
-            return True
-        return in_stage is not None and same(_entry(in_stage), have) and self.store.has(have.id)
+        return in_head is not None and same(in_head, have)
 
     def restore(
         self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
@@ -714,7 +719,10 @@ class Repo:
                     check_ref_name(branch)
                     self.refs.set_head_ref(HEADS + branch)
                     return CheckoutResult("", branch=branch)
-                self.create_branch(branch)
+                commit_id = self.create_branch(branch)
+                # The new branch is HEAD's commit: the working tree and stage stay as they are.
+                self.refs.set_head_ref(HEADS + branch)
+                return CheckoutResult(commit_id, branch=branch)
             elif self.refs.read(HEADS + branch) is None:
                 raise NotFoundError(
                     f"no branch named {branch!r}; create it with 'mlv switch -c {branch}'"

@@ -14,6 +14,10 @@ KIND_FILE = "file"
 KIND_SYMLINK = "symlink"
 
 
+_FMT_MASK = 0o170000
+_KINDS = {stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
+
+
 class FileStat(NamedTuple):
     kind: str
     size: int
@@ -46,49 +50,86 @@ def scan(root: Path, rel_paths: Iterable[str], ignore: IgnoreRules | None) -> Sc
     files: dict[str, FileStat] = {}
     warnings: list[str] = []
     root_str = str(root)
-    pending: list[str] = []
+    frontier: list[str] = []
     for rel in rel_paths:
         if rel in ("", "."):
-            pending.append("")
+            frontier.append("")
             continue
         try:
             st = os.lstat(os.path.join(root_str, rel))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
         if stat.S_ISDIR(st.st_mode):
             if not (ignore and ignore.ignores(rel, is_dir=True)):
-                pending.append(rel)
+                frontier.append(rel)
         elif (info := stat_of(st)) is not None and not (ignore and ignore.ignores(rel)):
             files[rel] = info
-    seen_dirs: set[str] = set()
-    while pending:
-        rel_dir = pending.pop()
-        if rel_dir in seen_dirs:
+    seen: set[str] = set()
+    while frontier:
+        folder = frontier.pop()
+        if folder in seen:
             continue
-        seen_dirs.add(rel_dir)
-        prefix = rel_dir + "/" if rel_dir else ""
-        try:
-            entries = list(os.scandir(os.path.join(root_str, rel_dir)))
-        except OSError as exc:
-            warnings.append(f"skipped {rel_dir or '.'}: {exc.strerror}")
-            continue
-        for entry in entries:
-            name = entry.name
-            if name in ALWAYS_IGNORED:
-                continue
-            rel = prefix + name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if not (ignore and ignore.ignores(rel, is_dir=True)):
-                        pending.append(rel)
-                    continue
-                info = stat_of(entry.stat(follow_symlinks=False))
-            except OSError as exc:
-                warnings.append(f"skipped {rel}: {exc.strerror}")
-                continue
-            if info is not None and not (ignore and ignore.ignores(rel)):
-                files[rel] = info
+        seen.add(folder)
+        found, subdirs, problems = _scan_folder(root_str, folder, ignore)
+        files.update(found)
+        frontier.extend(subdirs)
+        warnings.extend(problems)
     return ScanResult(files, warnings)
+
+
+def _scan_folder(
+    root: str, rel_dir: str, ignore: IgnoreRules | None
+) -> tuple[dict[str, FileStat], list[str], list[str]]:
+    """The files, subfolders and problems of one folder."""
+    files: dict[str, FileStat] = {}
+    subdirs: list[str] = []
+    problems: list[str] = []
+    prefix = rel_dir + "/" if rel_dir else ""
+    try:
+        entries = list(os.scandir(os.path.join(root, rel_dir)))
+    except OSError as exc:
+        return files, subdirs, [f"skipped {rel_dir or '.'}: {exc.strerror}"]
+    new = tuple.__new__
+    for entry in entries:
+        name = entry.name
+        if name in ALWAYS_IGNORED:
+            continue
+        rel = prefix + name
+        if not name.isascii() and not _utf8(name):
+            problems.append(f"skipped {rel!r}: its name is not valid UTF-8; rename it")
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if not (ignore and ignore.ignores(rel, is_dir=True)):
+                    subdirs.append(rel)
+                continue
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            problems.append(f"skipped {rel}: {exc.strerror}")
+            continue
+        kind = _KINDS.get(st.st_mode & _FMT_MASK)
+        if kind is None or (ignore and ignore.ignores(rel)):
+            continue
+        # tuple.__new__ builds the named tuple without the cost of its __new__.
+        files[rel] = new(
+            FileStat,
+            (
+                kind,
+                st.st_size,
+                kind == KIND_FILE and bool(st.st_mode & stat.S_IXUSR),
+                st.st_mtime_ns,
+                st.st_ino,
+            ),
+        )
+    return files, subdirs, problems
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
 
 
 def under(path: str, prefixes: Iterable[str]) -> bool:

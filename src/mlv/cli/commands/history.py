@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -102,9 +103,13 @@ def show(
             commit_rev, path = rev.split(":", 1)
             stream = repo.open_file(commit_rev or "HEAD", path)
             out = sys.stdout.buffer
-            for block in stream:
-                out.write(block)
-            out.flush()
+            try:
+                for block in stream:
+                    out.write(block)
+                out.flush()
+            except BrokenPipeError:
+                # The reader (e.g. `head`) has what it wanted: not an error.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
         details = repo.show(rev)
     if json:

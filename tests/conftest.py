@@ -1,0 +1,147 @@
+"""Shared fixtures: the real ``mlv`` command in a subprocess, and small repositories for it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+AUTHOR_NAME = "Ada Tester"
+AUTHOR_EMAIL = "ada@example.com"
+
+RunMlv = Callable[..., subprocess.CompletedProcess]
+
+
+@cache
+def mlv_executable() -> str:
+    """The ``mlv`` console script of the interpreter running the tests, else the one on PATH."""
+    beside = Path(sys.executable).parent / "mlv"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mlv")
+    if found is None:
+        raise RuntimeError("the mlv console script is not installed: pip install -e .")
+    return found
+
+
+def mlv_env(extra: Mapping[str, str | None] | None = None, home: Path | None = None) -> dict:
+    """A clean environment: a fixed author, no stray MLV_/GIT_ settings; None in extra unsets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLV_", "GIT_"))}
+    env.update(MLV_AUTHOR_NAME=AUTHOR_NAME, MLV_AUTHOR_EMAIL=AUTHOR_EMAIL, GIT_CONFIG_NOSYSTEM="1")
+    if home is not None:
+        # Neither the user's ~/.gitconfig nor their XDG config may leak into authorship.
+        env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@pytest.fixture(scope="session")
+def fake_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture
+def run_mlv(fake_home: Path) -> RunMlv:
+    """``run_mlv(cwd, *args, env=None, expect=0, binary=False) -> CompletedProcess``.
+
+    Runs the installed ``mlv`` in ``cwd``; asserts the exit code is ``expect`` (skip the
+    check with ``expect=None``). ``env`` adds to (or, with None values, removes from) the
+    test environment. Output is text unless ``binary``.
+    """
+
+    def run(
+        cwd: str | os.PathLike[str],
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        expect: int | None = 0,
+        binary: bool = False,
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [mlv_executable(), *args],
+            cwd=cwd,
+            env=mlv_env(env, fake_home),
+            capture_output=True,
+            text=not binary,
+            timeout=60,
+        )
+        if expect is not None and proc.returncode != expect:
+            err = proc.stderr if not binary else proc.stderr.decode(errors="replace")
+            out = proc.stdout if not binary else f"<{len(proc.stdout)} bytes>"
+            raise AssertionError(
+                f"mlv {' '.join(args)} exited {proc.returncode}, expected {expect}\n"
+                f"stdout:\n{out}\nstderr:\n{err}"
+            )
+        return proc
+
+    return run
+
+
+def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write each path (relative to ``root``) with its text or bytes, creating folders."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+@pytest.fixture
+def write() -> Callable[[Path, Mapping[str, str | bytes]], None]:
+    return write_files
+
+
+@pytest.fixture
+def repo_path(tmp_path: Path) -> Path:
+    """An empty repository (made through the library: the CLI's init has tests of its own)."""
+    from mlv import Repo
+
+    root = tmp_path / "work"
+    Repo.init(root).close()
+    return root
+
+
+@pytest.fixture
+def commit_files() -> Callable[..., str]:
+    """``commit_files(root, files, message, *, remove=(), when=None, name=None) -> commit id``.
+
+    Writes ``files``, deletes the paths in ``remove``, stages both through the library and
+    commits; the author is the test author unless ``name`` (and then ``name@example.com``).
+    """
+    from mlv import Repo
+    from mlv.model.objects import Person
+
+    def commit(
+        root: Path,
+        files: Mapping[str, str | bytes],
+        message: str,
+        *,
+        remove: tuple[str, ...] = (),
+        when: datetime | None = None,
+        name: str | None = None,
+    ) -> str:
+        write_files(root, files)
+        for rel in remove:
+            (root / rel).unlink()
+        author = (
+            Person(name, f"{name.lower()}@example.com")
+            if name
+            else Person(AUTHOR_NAME, AUTHOR_EMAIL)
+        )
+        with Repo(root) as repo:
+            repo.add([*files, *remove])
+            return repo.commit(message, author=author, when=when)
+
+    return commit
