@@ -1,5 +1,5 @@
 """``python -m mlv``: the same as the ``mlv`` command."""
 
-from mlv.cli.main import run
+from mlv.cli.entry import run
 
 run()

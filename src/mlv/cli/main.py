@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
@@ -60,46 +59,17 @@ def split_paths(argv: list[str]) -> list[str]:
     return argv[:cut] + [f"--path={p}" for p in argv[cut + 1 :]]
 
 
-def run() -> None:
-    """Console entry point."""
-    from mlv.errors import MlvError
+def invoke() -> object:
+    """Parse ``sys.argv`` and run the command; errors are handled by ``mlv.cli.entry``."""
+    # Outside standalone mode click returns a typer.Exit's code instead of exiting.
+    return app(args=split_paths(sys.argv[1:]), prog_name="mlv", standalone_mode=False)
 
-    debug = os.environ.get("MLV_DEBUG") == "1"
-    args = split_paths(sys.argv[1:])
-    try:
-        # Outside standalone mode click returns a typer.Exit's code instead of exiting.
-        code = app(args=args, prog_name="mlv", standalone_mode=False)
-    except MlvError as exc:
-        if debug:
-            raise
-        sys.stderr.write(f"mlv: error: {exc}\n")
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.stderr.write("mlv: aborted\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("mlv: interrupted\n")
-        sys.exit(130)
-    except BrokenPipeError:
-        # The reader (e.g. `head`) went away: not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
-    except Exception as exc:
-        # Usage errors of the (vendored) click parser: they print themselves.
-        code = getattr(exc, "exit_code", None)
-        show = getattr(exc, "show", None)
-        if callable(show) and isinstance(code, int):
-            show()
-            sys.exit(code)
-        if debug:
-            raise
-        sys.stderr.write(
-            f"mlv: error: {type(exc).__name__}: {exc} (set MLV_DEBUG=1 to see where)\n"
-        )
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
+
+def run() -> None:
+    """Console entry point (kept for ``python -m mlv.cli.main``)."""
+    from mlv.cli.entry import run as entry_run
+
+    entry_run()
 
 
 if __name__ == "__main__":

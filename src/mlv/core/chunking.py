@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import pyfastcdc
-from pyfastcdc import FastCDC
+if TYPE_CHECKING:
+    from pyfastcdc import FastCDC
 
 # Parameters as named in docs/format.md. pyfastcdc skips the first CHUNK_MIN bytes
 # of every chunk before looking for a cut point, so the mean chunk comes out near
@@ -25,6 +25,9 @@ def chunker() -> FastCDC:
     """The shared FastCDC instance (its gear table is built once)."""
     global _chunker
     if _chunker is None:
+        # Imported here: status and log never chunk, and the import costs start-up time.
+        from pyfastcdc import FastCDC
+
         _chunker = FastCDC(CHUNK_AVG, min_size=CHUNK_MIN, max_size=CHUNK_MAX)
     return _chunker
 
@@ -66,5 +69,4 @@ __all__ = [
     "chunker_implementation",
     "cut_buffer",
     "cut_stream",
-    "pyfastcdc",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -118,7 +117,7 @@ class Materialiser:
     def _write_one(self, path: str, entry: Entry) -> Staged:
         full = os.path.join(self.root, path)
         folder, _, name = full.rpartition("/")
-        tmp = f"{folder}/.{name}.mlv-{secrets.token_hex(4)}.tmp"
+        tmp = f"{folder}/.{name}.mlv-{os.urandom(4).hex()}.tmp"
         try:
             if entry.kind == KIND_SYMLINK:
                 os.symlink(os.fsdecode(read_content(self.store, entry.id)), tmp)

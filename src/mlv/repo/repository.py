@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -257,6 +256,8 @@ class Repo:
 
         if len(batches) == 1:
             return run(batches[0])
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
             return [r for rs in pool.map(run, batches) for r in rs]
 

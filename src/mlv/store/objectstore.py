@@ -9,8 +9,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import zstandard
+from typing import Any
 
 from mlv.core.hashing import hash_bytes, id_from_bytes, id_to_bytes
 from mlv.errors import ChecksumMismatchError, FormatError, ObjectMissingError
@@ -144,6 +143,8 @@ class ObjectStore:
     def _compress(self, data: bytes | memoryview) -> tuple[bytes, int]:
         compressor = getattr(self._local, "compressor", None)
         if compressor is None:
+            import zstandard  # here, not at start-up: most status calls never need it
+
             compressor = zstandard.ZstdCompressor(level=self.compression_level)
             self._local.compressor = compressor
         packed = compressor.compress(data)
@@ -152,10 +153,12 @@ class ObjectStore:
             return bytes(data), CODEC_RAW
         return packed, CODEC_ZSTD
 
-    def _decompressor(self) -> zstandard.ZstdDecompressor:
+    def _decompressor(self) -> Any:
         # One per thread: creating a zstd context per read costs more than the read.
         decompressor = getattr(self._local, "decompressor", None)
         if decompressor is None:
+            import zstandard
+
             decompressor = zstandard.ZstdDecompressor()
             self._local.decompressor = decompressor
         return decompressor
@@ -240,7 +243,7 @@ class ObjectStore:
         if header.codec == CODEC_ZSTD:
             try:
                 data = self._decompressor().decompress(payload, max_output_size=header.raw_length)
-            except zstandard.ZstdError:
+            except Exception:  # zstandard.ZstdError: the frame is damaged
                 raise ChecksumMismatchError(object_id, pack) from None
         else:
             data = payload

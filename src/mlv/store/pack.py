@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 import threading
 import zlib
@@ -79,7 +78,7 @@ class PackWriter:
 
     def __init__(self, packs_dir: Path) -> None:
         self.packs_dir = packs_dir
-        self.name = f"pack-{secrets.token_hex(12)}{PACK_SUFFIX}"
+        self.name = f"pack-{os.urandom(12).hex()}{PACK_SUFFIX}"
         self.tmp_path = packs_dir / f"{TMP_PREFIX}{self.name}"
         # Read-write: read() serves gets of objects not yet flushed.
         self._fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)

@@ -1,0 +1,41 @@
+"""What every command needs from its surroundings: the repository here, the author, paths."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlv.model.objects import Person
+    from mlv.repo.repository import Repo
+
+
+def open_repo() -> Repo:
+    """The repository around the current directory."""
+    from mlv.repo.repository import Repo
+
+    def tell(message: str) -> None:
+        sys.stderr.write(f"mlv: {message}\n")
+
+    return Repo(Path.cwd(), on_lock_wait=tell)
+
+
+def author_from_env() -> Person | None:
+    """MLV_AUTHOR_NAME / MLV_AUTHOR_EMAIL, when set, override git's user.name/email."""
+    from mlv.model.objects import Person
+
+    name = os.environ.get("MLV_AUTHOR_NAME")
+    email = os.environ.get("MLV_AUTHOR_EMAIL")
+    if not name and not email:
+        return None
+    from mlv.repo.identity import default_author
+
+    fallback = default_author(Path.cwd())
+    return Person(name or fallback.name, email or fallback.email)
+
+
+def user_paths(paths: list[str] | None) -> list[str]:
+    """Paths as the user typed them, made absolute against the current directory."""
+    return [str(Path.cwd() / p) for p in paths or []]
