@@ -120,18 +120,23 @@ def test_untracked_file_in_the_way(repo: Path) -> None:
 def test_untracked_file_where_a_folder_is_needed(repo: Path) -> None:
     commit(repo, {"data/c.txt": b"c\n"}, "before deep")
     commit(repo, {"deep/x.txt": b"x\n"}, "deep")
-    ok(mlv(repo, "checkout", "HEAD~1"))
+    ok(mlv(repo, "checkout", "HEAD~2"))
     (repo / "deep").write_bytes(MINE)
     refused(mlv(repo, "checkout", "main"))
     assert (repo / "deep").read_bytes() == MINE
+    assert not (repo / "data" / "c.txt").exists(), "a refused checkout wrote other files"
 
 
 def test_untracked_folder_where_a_file_is_needed(repo: Path) -> None:
     ok(mlv(repo, "checkout", "old"))
     (repo / "data" / "new.txt").mkdir()
     (repo / "data" / "new.txt" / "inner.txt").write_bytes(MINE)
+    before = mlv(repo, "status", "--json").stdout
     refused(mlv(repo, "checkout", "main"))
     assert (repo / "data" / "new.txt" / "inner.txt").read_bytes() == MINE
+    # A refused checkout changes nothing: data/a.txt is not half-way to main either.
+    assert (repo / "data" / "a.txt").read_bytes() == b"v1\n"
+    assert mlv(repo, "status", "--json").stdout == before
     proc = mlv(repo, "checkout", "--force", "main")
     assert "Traceback" not in proc.stdout + proc.stderr
     assert (repo / "data" / "new.txt" / "inner.txt").read_bytes() == MINE
@@ -193,6 +198,23 @@ def test_merge_refuses_with_modified_file(repo: Path) -> None:
     (repo / "data" / "b.txt").write_bytes(MINE)
     refused(mlv(repo, "merge", "main"))
     assert (repo / "data" / "b.txt").read_bytes() == MINE
+
+
+def test_file_replaced_by_folder_between_commits(repo: Path) -> None:
+    """Moving between a commit with file `x` and one with folder `x/` works both ways."""
+    commit(repo, {"x": b"a file\n"}, "x is a file")
+    (repo / "x").unlink()
+    (repo / "x").mkdir()
+    (repo / "x" / "inner.txt").write_bytes(b"now a folder\n")
+    with Repo(repo) as r:
+        r.add(["x"])
+        r.commit("x is a folder", author=AUTHOR)
+    ok(mlv(repo, "checkout", "HEAD~1"))
+    assert (repo / "x").read_bytes() == b"a file\n"
+    ok(mlv(repo, "checkout", "main"))
+    assert (repo / "x" / "inner.txt").read_bytes() == b"now a folder\n"
+    ok(mlv(repo, "checkout", "HEAD~1"))
+    assert (repo / "x").read_bytes() == b"a file\n"
 
 
 def test_deleted_tracked_file_does_not_block(repo: Path) -> None:

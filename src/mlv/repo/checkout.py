@@ -6,7 +6,7 @@ import contextlib
 import os
 import posixpath
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mlv.errors import UncommittedChangesError, UnsafePathError
@@ -52,13 +52,35 @@ class Materialiser:
         self.root = root
         self.store = store
 
-    def validate(self, writes: dict[str, Entry]) -> None:
+    def validate(self, writes: dict[str, Entry], removes: Iterable[str] = ()) -> None:
         """Check every path and symlink before anything is written."""
+        removing = set(removes)
+        checked: set[str] = set()
         for path, entry in writes.items():
             check_path(path)
             if entry.kind == KIND_SYMLINK:
                 target = os.fsdecode(read_content(self.store, entry.id))
                 check_symlink_target(path, target)
+            self._check_in_the_way(path, removing, checked)
+
+    def _check_in_the_way(self, path: str, removing: set[str], checked: set[str]) -> None:
+        """Refuse up front what the writes would trip on, so that a refusal changes nothing."""
+        parts = path.split("/")
+        if any("/".join(parts[:depth]) in removing for depth in range(1, len(parts))):
+            return  # a file removed first makes way; the write itself checks again
+        folder = path.rpartition("/")[0]
+        if folder not in checked:
+            self._check_parents(path)
+            checked.add(folder)
+        full = os.path.join(self.root, path)
+        if (
+            os.path.isdir(full)
+            and not os.path.islink(full)
+            and not any(r.startswith(path + "/") for r in removing)
+        ):
+            raise UncommittedChangesError(
+                f"a folder is in the way of {path}; move it away or commit it first"
+            )
 
     def apply(
         self,
@@ -71,7 +93,7 @@ class Materialiser:
         Writes run on one thread: creating files is bound by the file system's
         journal, and parallel creators only contend for it.
         """
-        self.validate(writes)
+        self.validate(writes, removes)
         for path in removes:
             check_path(path)
             self._check_parents(path)
