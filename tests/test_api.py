@@ -202,9 +202,15 @@ def test_checkout_and_restore(repo: Repo) -> None:
         repo.checkout(c1, ["data/c.csv"])
 
     (repo.root / "data" / "a.csv").write_text("local\n")
+    # Moving to a commit whose a.csv differs from HEAD's would overwrite the local edit.
     with pytest.raises(UncommittedChangesError):
-        repo.checkout(c2)
+        repo.checkout(c1)
     assert (repo.root / "data" / "a.csv").read_text() == "local\n"
+    # Moving to one whose a.csv is HEAD's carries the edit (and the staged a1) along, as git does.
+    result = repo.checkout(c2)
+    assert result.carried == ["data/a.csv"]
+    assert (repo.root / "data" / "a.csv").read_text() == "local\n"
+    assert repo.status().staged[0].path == "data/a.csv"
     repo.restore(["data/a.csv"])
     assert (repo.root / "data" / "a.csv").read_text() == "a1\n"  # the staged content
 

@@ -13,13 +13,27 @@ if TYPE_CHECKING:
 
 
 def open_repo() -> Repo:
-    """The repository around the current directory."""
+    """The repository around the current directory.
+
+    MLV_LOCK_TIMEOUT (seconds, default 600) bounds the wait for another writer.
+    """
     from mlv.repo.repository import Repo
 
     def tell(message: str) -> None:
         sys.stderr.write(f"mlv: {message}\n")
 
-    return Repo(Path.cwd(), on_lock_wait=tell)
+    timeout = os.environ.get("MLV_LOCK_TIMEOUT")
+    if timeout is None:
+        return Repo(Path.cwd(), on_lock_wait=tell)
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        from mlv.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"MLV_LOCK_TIMEOUT={timeout!r} is not a number of seconds"
+        ) from None
+    return Repo(Path.cwd(), lock_timeout=seconds, on_lock_wait=tell)
 
 
 def author_from_env() -> Person | None:

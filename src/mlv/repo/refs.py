@@ -127,8 +127,11 @@ class RefStore:
             except OSError:
                 break
 
-    def list(self, prefix: str) -> dict[str, str]:
-        """Refs under ``prefix`` (e.g. ``refs/heads/``), by short name."""
+    def list(self, prefix: str, *, skip_damaged: bool = False) -> dict[str, str]:
+        """Refs under ``prefix`` (e.g. ``refs/heads/``), by short name.
+
+        A damaged ref raises ``FormatError`` unless ``skip_damaged``.
+        """
         base = self._path(prefix)
         found: dict[str, str] = {}
         if not base.is_dir():
@@ -139,7 +142,12 @@ class RefStore:
                     continue
                 full = Path(dirpath) / filename
                 short = full.relative_to(base).as_posix()
-                commit = self.read(prefix + short)
+                try:
+                    commit = self.read(prefix + short)
+                except FormatError:
+                    if not skip_damaged:
+                        raise
+                    continue
                 if commit:
                     found[short] = commit
         return dict(sorted(found.items()))

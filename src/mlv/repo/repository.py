@@ -416,10 +416,11 @@ class Repo:
         head = self.refs.head()
         if head.commit and head.ref is None:
             names.setdefault(head.commit, []).append("HEAD")
-        for short, commit_id in self.refs.list(HEADS).items():
+        # A damaged ref must not hide history: it is left out here and reported by fsck.
+        for short, commit_id in self.refs.list(HEADS, skip_damaged=True).items():
             label = f"HEAD -> {short}" if head.branch == short else short
             names.setdefault(commit_id, []).append(label)
-        for short, commit_id in self.refs.list(TAGS).items():
+        for short, commit_id in self.refs.list(TAGS, skip_damaged=True).items():
             names.setdefault(commit_id, []).append(f"tag: {short}")
         return names
 
@@ -560,14 +561,17 @@ class Repo:
                 return result
             target = self.trees.flatten(commit.tree)
             removals = sorted(p for p in staged if p not in target)
-            result = self._materialise(target, staged, removals, force, progress, commit_id)
+            result = self._materialise(
+                target, staged, removals, force, progress, commit_id, carry=True
+            )
             branch = rev if self.refs.read(HEADS + rev) == commit_id else None
             if branch:
                 self.refs.set_head_ref(HEADS + branch)
             else:
                 self.refs.set_head_detached(commit_id, message=f"checkout: moving to {rev}")
             result.branch = branch
-            self.staging.apply(tree_id=commit.tree)
+            if not result.carried:
+                self.staging.apply(tree_id=commit.tree)
             return result
 
     def _materialise(
@@ -579,9 +583,22 @@ class Repo:
         progress: Progress,
         commit_id: str,
         replace_stage: bool = False,
+        carry: bool = False,
     ) -> CheckoutResult:
-        """Write ``target`` over the working tree and stage it, guarding uncommitted work."""
+        """Write ``target`` over the working tree and stage it, guarding uncommitted work.
+
+        With ``carry`` (moving between commits), a path whose content is the same in
+        HEAD and in the target is left alone, local changes and all, as git does; so
+        are new files staged but never committed.
+        """
         head = self._head_flat()
+        carried: list[str] = []
+        if carry:
+            carried = [p for p, want in target.items() if p in head and same(head[p], want)]
+            carried += [p for p in removals if p not in head]
+            kept = set(carried)
+            target = {p: e for p, e in target.items() if p not in kept}
+            removals = [p for p in removals if p not in kept]
         on_disk = self._disk_state(list(target) + removals, staged)
         writes: dict[str, Entry] = {}
         at_risk: list[str] = []
@@ -633,7 +650,14 @@ class Repo:
             replace_all=replace_stage,
             tree_id=known if still_head else None,
         )
-        return CheckoutResult(commit_id, sorted(writes), removes)
+        result = CheckoutResult(commit_id, sorted(writes), removes)
+        # What the stage still holds that differs from HEAD: staged work carried along.
+        result.carried = sorted(
+            p
+            for p in carried
+            if p not in head or p not in staged or not same(head[p], _entry(staged[p]))
+        )
+        return result
 
     def _disk_state(self, paths: list[str], staged: dict[str, Staged]) -> Flat:
         """Content on disk at each existing path, hashing what the stat cache cannot vouch for."""

@@ -114,6 +114,7 @@ class CheckoutResult:
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     branch: str | None = None
+    carried: list[str] = field(default_factory=list)  # staged changes kept across the move
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,6 +42,8 @@ def checkout(
         print_json(result.to_json())
         return
     echo(f"{len(result.written)} file(s) written, {len(result.removed)} removed")
+    if result.carried:
+        echo(f"kept {len(result.carried)} staged change(s), e.g. {result.carried[0]}")
     if not wanted:
         where = f"branch {result.branch}" if result.branch else f"{result.commit[:12]} (detached)"
         echo(f"HEAD is now at {where}")
