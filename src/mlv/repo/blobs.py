@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from mlv.store.pack import KIND_CHUNK, KIND_MANIFEST
 # Files up to this size are read whole; larger ones are streamed chunk by chunk.
 IN_MEMORY_LIMIT = 8 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
+STREAM_WORKERS = 2
+STREAM_BATCH_BYTES = 4 * 1024 * 1024
+STREAM_IN_FLIGHT = 4
 STABLE_READ_TRIES = 3
 
 
@@ -128,22 +132,48 @@ def _read_stable(path: Path, read) -> tuple[str, FileStat]:  # type: ignore[no-u
 
 
 def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-untyped-def]
-    """Chunk a large file as it streams by, storing chunks as they come."""
+    """Chunk a large file as it streams by; chunks are hashed and stored on worker threads.
+
+    The reading thread cuts and feeds the whole-file hash while up to
+    ``STREAM_IN_FLIGHT`` batches are compressed and written: compression is
+    the costly step, and zstd and BLAKE3 release the GIL. Memory stays bounded
+    by the batches in flight, whatever the file's size.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     hasher = Hasher()
-    listed = []
-    total = 0
-    for chunk in cut_stream(f):
-        hasher.update(chunk)
-        chunk_id = hash_bytes(chunk)
-        store.put(chunk_id, KIND_CHUNK, chunk)
-        listed.append((chunk_id, len(chunk)))
-        total += len(chunk)
+    listed: list[tuple[str, int]] = []
+    in_flight: deque[Future[list[tuple[str, int]]]] = deque()
+    batch: list[bytes] = []
+    batch_bytes = 0
+    with ThreadPoolExecutor(STREAM_WORKERS) as pool:
+        for chunk in cut_stream(f):
+            hasher.update(chunk)
+            batch.append(chunk)
+            batch_bytes += len(chunk)
+            if batch_bytes >= STREAM_BATCH_BYTES:
+                in_flight.append(pool.submit(_store_chunks, store, batch))
+                batch, batch_bytes = [], 0
+                while len(in_flight) > STREAM_IN_FLIGHT:
+                    listed.extend(in_flight.popleft().result())
+        if batch:
+            in_flight.append(pool.submit(_store_chunks, store, batch))
+        while in_flight:
+            listed.extend(in_flight.popleft().result())
     whole = hasher.hexdigest()
     if len(listed) == 1:
         return whole
-    manifest = FileManifest(total, tuple(listed))
+    manifest = FileManifest(sum(n for _, n in listed), tuple(listed))
     store.put(whole, KIND_MANIFEST, manifest.to_bytes())
     return whole
+
+
+def _store_chunks(store: ObjectStore, chunks: list[bytes]) -> list[tuple[str, int]]:
+    listed = [(hash_bytes(chunk), len(chunk)) for chunk in chunks]
+    store.put_many(
+        [(chunk_id, KIND_CHUNK, chunk) for (chunk_id, _), chunk in zip(listed, chunks, strict=True)]
+    )
+    return listed
 
 
 def iter_content(store: ObjectStore, file_id: str) -> Iterator[bytes]:

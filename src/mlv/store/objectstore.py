@@ -24,7 +24,7 @@ from mlv.store.pack import (
     PackWriter,
     check_pack_header,
     decode_header,
-    encode_record,
+    encode_header,
 )
 
 DEFAULT_COMPRESSION_LEVEL = 3
@@ -95,16 +95,15 @@ class ObjectStore:
                 continue
             fresh.discard(id_bytes)  # an object listed twice in one batch is written once
             payload, codec = self._compress(data)
-            records.append(
-                (id_bytes, kind, encode_record(id_bytes, kind, codec, len(data), payload))
-            )
+            header = encode_header(id_bytes, kind, codec, len(data), payload)
+            records.append((id_bytes, kind, header, payload))
         if not records:
             return 0
         with self._lock:
             writer = self._current_writer()
-            offsets = writer.append_many([record for _, _, record in records])
-            for (id_bytes, kind, record), offset in zip(records, offsets, strict=True):
-                self._pending[id_bytes] = (offset, len(record), kind)
+            offsets = writer.append_many([(header, payload) for _, _, header, payload in records])
+            for (id_bytes, kind, header, payload), offset in zip(records, offsets, strict=True):
+                self._pending[id_bytes] = (offset, len(header) + len(payload), kind)
             if writer.size >= PACK_TARGET_SIZE:
                 self._seal()
         return len(records)
@@ -140,7 +139,7 @@ class ObjectStore:
             self._writer = PackWriter(self.packs_dir)
         return self._writer
 
-    def _compress(self, data: bytes | memoryview) -> tuple[bytes, int]:
+    def _compress(self, data: bytes | memoryview) -> tuple[bytes | memoryview, int]:
         compressor = getattr(self._local, "compressor", None)
         if compressor is None:
             import zstandard  # here, not at start-up: most status calls never need it
@@ -150,7 +149,7 @@ class ObjectStore:
         packed = compressor.compress(data)
         # Stored raw when compression does not pay: random bytes, media, zipped files.
         if len(packed) >= len(data):
-            return bytes(data), CODEC_RAW
+            return data, CODEC_RAW
         return packed, CODEC_ZSTD
 
     def _decompressor(self) -> Any:

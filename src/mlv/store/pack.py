@@ -6,7 +6,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +50,17 @@ class Location:
     kind: int
 
 
-def encode_record(id_bytes: bytes, kind: int, codec: int, raw_length: int, payload: bytes) -> bytes:
+def encode_header(
+    id_bytes: bytes, kind: int, codec: int, raw_length: int, payload: bytes | memoryview
+) -> bytes:
     # Chunks and metadata are verified by their BLAKE3 id; only a manifest, named
     # after the content it lists, needs a checksum of its own.
     crc = zlib.crc32(payload) if kind == KIND_MANIFEST else 0
-    header = RECORD_HEADER.pack(id_bytes, kind, codec, 0, raw_length, len(payload), crc)
-    return header + payload
+    return RECORD_HEADER.pack(id_bytes, kind, codec, 0, raw_length, len(payload), crc)
+
+
+def encode_record(id_bytes: bytes, kind: int, codec: int, raw_length: int, payload: bytes) -> bytes:
+    return encode_header(id_bytes, kind, codec, raw_length, payload) + payload
 
 
 def decode_header(raw: bytes) -> RecordHeader:
@@ -93,16 +98,22 @@ class PackWriter:
 
     def append(self, record: bytes) -> int:
         """Write one encoded record and return its offset."""
-        return self.append_many([record])[0]
+        return self.append_many([(record,)])[0]
 
-    def append_many(self, records: list[bytes]) -> list[int]:
-        """Write encoded records in one system call; return their offsets."""
+    def append_many(self, records: Sequence[Sequence[bytes | memoryview]]) -> list[int]:
+        """Write records, each given as its buffers (header, payload), in one system call.
+
+        Return each record's offset. Passing the payload as its own buffer spares
+        copying it into a joined record.
+        """
         with self._lock:
             offsets = []
-            for record in records:
+            buffers: list[bytes | memoryview] = []
+            for parts in records:
                 offsets.append(self._offset)
-                self._offset += len(record)
-            _write_all(self._fd, records)
+                self._offset += sum(len(part) for part in parts)
+                buffers.extend(parts)
+            _write_all(self._fd, buffers)
             return offsets
 
     def read(self, offset: int, length: int) -> bytes:
@@ -128,7 +139,7 @@ class PackWriter:
 _IOV_MAX = 1024
 
 
-def _write_all(fd: int, buffers: list[bytes]) -> None:
+def _write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
     """Write every buffer, in order, whatever short writes the kernel makes."""
     pending = [memoryview(b) for b in buffers if len(b)]
     while pending:
