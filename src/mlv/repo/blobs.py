@@ -144,12 +144,12 @@ def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-un
     hasher = Hasher()
     listed: list[tuple[str, int]] = []
     in_flight: deque[Future[list[tuple[str, int]]]] = deque()
-    batch: list[bytes] = []
+    batch: list[memoryview] = []
     batch_bytes = 0
     with ThreadPoolExecutor(STREAM_WORKERS) as pool:
         for chunk in cut_stream(f):
             hasher.update(chunk)
-            batch.append(chunk)
+            batch.append(chunk)  # a read-only view: see cut_stream
             batch_bytes += len(chunk)
             if batch_bytes >= STREAM_BATCH_BYTES:
                 in_flight.append(pool.submit(_store_chunks, store, batch))
@@ -168,7 +168,7 @@ def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-un
     return whole
 
 
-def _store_chunks(store: ObjectStore, chunks: list[bytes]) -> list[tuple[str, int]]:
+def _store_chunks(store: ObjectStore, chunks: list[memoryview]) -> list[tuple[str, int]]:
     listed = [(hash_bytes(chunk), len(chunk)) for chunk in chunks]
     store.put_many(
         [(chunk_id, KIND_CHUNK, chunk) for (chunk_id, _), chunk in zip(listed, chunks, strict=True)]

@@ -7,6 +7,9 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from mlv.repo.trees import Entry
+from mlv.repo.worktree import FileStat
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS staging (
     path     TEXT PRIMARY KEY,
@@ -122,3 +125,27 @@ class StagingArea:
             "SELECT value FROM meta WHERE key = ?", (CLEAN_TREE_KEY,)
         ).fetchone()
         return None if row is None else row[0]
+
+
+def stat_matches(staged: Staged | None, info: FileStat) -> bool:
+    """Whether the stat cache vouches that the file on disk still has the staged content."""
+    return (
+        staged is not None
+        and staged.mtime_ns == info.mtime_ns
+        and staged.size == info.size
+        and staged.ino == info.ino
+        and staged.kind == info.kind
+        and staged.executable == info.executable
+    )
+
+
+def staged_from(object_id: str, info: FileStat) -> Staged:
+    """The staged entry of a file read at ``info`` with id ``object_id``."""
+    return Staged(
+        info.kind, object_id, info.size, info.executable, trusted_mtime(info.mtime_ns), info.ino
+    )
+
+
+def as_entry(staged: Staged) -> Entry:
+    """A staged file as a tree entry."""
+    return Entry(staged.kind, staged.id, staged.size, bool(staged.executable))

@@ -135,3 +135,11 @@ def _utf8(name: str) -> bool:
 def under(path: str, prefixes: Iterable[str]) -> bool:
     """True when ``path`` is one of ``prefixes`` or lies below one of them."""
     return any(p in ("", ".") or path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def lstat_file(path: Path) -> FileStat | None:
+    """The stat of a file or symlink at ``path``; None if absent or of another kind."""
+    try:
+        return stat_of(os.lstat(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None

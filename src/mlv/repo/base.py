@@ -1,0 +1,206 @@
+"""Opening a repository, naming paths and revisions, reading commits and trees."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Self
+
+from mlv.errors import (
+    InvalidArgumentError,
+    NotARepositoryError,
+    NotFoundError,
+)
+from mlv.model.objects import Commit
+from mlv.repo import revisions
+from mlv.repo.blobs import hash_file
+from mlv.repo.config import Config
+from mlv.repo.database import open_database
+from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR, Layout, find_root
+from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
+from mlv.repo.refs import HEADS, RefStore, check_ref_name
+from mlv.repo.results import (
+    NoProgress,
+    Progress,
+)
+from mlv.repo.staging import StagingArea
+from mlv.repo.trees import Flat, TreeReader
+from mlv.repo.worktree import FileStat
+from mlv.store.objectstore import ObjectStore
+from mlv.store.pack import KIND_META
+
+# Files are hashed in batches on a few threads: BLAKE3, zstd and file reads all
+# release the GIL, so two cores stay busy even on many small files.
+HASH_WORKERS = max(2, min(4, os.cpu_count() or 1))
+BATCH_FILES = 64
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+class RepoBase:
+    """A repository: a working tree with a ``.mlv`` folder at its root.
+
+    Paths given to methods are relative to the repository root, or absolute.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ".",
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_lock_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        root = find_root(Path(path))
+        if root is None:
+            raise NotARepositoryError(
+                f"not an mlv repository (or any parent up to /): {Path(path).resolve()}; "
+                "run 'mlv init' first"
+            )
+        self.root = root
+        self.layout = Layout(root)
+        self.config = Config.load(self.layout.config)
+        self._conn = open_database(self.layout.index_db)
+        self.store = ObjectStore(
+            self.layout.packs, self._conn, compression_level=self.config.compression_level
+        )
+        self.staging = StagingArea(self._conn)
+        self.refs = RefStore(self.layout)
+        self.trees = TreeReader(self.store)
+        self.lock = RepoLock(self.layout.lock, lock_timeout, on_lock_wait)
+        self._commits: dict[str, Commit] = {}
+
+    # -- setting up -------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".", *, branch: str = DEFAULT_BRANCH) -> Self:
+        """Create a repository in ``path`` (created if missing) and open it."""
+        root = Path(path).resolve()
+        layout = Layout(root)
+        if layout.head.exists():
+            raise InvalidArgumentError(f"{root} is already an mlv repository")
+        check_ref_name(branch)
+        if root.exists() and not root.is_dir():
+            raise InvalidArgumentError(f"{root} is a file: name a folder for the repository")
+        root.mkdir(parents=True, exist_ok=True)
+        layout.mlv.mkdir(exist_ok=True)
+        for folder in (layout.refs / "heads", layout.refs / "tags", layout.packs, layout.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        Config.default().save(layout.config)
+        # Everything but the config stays out of git: data lives in mlv's own store.
+        (layout.mlv / ".gitignore").write_text("/*\n!/.gitignore\n!/config.toml\n")
+        open_database(layout.index_db).close()
+        RefStore(layout).set_head_ref(HEADS + branch)
+        return cls(root)
+
+    def close(self) -> None:
+        self.store.close()
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Repo({str(self.root)!r})"
+
+    # -- paths ------------------------------------------------------------------
+
+    def relpath(self, path: str | os.PathLike[str]) -> str:
+        """A path as the repository names it: POSIX, relative to the root."""
+        p = Path(path)
+        full = p if p.is_absolute() else self.root / p
+        # Resolve the folder part only: a symlink named by the user is itself tracked.
+        full = (
+            full.parent.resolve() / full.name
+            if full.name not in ("", ".", "..")
+            else (full.resolve())
+        )
+        try:
+            rel = full.relative_to(self.root).as_posix()
+        except ValueError:
+            raise InvalidArgumentError(f"{path} is outside the repository {self.root}") from None
+        rel = "" if rel == "." else rel
+        first = rel.split("/")[0]
+        if first in (MLV_DIR, ".git"):
+            raise InvalidArgumentError(f"{path} is inside {first}, which mlv never tracks")
+        return rel
+
+    # -- objects ----------------------------------------------------------------
+
+    def read_commit(self, commit_id: str) -> Commit:
+        commit = self._commits.get(commit_id)
+        if commit is None:
+            if not self.store.has(commit_id):
+                raise NotFoundError(f"no commit {commit_id} in this repository")
+            commit = Commit.from_bytes(self.store.get(commit_id))
+            self._commits[commit_id] = commit
+        return commit
+
+    def commits_with_prefix(self, prefix: str) -> list[str]:
+        low = bytes.fromhex(prefix.ljust(64, "0"))
+        high = bytes.fromhex(prefix.ljust(64, "f"))
+        rows = self._conn.execute(
+            "SELECT id FROM objects WHERE id BETWEEN ? AND ? AND kind = ?",
+            (low, high, KIND_META),
+        ).fetchall()
+        found = []
+        for (raw,) in rows:
+            candidate = raw.hex()
+            try:
+                self.read_commit(candidate)
+            except Exception:
+                continue  # a tree or another metadata object
+            found.append(candidate)
+        return found
+
+    def resolve(self, rev: str) -> str:
+        """The commit id a revision names (``HEAD~2``, ``main``, ``v1``, ``3fa9``, …)."""
+        return revisions.resolve(self, rev)
+
+    def flat_tree(self, rev: str, paths: Iterable[str] | None = None) -> Flat:
+        commit = self.read_commit(self.resolve(rev))
+        return self.trees.flatten(commit.tree, paths)
+
+    def _head_flat(self, paths: Iterable[str] | None = None) -> Flat:
+        head = self.refs.head().commit
+        return self.trees.flatten(self.read_commit(head).tree if head else None, paths)
+
+    # -- tracking ---------------------------------------------------------------
+
+    def _parallel(
+        self,
+        items: list[tuple[str, FileStat]],
+        work: Callable[[list[tuple[str, FileStat]]], list[tuple[str, FileStat]]],
+        progress: Progress,
+    ) -> list[tuple[str, FileStat]]:
+        """Run ``work`` over batches of (path, stat) items on the hashing threads, in order."""
+        batches: list[list[tuple[str, FileStat]]] = [[]]
+        size = 0
+        for item in items:
+            if len(batches[-1]) >= BATCH_FILES or size >= BATCH_BYTES:
+                batches.append([])
+                size = 0
+            batches[-1].append(item)
+            size += item[1].size
+
+        def run(batch: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
+            done = work(batch)
+            progress.advance(sum(info.size for _, info in batch))
+            return done
+
+        if len(batches) == 1:
+            return run(batches[0])
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(HASH_WORKERS) as pool:
+            return [r for rs in pool.map(run, batches) for r in rs]
+
+    def _hash_files(self, items: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
+        """(id, fresh stat) of working tree files, without storing them."""
+        return self._parallel(
+            items,
+            lambda batch: [hash_file(self.root / p, info.kind) for p, info in batch],
+            NoProgress(),
+        )

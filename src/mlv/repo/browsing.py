@@ -1,0 +1,152 @@
+"""Reading history: log, show, diff and file content at a revision."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from mlv.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+)
+from mlv.model.objects import KIND_DIR, Commit
+from mlv.repo import history
+from mlv.repo.blobs import iter_content
+from mlv.repo.diff import Change, diff_flat, diff_trees
+from mlv.repo.ignore import IgnoreRules
+from mlv.repo.refs import HEADS, TAGS
+from mlv.repo.results import (
+    CommitDetails,
+    LogEntry,
+)
+from mlv.repo.staging import as_entry, stat_matches
+from mlv.repo.tracking import TrackingOps
+from mlv.repo.trees import Entry, Flat
+from mlv.repo.worktree import scan, under
+
+
+class HistoryOps(TrackingOps):
+    """Reading history: log, show, diff, and files as they were."""
+
+    def ref_names(self) -> dict[str, list[str]]:
+        """Commit id -> the branch and tag names pointing at it (for decorating logs)."""
+        names: dict[str, list[str]] = {}
+        head = self.refs.head()
+        if head.commit and head.ref is None:
+            names.setdefault(head.commit, []).append("HEAD")
+        # A damaged ref must not hide history: it is left out here and reported by fsck.
+        for short, commit_id in self.refs.list(HEADS, skip_damaged=True).items():
+            label = f"HEAD -> {short}" if head.branch == short else short
+            names.setdefault(commit_id, []).append(label)
+        for short, commit_id in self.refs.list(TAGS, skip_damaged=True).items():
+            names.setdefault(commit_id, []).append(f"tag: {short}")
+        return names
+
+    def log(
+        self,
+        revs: Iterable[str] | None = None,
+        *,
+        max_count: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        author: str | None = None,
+        paths: Iterable[str | os.PathLike[str]] | None = None,
+        all_refs: bool = False,
+    ) -> list[LogEntry]:
+        """Commits reachable from ``revs`` (default HEAD), children before parents."""
+        if max_count == 0:
+            return []
+        if all_refs:
+            starts = list(self.refs.list(HEADS).values()) + list(self.refs.list(TAGS).values())
+            head = self.refs.head().commit
+            starts += [head] if head else []
+        else:
+            rev_list = list(revs or [])
+            if not rev_list and self.refs.head().commit is None:
+                return []
+            starts = [self.resolve(r) for r in rev_list or ["HEAD"]]
+        commits = history.reachable(self.read_commit, starts)
+        rel_paths = [self.relpath(p) for p in paths] if paths else None
+        names = self.ref_names()
+        entries = []
+        needle = author.lower() if author else None
+        for commit_id in history.topo_order(commits):
+            commit = commits[commit_id]
+            if since and commit.time < since.timestamp():
+                continue
+            if until and commit.time > until.timestamp():
+                continue
+            if needle and needle not in str(commit.author).lower():
+                continue
+            if rel_paths is not None and not self._touches(commit, rel_paths):
+                continue
+            entries.append(LogEntry(commit_id, commit, names.get(commit_id, [])))
+            if max_count is not None and len(entries) >= max_count:
+                break
+        return entries
+
+    def _touches(self, commit: Commit, paths: list[str]) -> bool:
+        parent = self.read_commit(commit.parents[0]).tree if commit.parents else None
+        return bool(diff_trees(self.trees, parent, commit.tree, paths))
+
+    def show(self, rev: str = "HEAD") -> CommitDetails:
+        """A commit and the files it changed against its first parent."""
+        commit_id = self.resolve(rev)
+        commit = self.read_commit(commit_id)
+        parent = self.read_commit(commit.parents[0]).tree if commit.parents else None
+        changes = diff_trees(self.trees, parent, commit.tree)
+        entry = LogEntry(commit_id, commit, self.ref_names().get(commit_id, []))
+        return CommitDetails(entry, changes)
+
+    def open_file(self, rev: str, path: str | os.PathLike[str]) -> Iterator[bytes]:
+        """Stream a file's content as it was at ``rev``, verified against its id."""
+        rel = self.relpath(path)
+        commit = self.read_commit(self.resolve(rev))
+        entry = self.trees.entry_at(commit.tree, rel)
+        if entry is None:
+            raise NotFoundError(f"path {rel} does not exist in {rev}")
+        if entry.kind == KIND_DIR:
+            raise InvalidArgumentError(f"{rel} is a folder in {rev}; name a file")
+        return iter_content(self.store, entry.id)
+
+    def read_bytes(self, rev: str, path: str | os.PathLike[str]) -> bytes:
+        return b"".join(self.open_file(rev, path))
+
+    def diff(
+        self,
+        a: str | None = None,
+        b: str | None = None,
+        paths: Iterable[str | os.PathLike[str]] | None = None,
+    ) -> list[Change]:
+        """Changes from ``a`` (default HEAD) to ``b`` (default: the working tree)."""
+        rel_paths = [self.relpath(p) for p in paths] if paths else None
+        if a and b:
+            old_tree = self.read_commit(self.resolve(a)).tree
+            return diff_trees(
+                self.trees, old_tree, self.read_commit(self.resolve(b)).tree, rel_paths
+            )
+        old = self.flat_tree(a or "HEAD", rel_paths) if (a or self.refs.head().commit) else {}
+        new = self.flat_tree(b, rel_paths) if b else self.worktree_flat(rel_paths)
+        return diff_flat(old, new)
+
+    def worktree_flat(self, paths: list[str] | None = None) -> Flat:
+        """The tracked part of the working tree as it is on disk now (content hashed as needed)."""
+        staged = self.staging.load()
+        roots = paths if paths is not None else sorted({p.split("/", 1)[0] for p in staged})
+        found = scan(self.root, roots, IgnoreRules.load(self.root)).files
+        # Untracked files outside the tracked folders are not part of any diff.
+        flat: Flat = {}
+        suspects = []
+        for path, info in found.items():
+            s = staged.get(path)
+            if s is not None and stat_matches(s, info):
+                flat[path] = as_entry(s)
+            elif s is not None or paths is not None or under(path, roots):
+                suspects.append((path, info))
+        hashed = self._hash_files(suspects)
+        for (path, _), (object_id, info) in zip(suspects, hashed, strict=True):
+            flat[path] = Entry(info.kind, object_id, info.size, info.executable)
+        return flat
+
+    # -- checkout ---------------------------------------------------------------

@@ -1,0 +1,334 @@
+"""Moving between versions: checkout, restore, branches, tags and merge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from mlv.errors import (
+    InvalidArgumentError,
+    MergeConflictError,
+    NotFoundError,
+    UncommittedChangesError,
+)
+from mlv.model.objects import Person
+from mlv.repo import history
+from mlv.repo.browsing import HistoryOps
+from mlv.repo.checkout import Materialiser
+from mlv.repo.diff import same
+from mlv.repo.merge import three_way
+from mlv.repo.refs import HEADS, TAGS, check_ref_name
+from mlv.repo.results import (
+    CheckoutResult,
+    MergeResult,
+    NoProgress,
+    Progress,
+)
+from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches
+from mlv.repo.trees import Entry, Flat
+from mlv.repo.worktree import FileStat, lstat_file, under
+
+
+class SwitchingOps(HistoryOps):
+    """Moving the working tree: checkout, restore, branches, tags and merge."""
+
+    def checkout(
+        self,
+        rev: str,
+        paths: Iterable[str | os.PathLike[str]] | None = None,
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> CheckoutResult:
+        """Make the working tree match ``rev``; with ``paths``, restore only those paths.
+
+        Without paths HEAD moves to ``rev`` (onto the branch when ``rev`` is a branch
+        name). Files with uncommitted changes are never overwritten or deleted
+        unless ``force``.
+        """
+        progress = progress or NoProgress()
+        with self.lock:
+            commit_id = self.resolve(rev)
+            commit = self.read_commit(commit_id)
+            staged = self.staging.load()
+            if paths is not None:
+                rels = [self.relpath(p) for p in paths]
+                target = self.trees.flatten(commit.tree, rels)
+                for rel in rels:
+                    if not any(under(p, [rel]) for p in target):
+                        raise NotFoundError(f"path {rel or '.'} does not exist in {rev}")
+                result = self._materialise(target, staged, [], force, progress, commit_id)
+                return result
+            target = self.trees.flatten(commit.tree)
+            removals = sorted(p for p in staged if p not in target)
+            result = self._materialise(
+                target, staged, removals, force, progress, commit_id, carry=True
+            )
+            branch = rev if self.refs.read(HEADS + rev) == commit_id else None
+            if branch:
+                self.refs.set_head_ref(HEADS + branch)
+            else:
+                self.refs.set_head_detached(commit_id, message=f"checkout: moving to {rev}")
+            result.branch = branch
+            if not result.carried:
+                self.staging.apply(tree_id=commit.tree)
+            return result
+
+    def _materialise(
+        self,
+        target: Flat,
+        staged: dict[str, Staged],
+        removals: list[str],
+        force: bool,
+        progress: Progress,
+        commit_id: str,
+        replace_stage: bool = False,
+        carry: bool = False,
+    ) -> CheckoutResult:
+        """Write ``target`` over the working tree and stage it, guarding uncommitted work.
+
+        With ``carry`` (moving between commits), a path whose content is the same in
+        HEAD and in the target is left alone, local changes and all, as git does; so
+        are new files staged but never committed.
+        """
+        head = self._head_flat()
+        carried: list[str] = []
+        if carry:
+            carried = [p for p, want in target.items() if p in head and same(head[p], want)]
+            carried += [p for p in removals if p not in head]
+            kept = set(carried)
+            target = {p: e for p, e in target.items() if p not in kept}
+            removals = [p for p in removals if p not in kept]
+        on_disk = self._disk_state(list(target) + removals, staged)
+        writes: dict[str, Entry] = {}
+        at_risk: list[str] = []
+        for path, want in target.items():
+            have = on_disk.get(path)
+            if have is not None and same(have, want):
+                continue
+            writes[path] = want
+            if have is not None and not self._committed(path, have, staged, head):
+                at_risk.append(path)
+        removes = []
+        for path in removals:
+            have = on_disk.get(path)
+            if have is not None and not self._committed(path, have, staged, head):
+                at_risk.append(path)
+            removes.append(path)
+        if at_risk and not force:
+            at_risk.sort()
+            raise UncommittedChangesError(
+                f"{len(at_risk)} file(s) with uncommitted changes would be overwritten, "
+                f"e.g. {at_risk[0]}; commit them first or use --force"
+            )
+        progress.start(sum(e.size for e in writes.values()), "checking out")
+        written = Materialiser(self.root, self.store).apply(writes, removes, progress.advance)
+        progress.finish()
+        # Files that were already right on disk keep their (possibly fresh) stat.
+        upserts = dict(written)
+        for path, want in target.items():
+            if path not in upserts:
+                old = staged.get(path)
+                if old is not None and same(as_entry(old), want):
+                    continue
+                info = lstat_file(self.root / path)
+                if info is not None:
+                    upserts[path] = staged_from(want.id, info)
+        # Restoring HEAD's own content keeps the stage equal to HEAD: status stays cheap.
+        known = self.staging.known_tree()
+        head_id = self.refs.head().commit
+        still_head = (
+            known is not None
+            and head_id is not None
+            and known == self.read_commit(head_id).tree
+            and all(p in head and same(head[p], as_entry(s)) for p, s in upserts.items())
+            and not any(p in head for p in removals)
+        )
+        self.staging.apply(
+            upserts.items(),
+            removals,
+            replace_all=replace_stage,
+            tree_id=known if still_head else None,
+        )
+        result = CheckoutResult(commit_id, sorted(writes), removes)
+        # What the stage still holds that differs from HEAD: staged work carried along.
+        result.carried = sorted(
+            p
+            for p in carried
+            if p not in head or p not in staged or not same(head[p], as_entry(staged[p]))
+        )
+        return result
+
+    def _disk_state(self, paths: list[str], staged: dict[str, Staged]) -> Flat:
+        """Content on disk at each existing path, hashing what the stat cache cannot vouch for."""
+        found: dict[str, FileStat] = {}
+        for path in paths:
+            info = lstat_file(self.root / path)
+            if info is not None:
+                found[path] = info
+        flat: Flat = {}
+        suspects = []
+        for path, info in found.items():
+            s = staged.get(path)
+            if s is not None and stat_matches(s, info):
+                flat[path] = as_entry(s)
+            else:
+                suspects.append((path, info))
+        hashed = self._hash_files(suspects)
+        for (path, _), (object_id, info) in zip(suspects, hashed, strict=True):
+            flat[path] = Entry(info.kind, object_id, info.size, info.executable)
+        return flat
+
+    def _committed(self, path: str, have: Entry, staged: dict[str, Staged], head: Flat) -> bool:
+        """Whether the content on disk at ``path`` is committed at HEAD.
+
+        Content that is only staged does not count: checkout replaces the stage, after
+        which nothing would reach it.
+        """
+        in_head = head.get(path)
+        return in_head is not None and same(in_head, have)
+
+    def restore(
+        self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
+    ) -> CheckoutResult:
+        """Discard working tree changes to tracked paths: put back the staged content."""
+        progress = progress or NoProgress()
+        with self.lock:
+            staged = self.staging.load()
+            rels = [self.relpath(p) for p in paths]
+            target = {p: as_entry(s) for p, s in staged.items() if under(p, rels)}
+            for rel in rels:
+                if not any(under(p, [rel]) for p in target):
+                    raise NotFoundError(f"path {rel or '.'} is not tracked; see 'mlv status'")
+            return self._materialise(target, staged, [], True, progress, "")
+
+    # -- branches and tags ------------------------------------------------------
+
+    def branches(self) -> dict[str, str]:
+        return self.refs.list(HEADS)
+
+    def current_branch(self) -> str | None:
+        return self.refs.head().branch
+
+    def create_branch(self, name: str, rev: str = "HEAD") -> str:
+        check_ref_name(name)
+        with self.lock:
+            if self.refs.read(HEADS + name):
+                raise InvalidArgumentError(f"branch {name!r} already exists")
+            commit_id = self.resolve(rev)
+            self.refs.update(HEADS + name, commit_id, None, message=f"branch: from {rev}")
+            return commit_id
+
+    def delete_branch(self, name: str, *, force: bool = False) -> str:
+        with self.lock:
+            commit_id = self.refs.read(HEADS + name)
+            if commit_id is None:
+                raise NotFoundError(f"no branch named {name!r}; see 'mlv branch'")
+            if self.current_branch() == name:
+                raise InvalidArgumentError(f"cannot delete {name!r}: it is the current branch")
+            head = self.refs.head().commit
+            if not force and (
+                head is None or not history.is_ancestor(self.read_commit, commit_id, head)
+            ):
+                raise UncommittedChangesError(
+                    f"branch {name!r} is not merged into HEAD; use --force to delete it anyway"
+                )
+            self.refs.delete(HEADS + name)
+            return commit_id
+
+    def switch(self, branch: str, *, create: bool = False, force: bool = False) -> CheckoutResult:
+        """Move to another branch (creating it from HEAD with ``create``)."""
+        with self.lock:
+            if create:
+                if self.refs.head().commit is None:
+                    check_ref_name(branch)
+                    self.refs.set_head_ref(HEADS + branch)
+                    return CheckoutResult("", branch=branch)
+                commit_id = self.create_branch(branch)
+                # The new branch is HEAD's commit: the working tree and stage stay as they are.
+                self.refs.set_head_ref(HEADS + branch)
+                return CheckoutResult(commit_id, branch=branch)
+            elif self.refs.read(HEADS + branch) is None:
+                raise NotFoundError(
+                    f"no branch named {branch!r}; create it with 'mlv switch -c {branch}'"
+                )
+            return self.checkout(branch, force=force)
+
+    def tags(self) -> dict[str, str]:
+        return self.refs.list(TAGS)
+
+    def create_tag(self, name: str, rev: str = "HEAD", *, force: bool = False) -> str:
+        check_ref_name(name, "tag")
+        with self.lock:
+            old = self.refs.read(TAGS + name)
+            if old and not force:
+                raise InvalidArgumentError(f"tag {name!r} already exists; use --force to move it")
+            commit_id = self.resolve(rev)
+            self.refs.update(TAGS + name, commit_id, old, message=f"tag: {rev}")
+            return commit_id
+
+    def delete_tag(self, name: str) -> str:
+        with self.lock:
+            commit_id = self.refs.read(TAGS + name)
+            if commit_id is None:
+                raise NotFoundError(f"no tag named {name!r}; see 'mlv tag'")
+            self.refs.delete(TAGS + name)
+            return commit_id
+
+    # -- merging ----------------------------------------------------------------
+
+    def merge(
+        self,
+        rev: str,
+        *,
+        prefer: str | None = None,
+        message: str | None = None,
+        author: Person | None = None,
+    ) -> MergeResult:
+        """Merge ``rev`` into the current branch: fast-forward, or a three-way file merge.
+
+        On conflict nothing is changed and ``MergeConflictError`` lists the paths,
+        unless ``prefer`` (``"ours"`` or ``"theirs"``) settles them.
+        """
+        with self.lock:
+            head = self.refs.head()
+            if head.commit is None:
+                raise NotFoundError("HEAD has no commit yet: nothing to merge into")
+            theirs_id = self.resolve(rev)
+            read = self.read_commit
+            if history.is_ancestor(read, theirs_id, head.commit):
+                return MergeResult("up-to-date", head.commit)
+            status = self.status()
+            if status.staged or status.modified or status.deleted:
+                raise UncommittedChangesError(
+                    "the working tree has uncommitted changes; commit them before merging"
+                )
+            if history.is_ancestor(read, head.commit, theirs_id):
+                target = self.trees.flatten(read(theirs_id).tree)
+                staged = self.staging.load()
+                removals = sorted(p for p in staged if p not in target)
+                self._materialise(target, staged, removals, False, NoProgress(), theirs_id)
+                self.refs.update_head(theirs_id, message=f"merge {rev}: fast-forward")
+                self.staging.apply(tree_id=read(theirs_id).tree)
+                return MergeResult("fast-forward", theirs_id)
+            base_id = history.merge_base(read, head.commit, theirs_id)
+            base = self.trees.flatten(read(base_id).tree) if base_id else {}
+            ours = self.trees.flatten(read(head.commit).tree)
+            theirs = self.trees.flatten(read(theirs_id).tree)
+            outcome = three_way(base, ours, theirs, prefer)
+            if outcome.conflicts:
+                raise MergeConflictError(outcome.conflicts)
+            staged = self.staging.load()
+            removals = sorted(p for p in staged if p not in outcome.merged)
+            self._materialise(outcome.merged, staged, removals, False, NoProgress(), "")
+            # Every conflict ``prefer`` settled: add/add and modify/delete too.
+            resolved = three_way(base, ours, theirs).conflicts if prefer else []
+            what = f"branch '{rev}'" if self.refs.read(HEADS + rev) else rev
+            into = head.branch or "HEAD"
+            commit_id = self.commit(
+                message or f"Merge {what} into {into}",
+                author=author,
+                allow_empty=True,
+                extra_parents=[theirs_id],
+            )
+            return MergeResult("merge", commit_id, resolved)

@@ -1,0 +1,226 @@
+"""Tracking content: add, rm, status and commit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+
+from mlv.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    NothingToCommitError,
+    UncommittedChangesError,
+)
+from mlv.model.objects import Commit, Person
+from mlv.repo.base import RepoBase
+from mlv.repo.blobs import save_files
+from mlv.repo.checkout import Materialiser
+from mlv.repo.diff import Change, diff_flat, same
+from mlv.repo.ignore import IgnoreRules
+from mlv.repo.results import (
+    AddResult,
+    NoProgress,
+    Progress,
+    Status,
+)
+from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches, trusted_mtime
+from mlv.repo.trees import write_tree
+from mlv.repo.worktree import FileStat, lstat_file, scan, under
+from mlv.store.pack import KIND_META
+
+
+class TrackingOps(RepoBase):
+    """Staging and committing: add, rm, status, commit."""
+
+    def add(
+        self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
+    ) -> AddResult:
+        """Stage files and folders: store new content, record deletions under the paths."""
+        progress = progress or NoProgress()
+        result = AddResult()
+        with self.lock:
+            staged = self.staging.load()
+            rels = self._existing_or_tracked([self.relpath(p) for p in paths], staged)
+            found = scan(self.root, rels, IgnoreRules.load(self.root))
+            result.warnings.extend(found.warnings)
+            todo = [
+                (path, info)
+                for path, info in found.files.items()
+                if not stat_matches(staged.get(path), info)
+            ]
+            result.unchanged = len(found.files) - len(todo)
+            deletions = sorted(p for p in staged if under(p, rels) and p not in found.files)
+            progress.start(sum(info.size for _, info in todo), "adding")
+            saved = self._parallel(
+                todo,
+                lambda batch: save_files(self.store, self.root, [(p, i.kind) for p, i in batch]),
+                progress,
+            )
+            self.store.flush()
+            upserts = []
+            for (path, _info), (object_id, info) in zip(todo, saved, strict=True):
+                before = staged.get(path)
+                entry = staged_from(object_id, info)
+                if before is None:
+                    result.added.append(path)
+                elif not before.same_content(entry):
+                    result.modified.append(path)
+                result.bytes_read += info.size
+                upserts.append((path, entry))
+            if upserts or deletions:
+                changed = set(result.added) | set(result.modified)
+                known = self.staging.known_tree() if not changed and not deletions else None
+                self.staging.apply(upserts, deletions, tree_id=known)
+            result.removed = deletions
+            progress.finish()
+        result.added.sort()
+        result.modified.sort()
+        return result
+
+    def _existing_or_tracked(self, rels: list[str], staged: dict[str, Staged]) -> list[str]:
+        for rel in rels:
+            if not os.path.lexists(self.root / rel) and not any(under(p, [rel]) for p in staged):
+                raise NotFoundError(f"path {rel or '.'} matches no file; check the spelling")
+        return rels
+
+    def rm(
+        self, paths: Iterable[str | os.PathLike[str]], *, cached: bool = False, force: bool = False
+    ) -> list[str]:
+        """Stop tracking paths; delete the files too unless ``cached``.
+
+        A file whose content differs from what is committed or staged is kept on
+        disk unless ``force``: mlv never deletes work it does not hold.
+        """
+        with self.lock:
+            staged = self.staging.load()
+            rels = [self.relpath(p) for p in paths]
+            targets = sorted(p for p in staged if under(p, rels))
+            for rel in rels:
+                if not any(under(p, [rel]) for p in targets):
+                    raise NotFoundError(f"path {rel or '.'} is not tracked; see 'mlv status'")
+            if not cached and not force:
+                dirty = self._dirty_paths(targets, staged)
+                head = self._head_flat(targets)
+                dirty += [
+                    p for p in targets if p not in head or not same(head[p], as_entry(staged[p]))
+                ]
+                if dirty:
+                    raise UncommittedChangesError(
+                        f"{len(set(dirty))} file(s) have changes that are not committed, "
+                        f"e.g. {sorted(set(dirty))[0]}; commit them, or use --cached or --force"
+                    )
+            if not cached:
+                Materialiser(self.root, self.store).apply({}, targets)
+            self.staging.apply(deletes=targets)
+            return targets
+
+    def status(self) -> Status:
+        """What is staged against HEAD, and what the working tree changed against the stage."""
+        head = self.refs.head()
+        staged = self.staging.load()
+        head_tree = self.read_commit(head.commit).tree if head.commit else None
+        if head_tree is not None and self.staging.known_tree() == head_tree:
+            staged_changes: list[Change] = []
+        else:
+            staged_changes = diff_flat(
+                self.trees.flatten(head_tree), {p: as_entry(s) for p, s in staged.items()}
+            )
+        roots = sorted({p.split("/", 1)[0] for p in staged})
+        found = scan(self.root, roots, IgnoreRules.load(self.root))
+        modified, refresh = self._compare_with_stage(found.files, staged)
+        if refresh:
+            self.staging.refresh_stats(refresh)
+        return Status(
+            branch=head.branch,
+            head=head.commit,
+            staged=staged_changes,
+            modified=modified,
+            deleted=sorted(p for p in staged if p not in found.files),
+            untracked=sorted(p for p in found.files if p not in staged),
+            warnings=found.warnings,
+        )
+
+    def _compare_with_stage(
+        self, files: dict[str, FileStat], staged: dict[str, Staged]
+    ) -> tuple[list[str], list[tuple[str, str, int, int]]]:
+        """Modified paths, and fresh stats for files whose content proved unchanged."""
+        suspects = [
+            (path, info)
+            for path, info in files.items()
+            if (s := staged.get(path)) is not None and not stat_matches(s, info)
+        ]
+        modified: list[str] = []
+        refresh: list[tuple[str, str, int, int]] = []
+        hashed = self._hash_files(suspects)
+        for (path, _info), (object_id, info) in zip(suspects, hashed, strict=True):
+            before = staged[path]
+            if before.same_content(staged_from(object_id, info)):
+                mtime = trusted_mtime(info.mtime_ns)
+                if mtime != -1:
+                    refresh.append((path, object_id, mtime, info.ino))
+            else:
+                modified.append(path)
+        return sorted(modified), refresh
+
+    def _dirty_paths(self, paths: Iterable[str], staged: dict[str, Staged]) -> list[str]:
+        """Tracked paths whose working tree file differs from the stage (deleted ones aside)."""
+        files = {}
+        for path in paths:
+            try:
+                info = lstat_file(self.root / path)
+            except FileNotFoundError:
+                continue
+            if info is not None:
+                files[path] = info
+        modified, _ = self._compare_with_stage(files, staged)
+        return modified
+
+    def commit(
+        self,
+        message: str,
+        *,
+        author: Person | None = None,
+        allow_empty: bool = False,
+        when: datetime | None = None,
+        extra_parents: Iterable[str] = (),
+    ) -> str:
+        """Record the staging area as a new commit on the current branch; return its id."""
+        from mlv.repo.identity import default_author
+
+        if not message.strip():
+            raise InvalidArgumentError("a commit needs a message: use -m MESSAGE")
+        author = author or default_author(self.root)
+        moment = when or datetime.now().astimezone()
+        with self.lock:
+            head = self.refs.head()
+            staged = self.staging.load()
+            parent_tree = self.read_commit(head.commit).tree if head.commit else None
+            tree_id = self.staging.known_tree() or write_tree(
+                self.store, {p: as_entry(s) for p, s in staged.items()}
+            )
+            parents = ([head.commit] if head.commit else []) + list(extra_parents)
+            if (
+                not allow_empty
+                and not list(extra_parents)
+                and (tree_id == parent_tree or (parent_tree is None and not staged))
+            ):
+                raise NothingToCommitError(
+                    "nothing to commit: stage changes with 'mlv add', or use --allow-empty"
+                )
+            offset = moment.utcoffset()
+            commit = Commit(
+                tree=tree_id,
+                parents=tuple(parents),
+                author=author,
+                time=int(moment.timestamp()),
+                tz_offset=int(offset.total_seconds() // 60) if offset else 0,
+                message=message if message.endswith("\n") else message + "\n",
+            )
+            commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
+            self.store.flush()
+            self.refs.update_head(commit_id, str(author), f"commit: {commit.summary}")
+            self.staging.apply(tree_id=tree_id)
+            return commit_id
+
+    # -- history ----------------------------------------------------------------
