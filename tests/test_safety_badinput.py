@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,7 @@ from mlv import Repo
 from mlv.core.hashing import hash_bytes
 from mlv.model.objects import Commit, Person
 from mlv.store.pack import KIND_META
-
-MLV = str(Path(sys.executable).with_name("mlv"))
-ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
-ENV.pop("MLV_DEBUG", None)
-
-
-def mlv(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the real `mlv` console script."""
-    return subprocess.run(
-        [MLV, *args], cwd=cwd, env=env or ENV, capture_output=True, text=True, timeout=60
-    )
+from safety_helpers import AUTHOR, ENV, mlv
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -38,9 +26,6 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> s
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
-
-
-AUTHOR = Person("Safety", "safety@example.com")
 
 
 @pytest.fixture

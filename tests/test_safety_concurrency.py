@@ -6,7 +6,6 @@ import fcntl
 import os
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,12 +13,7 @@ import pytest
 
 from mlv import Repo
 from mlv.errors import LockError
-from mlv.model.objects import Person
-
-MLV = str(Path(sys.executable).with_name("mlv"))
-ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
-ENV.pop("MLV_DEBUG", None)
-AUTHOR = Person("Safety", "safety@example.com")
+from safety_helpers import AUTHOR, ENV, MLV
 
 pytestmark = pytest.mark.slow
 

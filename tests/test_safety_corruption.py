@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mlv import Repo
 from mlv.errors import ChecksumMismatchError, MlvError, ObjectMissingError
-from mlv.model.objects import Person
 from mlv.store.pack import KIND_CHUNK, KIND_MANIFEST, RECORD_HEADER, iter_records
+from safety_helpers import AUTHOR, mlv, one_error_line, write_files
 
-MLV = str(Path(sys.executable).with_name("mlv"))
-ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
-ENV.pop("MLV_DEBUG", None)
-AUTHOR = Person("Safety", "safety@example.com")
 SMALL = {f"data/small/s{i}.txt": f"small file {i}\n".encode() * (i + 1) for i in range(6)}
 # Offsets of the header fields within a record header (see RECORD_HEADER).
 HEADER_FIELDS = {
@@ -31,27 +25,6 @@ HEADER_FIELDS = {
     "stored_length": 40,
     "crc": 44,
 }
-
-
-def mlv(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [MLV, *args], cwd=cwd, env=ENV, capture_output=True, text=True, errors="replace", timeout=60
-    )
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    out = proc.stdout + proc.stderr
-    assert "Traceback" not in out, out
-    assert proc.returncode == 2, out
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlv: error: "), proc.stderr
-    return lines[0]
-
-
-def write_files(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
 
 
 @pytest.fixture

@@ -6,30 +6,19 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from mlv import Repo
-from mlv.model.objects import Person
+from safety_helpers import AUTHOR, ENV, MLV, mlv
 
-MLV = str(Path(sys.executable).with_name("mlv"))
-ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
-ENV.pop("MLV_DEBUG", None)
-AUTHOR = Person("Safety", "safety@example.com")
 SMALL_FILES = 250
 BIG_SIZE = 2 * 1024 * 1024
 BUDGET_S = 18.0
 
 pytestmark = pytest.mark.slow
-
-
-def mlv(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [MLV, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=120
-    )
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,36 +10,12 @@ import pytest
 from mlv import Repo
 from mlv.core.hashing import hash_bytes
 from mlv.model.canonical import dumps
-from mlv.model.objects import Commit, Person
+from mlv.model.objects import Commit
 from mlv.store.pack import KIND_CHUNK, KIND_META
+from safety_helpers import AUTHOR, mlv, one_error_line, write_files
 
-MLV = str(Path(sys.executable).with_name("mlv"))
-ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
-ENV.pop("MLV_DEBUG", None)
-AUTHOR = Person("Safety", "safety@example.com")
 PAYLOAD = b"evil payload\n"
 TRACKED = {"data/a.txt": b"alpha\n", "data/sub/b.txt": b"beta\n", "top.txt": b"top\n"}
-
-
-def mlv(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [MLV, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=60
-    )
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    out = proc.stdout + proc.stderr
-    assert "Traceback" not in out, out
-    assert proc.returncode == 2, out
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlv: error: "), proc.stderr
-    return lines[0]
-
-
-def write_files(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str]:

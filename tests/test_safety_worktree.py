@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mlv import Repo
-from mlv.model.objects import Person
+from safety_helpers import AUTHOR, mlv
+from safety_helpers import one_error_line as refused
 
-MLV = str(Path(sys.executable).with_name("mlv"))
-ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
-ENV.pop("MLV_DEBUG", None)
-AUTHOR = Person("Safety", "safety@example.com")
 MINE = b"my precious uncommitted work\n"
-
-
-def mlv(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [MLV, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=60
-    )
-
-
-def refused(proc: subprocess.CompletedProcess) -> str:
-    out = proc.stdout + proc.stderr
-    assert "Traceback" not in out, out
-    assert proc.returncode == 2, out
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlv: error: "), proc.stderr
-    return lines[0]
 
 
 def ok(proc: subprocess.CompletedProcess) -> None:

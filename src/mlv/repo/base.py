@@ -24,8 +24,8 @@ from mlv.repo.results import (
     NoProgress,
     Progress,
 )
-from mlv.repo.staging import StagingArea
-from mlv.repo.trees import Flat, TreeReader
+from mlv.repo.staging import Staged, StagingArea, as_entry, stat_matches
+from mlv.repo.trees import Entry, Flat, TreeReader
 from mlv.repo.worktree import FileStat
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
@@ -204,3 +204,18 @@ class RepoBase:
             lambda batch: [hash_file(self.root / p, info.kind) for p, info in batch],
             NoProgress(),
         )
+
+    def _content_on_disk(self, found: dict[str, FileStat], staged: dict[str, Staged]) -> Flat:
+        """What each found file holds: the staged entry where the stat cache vouches for
+        it, else the hash of its content (without storing it)."""
+        flat: Flat = {}
+        suspects = []
+        for path, info in found.items():
+            known = staged.get(path)
+            if known is not None and stat_matches(known, info):
+                flat[path] = as_entry(known)
+            else:
+                suspects.append((path, info))
+        for (path, _), (object_id, info) in zip(suspects, self._hash_files(suspects), strict=True):
+            flat[path] = Entry(info.kind, object_id, info.size, info.executable)
+        return flat

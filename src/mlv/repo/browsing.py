@@ -20,10 +20,9 @@ from mlv.repo.results import (
     CommitDetails,
     LogEntry,
 )
-from mlv.repo.staging import as_entry, stat_matches
 from mlv.repo.tracking import TrackingOps
-from mlv.repo.trees import Entry, Flat
-from mlv.repo.worktree import scan, under
+from mlv.repo.trees import Flat
+from mlv.repo.worktree import scan
 
 
 class HistoryOps(TrackingOps):
@@ -135,18 +134,6 @@ class HistoryOps(TrackingOps):
         staged = self.staging.load()
         roots = paths if paths is not None else sorted({p.split("/", 1)[0] for p in staged})
         found = scan(self.root, roots, IgnoreRules.load(self.root)).files
-        # Untracked files outside the tracked folders are not part of any diff.
-        flat: Flat = {}
-        suspects = []
-        for path, info in found.items():
-            s = staged.get(path)
-            if s is not None and stat_matches(s, info):
-                flat[path] = as_entry(s)
-            elif s is not None or paths is not None or under(path, roots):
-                suspects.append((path, info))
-        hashed = self._hash_files(suspects)
-        for (path, _), (object_id, info) in zip(suspects, hashed, strict=True):
-            flat[path] = Entry(info.kind, object_id, info.size, info.executable)
-        return flat
+        return self._content_on_disk(found, staged)
 
     # -- checkout ---------------------------------------------------------------

@@ -24,7 +24,7 @@ from mlv.repo.results import (
     NoProgress,
     Progress,
 )
-from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches
+from mlv.repo.staging import Staged, as_entry, staged_from
 from mlv.repo.trees import Entry, Flat
 from mlv.repo.worktree import FileStat, lstat_file, under
 
@@ -166,18 +166,7 @@ class SwitchingOps(HistoryOps):
             info = lstat_file(self.root / path)
             if info is not None:
                 found[path] = info
-        flat: Flat = {}
-        suspects = []
-        for path, info in found.items():
-            s = staged.get(path)
-            if s is not None and stat_matches(s, info):
-                flat[path] = as_entry(s)
-            else:
-                suspects.append((path, info))
-        hashed = self._hash_files(suspects)
-        for (path, _), (object_id, info) in zip(suspects, hashed, strict=True):
-            flat[path] = Entry(info.kind, object_id, info.size, info.executable)
-        return flat
+        return self._content_on_disk(found, staged)
 
     def _committed(self, path: str, have: Entry, staged: dict[str, Staged], head: Flat) -> bool:
         """Whether the content on disk at ``path`` is committed at HEAD.

@@ -6,6 +6,7 @@ import csv
 import os
 import random
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,7 +143,17 @@ def demo(
     tour.mlv("fsck")
 
     tour.say("Done. Try it yourself:")
-    echo(f"  cd {root} && mlv log --graph && mlv show v1:data/train.csv | head")
+    mlv = _command_name()
+    echo(f"  cd {root} && {mlv} log --graph && {mlv} show v1:data/train.csv | head")
+
+
+def _command_name() -> str:
+    """``mlv`` when it is on PATH, else the full path of this installation's command."""
+    beside = Path(sys.executable).parent / "mlv"
+    found = shutil.which("mlv")
+    if found and Path(found).resolve() == beside.resolve():
+        return "mlv"
+    return str(beside) if beside.exists() else "mlv"
 
 
 def register(app: typer.Typer) -> None:

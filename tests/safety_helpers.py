@@ -1,0 +1,44 @@
+"""What the safety tests share: the real `mlv` command, its environment, and their checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlv.model.objects import Person
+
+MLV = str(Path(sys.executable).with_name("mlv"))
+ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
+ENV.pop("MLV_DEBUG", None)
+AUTHOR = Person("Safety", "safety@example.com")
+
+
+def mlv(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real `mlv` console script."""
+    return subprocess.run(
+        [MLV, *args],
+        cwd=cwd,
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+    )
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """Exit 2, exactly one stderr line starting `mlv: error:`, no traceback anywhere."""
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out
+    assert proc.returncode == 2, out
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlv: error: "), proc.stderr
+    return lines[0]
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
