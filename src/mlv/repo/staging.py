@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from mlv.repo.trees import Entry
-from mlv.repo.worktree import FileStat
+from mlv.repo.worktree import FileStat, StatRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS staging (
@@ -73,6 +73,28 @@ class StagingArea:
         ).fetchall()
         make = Staged._make
         return {row[0]: make(row[1:]) for row in rows}
+
+    def load_stat_cache(self) -> dict[str, StatRow]:
+        """Every staged path's stat row, without ids: what a status scan compares against."""
+        rows = self.conn.execute(
+            "SELECT path, mtime_ns, size, ino, kind, exec FROM staging"
+        ).fetchall()
+        return {row[0]: row for row in rows}
+
+    def load_paths(self, paths: Iterable[str]) -> dict[str, Staged]:
+        """The staged entries of ``paths`` (those that are staged), in a few queries."""
+        wanted = list(paths)
+        found: dict[str, Staged] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.conn.execute(
+                "SELECT path, kind, id, size, exec, mtime_ns, ino FROM staging"
+                f" WHERE path IN ({marks})",
+                part,
+            ):
+                found[row[0]] = Staged._make(row[1:])
+        return found
 
     def get(self, path: str) -> Staged | None:
         row = self.conn.execute(

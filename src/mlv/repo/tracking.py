@@ -118,26 +118,32 @@ class TrackingOps(RepoBase):
     def status(self) -> Status:
         """What is staged against HEAD, and what the working tree changed against the stage."""
         head = self.refs.head()
-        staged = self.staging.load()
+        cache = self.staging.load_stat_cache()
         head_tree = self.read_commit(head.commit).tree if head.commit else None
         if head_tree is not None and self.staging.known_tree() == head_tree:
             staged_changes: list[Change] = []
         else:
             staged_changes = diff_flat(
-                self.trees.flatten(head_tree), {p: as_entry(s) for p, s in staged.items()}
+                self.trees.flatten(head_tree),
+                {p: as_entry(s) for p, s in self.staging.load().items()},
             )
-        roots = sorted({p.split("/", 1)[0] for p in staged})
-        found = scan(self.root, roots, IgnoreRules.load(self.root))
-        modified, refresh = self._compare_with_stage(found.files, staged)
+        roots = sorted({p.partition("/")[0] for p in cache})
+        found = scan(self.root, roots, IgnoreRules.load(self.root), cache)
+        changed = {p: info for p, info in found.files.items() if p in cache}
+        modified, refresh = self._compare_with_stage(changed, self.staging.load_paths(changed))
         if refresh:
             self.staging.refresh_stats(refresh)
+        deleted: list[str] = []
+        if len(found.unchanged) + len(changed) < len(cache):
+            present = set(found.unchanged) | changed.keys()
+            deleted = sorted(p for p in cache if p not in present)
         return Status(
             branch=head.branch,
             head=head.commit,
             staged=staged_changes,
             modified=modified,
-            deleted=sorted(p for p in staged if p not in found.files),
-            untracked=sorted(p for p in found.files if p not in staged),
+            deleted=deleted,
+            untracked=sorted(p for p in found.files if p not in cache),
             warnings=found.warnings,
         )
 

@@ -36,18 +36,34 @@ def stat_of(st: os.stat_result) -> FileStat | None:
     return None
 
 
+# A stat cache row as ``StagingArea.load_stat_cache`` gives it:
+# (path, mtime_ns, size, ino, kind, executable).
+StatRow = tuple[str, int, int, int, str, int]
+
+
 class ScanResult(NamedTuple):
     files: dict[str, FileStat]
     warnings: list[str]
+    # With a stat cache: the paths left out of ``files`` because their stat matched.
+    unchanged: list[str]
 
 
-def scan(root: Path, rel_paths: Iterable[str], ignore: IgnoreRules | None) -> ScanResult:
+def scan(
+    root: Path,
+    rel_paths: Iterable[str],
+    ignore: IgnoreRules | None,
+    cache: dict[str, StatRow] | None = None,
+) -> ScanResult:
     """Find every file and symlink at or under ``rel_paths`` (POSIX, relative to root).
 
     Symlinks are recorded, never followed. Unreadable folders are reported in
-    ``warnings`` and skipped, so one bad folder does not stop the scan.
+    ``warnings`` and skipped, so one bad folder does not stop the scan. Given a
+    stat ``cache``, a file whose stat matches its row is only named in
+    ``unchanged``: on a large tree where little changed, that is most of them,
+    and it spares building a record for each.
     """
     files: dict[str, FileStat] = {}
+    unchanged: list[str] = []
     warnings: list[str] = []
     root_str = str(root)
     frontier: list[str] = []
@@ -70,17 +86,21 @@ def scan(root: Path, rel_paths: Iterable[str], ignore: IgnoreRules | None) -> Sc
         if folder in seen:
             continue
         seen.add(folder)
-        found, subdirs, problems = _scan_folder(root_str, folder, ignore)
+        found, subdirs, problems = _scan_folder(root_str, folder, ignore, cache, unchanged)
         files.update(found)
         frontier.extend(subdirs)
         warnings.extend(problems)
-    return ScanResult(files, warnings)
+    return ScanResult(files, warnings, unchanged)
 
 
 def _scan_folder(
-    root: str, rel_dir: str, ignore: IgnoreRules | None
+    root: str,
+    rel_dir: str,
+    ignore: IgnoreRules | None,
+    cache: dict[str, StatRow] | None,
+    unchanged: list[str],
 ) -> tuple[dict[str, FileStat], list[str], list[str]]:
-    """The files, subfolders and problems of one folder."""
+    """The files, subfolders and problems of one folder; cache hits go to ``unchanged``."""
     files: dict[str, FileStat] = {}
     subdirs: list[str] = []
     problems: list[str] = []
@@ -110,17 +130,21 @@ def _scan_folder(
         kind = _KINDS.get(st.st_mode & _FMT_MASK)
         if kind is None or (ignore and ignore.ignores(rel)):
             continue
+        executable = kind == KIND_FILE and bool(st.st_mode & stat.S_IXUSR)
+        if cache is not None:
+            row = cache.get(rel)
+            if (
+                row is not None
+                and row[1] == st.st_mtime_ns
+                and row[2] == st.st_size
+                and row[3] == st.st_ino
+                and row[4] == kind
+                and row[5] == executable
+            ):
+                unchanged.append(rel)
+                continue
         # tuple.__new__ builds the named tuple without the cost of its __new__.
-        files[rel] = new(
-            FileStat,
-            (
-                kind,
-                st.st_size,
-                kind == KIND_FILE and bool(st.st_mode & stat.S_IXUSR),
-                st.st_mtime_ns,
-                st.st_ino,
-            ),
-        )
+        files[rel] = new(FileStat, (kind, st.st_size, executable, st.st_mtime_ns, st.st_ino))
     return files, subdirs, problems
 
 

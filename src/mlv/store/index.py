@@ -60,6 +60,19 @@ class ObjectIndex:
             )
         return found
 
+    def lookup_many(self, ids: list[bytes]) -> dict[bytes, Location]:
+        """Locations of the ``ids`` the index holds, in a few queries."""
+        found: dict[bytes, Location] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for id_bytes, pack_no, offset, length, kind in self.conn.execute(
+                f"SELECT id, pack_no, offset, length, kind FROM objects WHERE id IN ({marks})",
+                part,
+            ):
+                found[id_bytes] = Location(self._pack_name(pack_no), offset, length, kind)
+        return found
+
     def add_pack(self, name: str, entries: Iterable[tuple[bytes, int, int, int]]) -> None:
         """Record a finished pack and its (id, offset, length, kind) entries."""
         cur = self.conn.execute("INSERT OR IGNORE INTO packs(name) VALUES (?)", (name,))

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class ObjectStore:
         self._pending: dict[bytes, tuple[int, int, int]] = {}  # id -> offset, length, kind
         self._reserved: set[bytes] = set()
         self._fds: dict[str, int] = {}
+        # Filled by prefetch(): spares one index query per object on bulk reads.
+        self._locations: dict[bytes, Location] = {}
 
     # -- writing ---------------------------------------------------------------
 
@@ -205,7 +207,7 @@ class ObjectStore:
                 offset, length, kind = pending
                 raw = self._writer.read(offset, length)
                 return kind, self._decode(object_id, id_bytes, raw, self._writer.name)
-            location = self.index.lookup(id_bytes)
+            location = self._locations.get(id_bytes) or self.index.lookup(id_bytes)
             if location is None:
                 raise ObjectMissingError(object_id)
             try:
@@ -217,6 +219,12 @@ class ObjectStore:
         # Outside the lock: reads from several threads proceed in parallel.
         raw = os.pread(fd, location.length, location.offset)
         return location.kind, self._decode(object_id, id_bytes, raw, location.pack)
+
+    def prefetch(self, object_ids: Iterable[str]) -> None:
+        """Look up where many objects lie in a few queries, ahead of reading them."""
+        wanted = [id_to_bytes(i) for i in object_ids]
+        with self._lock:
+            self._locations.update(self.index.lookup_many(wanted))
 
     def _pack_fd(self, pack: str) -> int:
         fd = self._fds.get(pack)
