@@ -399,3 +399,29 @@ def test_commit_without_optional_fields_reads_with_defaults() -> None:
 
 def test_summary_of_empty_message() -> None:
     assert Commit(ID_A, (), Person("a", "b"), 0, 0, "").summary == ""
+
+
+_any_name_chars = st.characters(blacklist_categories=("Cs",))
+tree_entry_lists = st.lists(
+    st.builds(
+        TreeEntry,
+        name=st.text(_any_name_chars, min_size=1, max_size=16),
+        kind=st.sampled_from(["file", "dir", "symlink"]),
+        id=st.binary(min_size=32, max_size=32).map(bytes.hex),
+        size=st.integers(min_value=0, max_value=2**53),
+        executable=st.booleans(),
+        profile=st.none() | st.binary(min_size=32, max_size=32).map(bytes.hex),
+    ),
+    max_size=8,
+    unique_by=lambda e: e.name,
+)
+
+
+@given(tree_entry_lists)
+@settings(max_examples=300)
+def test_fast_tree_encoding_is_the_canonical_json(entries: list[TreeEntry]) -> None:
+    # encode_tree writes tree bytes by hand for speed; they must be canonical JSON exactly,
+    # whatever the names hold (quotes, backslashes, control characters, any script).
+    tree = Tree.of(entries)
+    expected = dumps({"type": "tree", "format": 1, **tree.body()})
+    assert tree.to_bytes() == expected

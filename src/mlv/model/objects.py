@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from mlv.core.hashing import hash_bytes, is_object_id
 from mlv.errors import FormatError, UnsafePathError, UnsupportedVersionError
@@ -106,8 +108,9 @@ class FileManifest(StoredObject):
             raise FormatError("file manifest chunk lengths do not add up to its size")
 
 
-@dataclass(frozen=True, slots=True)
-class TreeEntry:
+class TreeEntry(NamedTuple):
+    """One entry of a tree. A named tuple: trees of 100,000 entries are built often."""
+
     name: str
     kind: str
     id: str
@@ -151,6 +154,9 @@ class Tree(StoredObject):
     def body(self) -> dict[str, Any]:
         return {"entries": [e.to_json() for e in self.entries]}
 
+    def to_bytes(self) -> bytes:
+        return encode_tree(self.entries)
+
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Tree:
         return cls(tuple(TreeEntry.from_json(e) for e in body["entries"]))
@@ -172,6 +178,26 @@ class Tree(StoredObject):
             if key <= previous:
                 raise FormatError(f"tree entries are not sorted or repeat at {entry.name!r}")
             previous = key
+
+
+_json_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def encode_tree(entries: Iterable[TreeEntry]) -> bytes:
+    """The canonical bytes of a tree with these entries, already sorted by name.
+
+    Equal to ``canonical.dumps`` of the tree's JSON (a test holds the two
+    together), written out directly: keys in sorted order (``exec``, ``id``,
+    ``kind``, ``name``, ``profile``, ``size``), optional ones only when set.
+    """
+    parts = []
+    for name, kind, object_id, size, executable, profile in entries:
+        head = '{"exec":true,"id":"' if executable else '{"id":"'
+        middle = f',"profile":"{profile}"' if profile else ""
+        parts.append(
+            f'{head}{object_id}","kind":"{kind}","name":{_json_string(name)}{middle},"size":{size}}}'
+        )
+    return ('{"entries":[' + ",".join(parts) + '],"format":1,"type":"tree"}').encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

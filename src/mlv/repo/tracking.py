@@ -202,9 +202,7 @@ class TrackingOps(RepoBase):
             head = self.refs.head()
             staged = self.staging.load()
             parent_tree = self.read_commit(head.commit).tree if head.commit else None
-            tree_id = self.staging.known_tree() or write_tree(
-                self.store, {p: as_entry(s) for p, s in staged.items()}
-            )
+            tree_id = self.staging.known_tree() or write_tree(self.store, staged)
             parents = ([head.commit] if head.commit else []) + list(extra_parents)
             if (
                 not allow_empty

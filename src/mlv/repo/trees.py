@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from mlv.errors import FormatError
-from mlv.model.objects import KIND_DIR, Tree, TreeEntry
+from mlv.model.objects import KIND_DIR, Tree, TreeEntry, encode_tree
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
+
+if TYPE_CHECKING:
+    from mlv.repo.staging import Staged
 
 
 class Entry(NamedTuple):
@@ -80,27 +83,39 @@ def _relevant(path: str, wanted: list[str]) -> bool:
     return any(path == p or path.startswith(p + "/") or p.startswith(path + "/") for p in wanted)
 
 
-def write_tree(store: ObjectStore, flat: Flat) -> str:
-    """Store the trees for a flat mapping and return the root tree's id."""
+def write_tree(store: ObjectStore, flat: Mapping[str, Entry | Staged]) -> str:
+    """Store the trees for a flat mapping and return the root tree's id.
+
+    Entries go straight to their canonical bytes (``encode_tree``), without an
+    object per entry: a commit of 200,000 files builds them all.
+    """
     children: dict[str, dict[str, TreeEntry]] = {"": {}}
+    new = tuple.__new__
     for path, entry in flat.items():
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            children.setdefault("/".join(parts[:depth]), {})
-        parent = "/".join(parts[:-1])
-        children[parent][parts[-1]] = TreeEntry(
-            parts[-1], entry.kind, entry.id, entry.size, entry.executable
+        parent, _, name = path.rpartition("/")
+        siblings = children.get(parent)
+        if siblings is None:
+            parts = path.split("/")
+            for depth in range(1, len(parts)):
+                children.setdefault("/".join(parts[:depth]), {})
+            siblings = children[parent]
+        siblings[name] = new(
+            TreeEntry, (name, entry.kind, entry.id, entry.size, bool(entry.executable), None)
         )
     # Deepest folders first, so each folder's id is known before its parent needs it.
     for folder in sorted(children, key=lambda d: d.count("/") + bool(d), reverse=True):
         entries = children[folder]
-        tree = Tree.of(list(entries.values()))
-        tree_id = store.put_meta(tree.to_bytes(), KIND_META)
+        ordered = [entries[name] for name in sorted(entries, key=_utf8)]
+        tree_id = store.put_meta(encode_tree(ordered), KIND_META)
         if not folder:
             return tree_id
         parent, _, name = folder.rpartition("/")
         if name in children[parent]:
             raise FormatError(f"{folder} is both a file and a folder in the staging area")
-        size = sum(e.size for e in entries.values())
+        size = sum(e.size for e in ordered)
         children[parent][name] = TreeEntry(name, KIND_DIR, tree_id, size)
     raise AssertionError("unreachable: the root folder is always written last")
+
+
+def _utf8(name: str) -> bytes:
+    return name.encode("utf-8")
