@@ -40,17 +40,16 @@ class TrackingOps(RepoBase):
         progress = progress or NoProgress()
         result = AddResult()
         with self.lock:
-            staged = self.staging.load()
-            rels = self._existing_or_tracked([self.relpath(p) for p in paths], staged)
-            found = scan(self.root, rels, IgnoreRules.load(self.root))
+            cache = self.staging.load_stat_cache()
+            rels = self._existing_or_tracked([self.relpath(p) for p in paths], cache)
+            # Files whose stat matches the cache are never read: only the rest are in .files.
+            found = scan(self.root, rels, IgnoreRules.load(self.root), cache)
             result.warnings.extend(found.warnings)
-            todo = [
-                (path, info)
-                for path, info in found.files.items()
-                if not stat_matches(staged.get(path), info)
-            ]
-            result.unchanged = len(found.files) - len(todo)
-            deletions = sorted(p for p in staged if under(p, rels) and p not in found.files)
+            todo = list(found.files.items())
+            result.unchanged = len(found.unchanged)
+            present = set(found.unchanged) | found.files.keys()
+            deletions = sorted(p for p in cache if p not in present and under(p, rels))
+            staged = self.staging.load_paths(p for p in found.files if p in cache)
             progress.start(sum(info.size for _, info in todo), "adding")
             saved = self._parallel(
                 todo,
@@ -78,7 +77,7 @@ class TrackingOps(RepoBase):
         result.modified.sort()
         return result
 
-    def _existing_or_tracked(self, rels: list[str], staged: dict[str, Staged]) -> list[str]:
+    def _existing_or_tracked(self, rels: list[str], staged: Iterable[str]) -> list[str]:
         for rel in rels:
             if not os.path.lexists(self.root / rel) and not any(under(p, [rel]) for p in staged):
                 raise NotFoundError(f"path {rel or '.'} matches no file; check the spelling")
