@@ -172,10 +172,15 @@ class RepoBase:
     def _parallel(
         self,
         items: list[tuple[str, FileStat]],
-        work: Callable[[list[tuple[str, FileStat]]], list[tuple[str, FileStat]]],
+        work: Callable[
+            [list[tuple[str, FileStat]], Callable[[int], None]], list[tuple[str, FileStat]]
+        ],
         progress: Progress,
     ) -> list[tuple[str, FileStat]]:
-        """Run ``work`` over batches of (path, stat) items on the hashing threads, in order."""
+        """Run ``work`` over batches of (path, stat) items on the hashing threads, in order.
+
+        ``work`` gets each batch and the function to report bytes done to ``progress``.
+        """
         batches: list[list[tuple[str, FileStat]]] = [[]]
         size = 0
         for item in items:
@@ -186,9 +191,7 @@ class RepoBase:
             size += item[1].size
 
         def run(batch: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
-            done = work(batch)
-            progress.advance(sum(info.size for _, info in batch))
-            return done
+            return work(batch, progress.advance)
 
         if len(batches) == 1:
             return run(batches[0])
@@ -201,7 +204,7 @@ class RepoBase:
         """(id, fresh stat) of working tree files, without storing them."""
         return self._parallel(
             items,
-            lambda batch: [hash_file(self.root / p, info.kind) for p, info in batch],
+            lambda batch, _advance: [hash_file(self.root / p, info.kind) for p, info in batch],
             NoProgress(),
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from mlv.core.chunking import cut_buffer, cut_stream
@@ -29,14 +29,19 @@ class FileChangedError(MlvError):
 
 
 def save_files(
-    store: ObjectStore, root: Path, items: Sequence[tuple[str, str]]
+    store: ObjectStore,
+    root: Path,
+    items: Sequence[tuple[str, str]],
+    advance: Callable[[int], None] = lambda n: None,
 ) -> list[tuple[str, FileStat]]:
     """Store the content of several (path, kind) items; return (id, stat) for each, in order.
 
     Small files are read whole and stored in one batch; large ones are streamed.
+    ``advance`` hears of every byte read: per batch, and per chunk of a large file.
     """
     results: list[tuple[str, FileStat]] = []
     batch: list[tuple[str, int, bytes | memoryview]] = []
+    streamed = 0
     for rel, kind in items:
         path = os.path.join(root, rel)
         if kind == KIND_SYMLINK:
@@ -49,10 +54,14 @@ def save_files(
             continue
         data, info = _read_small(path)
         if data is None:
-            results.append(_read_stable(Path(path), lambda f, size: _save_stream(store, f, size)))
+            results.append(
+                _read_stable(Path(path), lambda f, size: _save_stream(store, f, size, advance))
+            )
+            streamed += results[-1][1].size
             continue
         results.append((_split(data, batch), info))
     store.put_many(batch)
+    advance(sum(info.size for _, info in results) - streamed)
     return results
 
 
@@ -131,7 +140,7 @@ def _read_stable(path: Path, read) -> tuple[str, FileStat]:  # type: ignore[no-u
     raise FileChangedError(f"{path} kept changing while it was read; try again when it is stable")
 
 
-def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-untyped-def]
+def _save_stream(store: ObjectStore, f, size: int, advance) -> str:  # type: ignore[no-untyped-def]
     """Chunk a large file as it streams by; chunks are hashed and stored on worker threads.
 
     The reading thread cuts and feeds the whole-file hash while up to
@@ -146,6 +155,12 @@ def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-un
     in_flight: deque[Future[list[tuple[str, int]]]] = deque()
     batch: list[memoryview] = []
     batch_bytes = 0
+
+    def collect() -> None:
+        done = in_flight.popleft().result()
+        listed.extend(done)
+        advance(sum(n for _, n in done))
+
     with ThreadPoolExecutor(STREAM_WORKERS) as pool:
         for chunk in cut_stream(f):
             hasher.update(chunk)
@@ -155,11 +170,11 @@ def _save_stream(store: ObjectStore, f, size: int) -> str:  # type: ignore[no-un
                 in_flight.append(pool.submit(_store_chunks, store, batch))
                 batch, batch_bytes = [], 0
                 while len(in_flight) > STREAM_IN_FLIGHT:
-                    listed.extend(in_flight.popleft().result())
+                    collect()
         if batch:
             in_flight.append(pool.submit(_store_chunks, store, batch))
         while in_flight:
-            listed.extend(in_flight.popleft().result())
+            collect()
     whole = hasher.hexdigest()
     if len(listed) == 1:
         return whole

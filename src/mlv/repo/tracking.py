@@ -53,7 +53,9 @@ class TrackingOps(RepoBase):
             progress.start(sum(info.size for _, info in todo), "adding")
             saved = self._parallel(
                 todo,
-                lambda batch: save_files(self.store, self.root, [(p, i.kind) for p, i in batch]),
+                lambda batch, advance: save_files(
+                    self.store, self.root, [(p, i.kind) for p, i in batch], advance
+                ),
                 progress,
             )
             self.store.flush()
