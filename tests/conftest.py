@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import write_files
+
 AUTHOR_NAME = "Ada Tester"
 AUTHOR_EMAIL = "ada@example.com"
 
@@ -85,17 +87,6 @@ def run_mlv(fake_home: Path) -> RunMlv:
         return proc
 
     return run
-
-
-def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
-    """Write each path (relative to ``root``) with its text or bytes, creating folders."""
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlv
+from helpers import write_files as write
 from mlv import Repo
 from mlv.errors import (
     InvalidArgumentError,
@@ -27,16 +28,6 @@ from mlv.model.objects import Person
 ADA = Person("Ada", "ada@example.com")
 BOB = Person("Bob", "bob@example.com")
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> None:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
 
 
 @pytest.fixture

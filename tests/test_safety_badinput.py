@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import AUTHOR, ENV, mlv
 from mlv import Repo
 from mlv.core.hashing import hash_bytes
 from mlv.model.objects import Commit, Person
 from mlv.store.pack import KIND_META
-from safety_helpers import AUTHOR, ENV, mlv
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import AUTHOR, ENV, MLV
 from mlv import Repo
 from mlv.errors import LockError
-from safety_helpers import AUTHOR, ENV, MLV
 
 pytestmark = pytest.mark.slow
 

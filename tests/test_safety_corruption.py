@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import AUTHOR, mlv, one_error_line, write_files
 from mlv import Repo
 from mlv.errors import ChecksumMismatchError, MlvError, ObjectMissingError
 from mlv.store.pack import KIND_CHUNK, KIND_MANIFEST, RECORD_HEADER, iter_records
-from safety_helpers import AUTHOR, mlv, one_error_line, write_files
 
 SMALL = {f"data/small/s{i}.txt": f"small file {i}\n".encode() * (i + 1) for i in range(6)}
 # Offsets of the header fields within a record header (see RECORD_HEADER).

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import AUTHOR, ENV, MLV, mlv
 from mlv import Repo
-from safety_helpers import AUTHOR, ENV, MLV, mlv
 
 SMALL_FILES = 250
 BIG_SIZE = 2 * 1024 * 1024

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers import AUTHOR, mlv, one_error_line, write_files
 from mlv import Repo
 from mlv.core.hashing import hash_bytes
 from mlv.model.canonical import dumps
 from mlv.model.objects import Commit
 from mlv.store.pack import KIND_CHUNK, KIND_META
-from safety_helpers import AUTHOR, mlv, one_error_line, write_files
 
 PAYLOAD = b"evil payload\n"
 TRACKED = {"data/a.txt": b"alpha\n", "data/sub/b.txt": b"beta\n", "top.txt": b"top\n"}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import AUTHOR, mlv
+from helpers import one_error_line as refused
 from mlv import Repo
-from safety_helpers import AUTHOR, mlv
-from safety_helpers import one_error_line as refused
 
 MINE = b"my precious uncommitted work\n"
 

@@ -1,10 +1,11 @@
-"""What the safety tests share: the real `mlv` command, its environment, and their checks."""
+"""What several test modules share: the real `mlv` command, its environment, file writing."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlv.model.objects import Person
@@ -38,7 +39,12 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def write_files(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
+def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write each path (relative to ``root``) with its text or bytes, creating folders."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
