@@ -158,6 +158,11 @@ def test_add_honours_mlvignore(repo_path: Path, run_mlv, write) -> None:
     with Repo(repo_path) as repo:
         assert repo.status().untracked == []
 
+    # Naming an ignored file outright adds nothing, and says why on stderr.
+    named = run_mlv(repo_path, "add", "data/junk.tmp")
+    assert "data/junk.tmp is ignored by .mlvignore" in named.stderr
+    assert "data/junk.tmp" not in staged_changes(repo_path)
+
 
 def test_add_stages_deletions_under_an_added_folder(repo_path: Path, run_mlv, commit_files) -> None:
     commit_files(repo_path, {"data/a.csv": "a\n", "data/b.csv": "b\n", "other.txt": "o\n"}, "one")

@@ -208,6 +208,7 @@ def test_ref_names_git_accepts(name: str) -> None:
         "a//b",
         "a@{1}",
         "@",
+        "HEAD",
         "a b",
         "a\tb",
         "a~1",

@@ -34,7 +34,7 @@ def check_ref_name(short: str, what: str = "branch") -> None:
         or ".." in short
         or "//" in short
         or "@{" in short
-        or short == "@"
+        or short in ("@", "HEAD")
         or _BAD_REF_CHARS.search(short)
         or any(part.startswith(".") or part.endswith(".lock") for part in short.split("/"))
     ):

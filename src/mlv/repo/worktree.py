@@ -75,10 +75,13 @@ def scan(
             st = os.lstat(os.path.join(root_str, rel))
         except (FileNotFoundError, NotADirectoryError):
             continue
-        if stat.S_ISDIR(st.st_mode):
-            if not (ignore and ignore.ignores(rel, is_dir=True)):
-                frontier.append(rel)
-        elif (info := stat_of(st)) is not None and not (ignore and ignore.ignores(rel)):
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if ignore and ignore.ignores(rel, is_dir=is_dir):
+            # Named outright but ignored: say so rather than do nothing in silence.
+            warnings.append(f"{rel} is ignored by .mlvignore; not added")
+        elif is_dir:
+            frontier.append(rel)
+        elif (info := stat_of(st)) is not None:
             files[rel] = info
     seen: set[str] = set()
     while frontier:
