@@ -160,7 +160,7 @@ def test_add_honours_mlvignore(repo_path: Path, run_mlv, write) -> None:
 
     # Naming an ignored file outright adds nothing, and says why on stderr.
     named = run_mlv(repo_path, "add", "data/junk.tmp")
-    assert "data/junk.tmp is ignored by .mlvignore" in named.stderr
+    assert "skipped data/junk.tmp: it matches .mlvignore" in named.stderr
     assert "data/junk.tmp" not in staged_changes(repo_path)
 
 

@@ -78,7 +78,7 @@ def scan(
         is_dir = stat.S_ISDIR(st.st_mode)
         if ignore and ignore.ignores(rel, is_dir=is_dir):
             # Named outright but ignored: say so rather than do nothing in silence.
-            warnings.append(f"{rel} is ignored by .mlvignore; not added")
+            warnings.append(f"skipped {rel}: it matches .mlvignore")
         elif is_dir:
             frontier.append(rel)
         elif (info := stat_of(st)) is not None:
