@@ -27,17 +27,18 @@ def same(a: Entry, b: Entry) -> bool:
     return (a.kind, a.id, a.executable) == (b.kind, b.id, b.executable)
 
 
+def change_at(path: str, before: Entry | None, after: Entry | None) -> Change | None:
+    """What happened at ``path`` between two versions; None when nothing did."""
+    if before is None:
+        return None if after is None else Change(ADDED, path, None, after)
+    if after is None:
+        return Change(REMOVED, path, before, None)
+    return None if same(before, after) else Change(MODIFIED, path, before, after)
+
+
 def diff_flat(old: Flat, new: Flat) -> list[Change]:
-    changes: list[Change] = []
-    for path in sorted(old.keys() | new.keys()):
-        before, after = old.get(path), new.get(path)
-        if before is None:
-            changes.append(Change(ADDED, path, None, after))
-        elif after is None:
-            changes.append(Change(REMOVED, path, before, None))
-        elif not same(before, after):
-            changes.append(Change(MODIFIED, path, before, after))
-    return changes
+    changes = (change_at(p, old.get(p), new.get(p)) for p in sorted(old.keys() | new.keys()))
+    return [c for c in changes if c is not None]
 
 
 def diff_trees(
@@ -65,18 +66,15 @@ def diff_trees(
                 stack.append(
                     (path + "/", x.id if x and x_dir else None, y.id if y and y_dir else None)
                 )
-            xe = _as_entry(x) if x is not None and not x_dir else None
-            ye = _as_entry(y) if y is not None and not y_dir else None
-            if xe is None and ye is None:
-                continue
             if paths is not None and not any(path == p or path.startswith(p + "/") for p in paths):
                 continue
-            if xe is None:
-                changes.append(Change(ADDED, path, None, ye))
-            elif ye is None:
-                changes.append(Change(REMOVED, path, xe, None))
-            elif not same(xe, ye):
-                changes.append(Change(MODIFIED, path, xe, ye))
+            change = change_at(
+                path,
+                _as_entry(x) if x is not None and not x_dir else None,
+                _as_entry(y) if y is not None and not y_dir else None,
+            )
+            if change is not None:
+                changes.append(change)
     changes.sort(key=lambda c: c.path)
     return changes
 
