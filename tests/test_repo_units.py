@@ -256,6 +256,7 @@ def test_config_missing_sections_use_defaults(tmp_path: Path) -> None:
         "format = = 1",
         "[store]\ncompression_level = 0\n",
         "[store]\ncompression_level = 23\n",
+        "[store]\ncompression_level = true\n",
         '[store]\ncompression_level = "fast"\n',
     ],
 )

@@ -37,7 +37,7 @@ class Config:
                 " upgrade mlv"
             )
         level = doc.get("store", {}).get("compression_level", DEFAULT_COMPRESSION_LEVEL)
-        if not isinstance(level, int) or not 1 <= level <= 22:
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22:
             raise FormatError(f"{path}: store.compression_level must be an integer from 1 to 22")
         return cls(format=version, compression_level=level)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from mlv.errors import MlvError
+from mlv.errors import MlvError, UnsafePathError
 from mlv.model.objects import KIND_DIR, FileManifest
-from mlv.repo.blobs import iter_content
+from mlv.repo.blobs import iter_content, read_content
+from mlv.repo.checkout import check_symlink_target
 from mlv.repo.refs import HEADS, TAGS
 from mlv.repo.results import FsckReport, Problem, Progress
+from mlv.repo.worktree import KIND_SYMLINK
 from mlv.store.pack import KIND_MANIFEST
 
 if TYPE_CHECKING:
@@ -96,9 +99,22 @@ def _check_tree(repo, tree_id, where, seen_trees, seen_files, damaged, problems)
             path = prefix + entry.name
             if entry.kind == KIND_DIR:
                 stack.append((entry.id, f"folder {path}/", path + "/"))
-            elif entry.id not in seen_files:
+                continue
+            if entry.kind == KIND_SYMLINK and entry.id not in damaged:
+                _check_symlink(repo, entry.id, path, problems)
+            if entry.id not in seen_files:
                 seen_files.add(entry.id)
                 _check_file(repo, entry.id, path, damaged, problems)
+
+
+def _check_symlink(repo, target_id, path, problems) -> None:  # type: ignore[no-untyped-def]
+    """A symlink that checkout would refuse to write is damage too."""
+    try:
+        check_symlink_target(path, os.fsdecode(read_content(repo.store, target_id)))
+    except UnsafePathError as exc:
+        problems.append(Problem(target_id, f"symlink {path}", str(exc)))
+    except MlvError:
+        pass  # a missing or damaged target is reported with the files
 
 
 def _check_file(repo, file_id, path, damaged, problems) -> None:  # type: ignore[no-untyped-def]
