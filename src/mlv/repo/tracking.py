@@ -25,7 +25,7 @@ from mlv.repo.results import (
     Status,
 )
 from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches, trusted_mtime
-from mlv.repo.trees import write_tree
+from mlv.repo.trees import EMPTY_TREE_ID, write_tree
 from mlv.repo.worktree import FileStat, lstat_file, scan, under
 from mlv.store.pack import KIND_META
 
@@ -201,14 +201,14 @@ class TrackingOps(RepoBase):
         moment = when or datetime.now().astimezone()
         with self.lock:
             head = self.refs.head()
-            staged = self.staging.load()
             parent_tree = self.read_commit(head.commit).tree if head.commit else None
-            tree_id = self.staging.known_tree() or write_tree(self.store, staged)
+            # A stage already known to equal a stored tree needs no rows read at all.
+            tree_id = self.staging.known_tree() or write_tree(self.store, self.staging.load())
             parents = ([head.commit] if head.commit else []) + list(extra_parents)
             if (
                 not allow_empty
                 and not list(extra_parents)
-                and (tree_id == parent_tree or (parent_tree is None and not staged))
+                and (tree_id == parent_tree or (parent_tree is None and tree_id == EMPTY_TREE_ID))
             ):
                 raise NothingToCommitError(
                     "nothing to commit: stage changes with 'mlv add', or use --allow-empty"

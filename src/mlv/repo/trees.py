@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
+from mlv.core.hashing import hash_bytes
 from mlv.errors import FormatError
 from mlv.model.objects import KIND_DIR, Tree, TreeEntry, encode_tree
 from mlv.store.objectstore import ObjectStore
@@ -81,6 +82,10 @@ class TreeReader:
 def _relevant(path: str, wanted: list[str]) -> bool:
     """Whether ``path`` is wanted, is under a wanted path, or is a folder above one."""
     return any(path == p or path.startswith(p + "/") or p.startswith(path + "/") for p in wanted)
+
+
+# The id of a tree with no entries: what an empty staging area commits as.
+EMPTY_TREE_ID = hash_bytes(encode_tree([]))
 
 
 def write_tree(store: ObjectStore, flat: Mapping[str, Entry | Staged]) -> str:
