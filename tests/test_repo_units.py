@@ -401,11 +401,12 @@ def test_staging_apply_and_load(staging: StagingArea) -> None:
     staging.apply([("a.txt", _staged(b"a")), ("d/b.txt", _staged(b"b"))], tree_id=C1)
     assert staging.load() == {"a.txt": _staged(b"a"), "d/b.txt": _staged(b"b")}
     assert staging.known_tree() == C1
-    assert staging.get("a.txt") == _staged(b"a") and staging.get("zzz") is None
+    assert staging.load_paths(["a.txt", "zzz"]) == {"a.txt": _staged(b"a")}
+    assert staging.load_stat_cache()["d/b.txt"] == ("d/b.txt", 1_000_000_001, 1, 7, "file", 0)
     staging.apply([("a.txt", _staged(b"A"))], ["d/b.txt"])
     assert staging.load() == {"a.txt": _staged(b"A")}
     assert staging.known_tree() is None  # any change without a tree forgets it
-    staging.apply([("c", _staged(b"c"))], replace_all=True, tree_id=C2)
+    staging.apply([("c", _staged(b"c"))], ["a.txt"], tree_id=C2)
     assert list(staging.load()) == ["c"] and staging.known_tree() == C2
     loaded = staging.load()["c"]
     assert isinstance(loaded.executable, int) and loaded.same_content(_staged(b"c", 5, 9))
@@ -422,8 +423,9 @@ def test_staging_is_one_transaction(staging: StagingArea) -> None:
 def test_refresh_stats_touches_only_rows_with_that_id(staging: StagingArea) -> None:
     staging.apply([("a", _staged(b"a")), ("b", _staged(b"b"))])
     staging.refresh_stats([("a", hash_bytes(b"a"), 42, 43), ("b", hash_bytes(b"old"), 42, 43)])
-    assert staging.get("a")[4:] == (42, 43)  # type: ignore[index]
-    assert staging.get("b") == _staged(b"b")
+    rows = staging.load_paths(["a", "b"])
+    assert rows["a"][4:] == (42, 43)
+    assert rows["b"] == _staged(b"b")
 
 
 def test_trusted_mtime_racy_window() -> None:

@@ -71,7 +71,12 @@ def human_size(n: int) -> str:
 class TerminalProgress:
     """A progress bar on stderr, shown only on a terminal and only once work passes a second."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, delay: float = PROGRESS_DELAY_S, console: Any = None, enabled: bool | None = None
+    ) -> None:
+        """``console`` (default: stderr's) and ``enabled`` (default: stderr is a terminal)."""
+        self._delay = delay
+        self._console = console
         self._lock = threading.Lock()
         self._bar: Any = None
         self._task: Any = None
@@ -79,7 +84,7 @@ class TerminalProgress:
         self._done = 0
         self._label = ""
         self._started = 0.0
-        self._enabled = sys.stderr.isatty()
+        self._enabled = sys.stderr.isatty() if enabled is None else enabled
 
     def start(self, total: int, label: str) -> None:
         with self._lock:
@@ -92,7 +97,7 @@ class TerminalProgress:
         with self._lock:
             self._done += amount
             if self._bar is None:
-                if time.monotonic() - self._started < PROGRESS_DELAY_S:
+                if time.monotonic() - self._started < self._delay:
                     return
                 from rich.progress import (
                     BarColumn,
@@ -108,7 +113,7 @@ class TerminalProgress:
                     DownloadColumn(),
                     TransferSpeedColumn(),
                     TimeRemainingColumn(),
-                    console=err_console(),
+                    console=self._console or err_console(),
                     transient=True,
                 )
                 self._bar.start()

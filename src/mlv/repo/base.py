@@ -9,6 +9,7 @@ from typing import Self
 
 from mlv.errors import (
     InvalidArgumentError,
+    MlvError,
     NotARepositoryError,
     NotFoundError,
 )
@@ -26,7 +27,7 @@ from mlv.repo.results import (
 )
 from mlv.repo.staging import Staged, StagingArea, as_entry, stat_matches
 from mlv.repo.trees import Entry, Flat, TreeReader
-from mlv.repo.worktree import FileStat
+from mlv.repo.worktree import FileStat, lstat_file
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
 
@@ -150,7 +151,7 @@ class RepoBase:
             candidate = raw.hex()
             try:
                 self.read_commit(candidate)
-            except Exception:
+            except MlvError:
                 continue  # a tree or another metadata object
             found.append(candidate)
         return found
@@ -167,7 +168,16 @@ class RepoBase:
         head = self.refs.head().commit
         return self.trees.flatten(self.read_commit(head).tree if head else None, paths)
 
-    # -- tracking ---------------------------------------------------------------
+    # -- reading the working tree ----------------------------------------------
+
+    def _stat_paths(self, paths: Iterable[str]) -> dict[str, FileStat]:
+        """The stat of each path that exists as a file or symlink."""
+        found: dict[str, FileStat] = {}
+        for path in paths:
+            info = lstat_file(self.root / path)
+            if info is not None:
+                found[path] = info
+        return found
 
     def _parallel(
         self,

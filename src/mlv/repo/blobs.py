@@ -54,9 +54,7 @@ def save_files(
             continue
         data, info = _read_small(path)
         if data is None:
-            results.append(
-                _read_stable(Path(path), lambda f, size: _save_stream(store, f, size, advance))
-            )
+            results.append(_read_stable(Path(path), lambda f: _save_stream(store, f, advance)))
             streamed += results[-1][1].size
             continue
         results.append((_split(data, batch), info))
@@ -117,7 +115,7 @@ def hash_file(path: Path, kind: str) -> tuple[str, FileStat]:
         assert info is not None
         return hash_bytes(os.fsencode(os.readlink(path))), info
 
-    def digest(f, size: int) -> str:  # type: ignore[no-untyped-def]
+    def digest(f) -> str:  # type: ignore[no-untyped-def]
         hasher = Hasher()
         while block := f.read(READ_BLOCK):
             hasher.update(block)
@@ -131,7 +129,7 @@ def _read_stable(path: Path, read) -> tuple[str, FileStat]:  # type: ignore[no-u
     for _ in range(STABLE_READ_TRIES):
         with open(path, "rb") as f:
             before = os.fstat(f.fileno())
-            object_id = read(f, before.st_size)
+            object_id = read(f)
             after = os.fstat(f.fileno())
         if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
             info = stat_of(after)
@@ -140,7 +138,7 @@ def _read_stable(path: Path, read) -> tuple[str, FileStat]:  # type: ignore[no-u
     raise FileChangedError(f"{path} kept changing while it was read; try again when it is stable")
 
 
-def _save_stream(store: ObjectStore, f, size: int, advance) -> str:  # type: ignore[no-untyped-def]
+def _save_stream(store: ObjectStore, f, advance) -> str:  # type: ignore[no-untyped-def]
     """Chunk a large file as it streams by; chunks are hashed and stored on worker threads.
 
     The reading thread cuts and feeds the whole-file hash while up to

@@ -22,7 +22,7 @@ from mlv.repo.results import (
 )
 from mlv.repo.tracking import TrackingOps
 from mlv.repo.trees import Flat
-from mlv.repo.worktree import scan
+from mlv.repo.worktree import scan, tracked_roots
 
 
 class HistoryOps(TrackingOps):
@@ -132,7 +132,7 @@ class HistoryOps(TrackingOps):
     def worktree_flat(self, paths: list[str] | None = None) -> Flat:
         """The tracked part of the working tree as it is on disk now (content hashed as needed)."""
         staged = self.staging.load()
-        roots = paths if paths is not None else sorted({p.split("/", 1)[0] for p in staged})
+        roots = paths if paths is not None else tracked_roots(staged)
         found = scan(self.root, roots, IgnoreRules.load(self.root)).files
         return self._content_on_disk(found, staged)
 

@@ -96,17 +96,10 @@ class StagingArea:
                 found[row[0]] = Staged._make(row[1:])
         return found
 
-    def get(self, path: str) -> Staged | None:
-        row = self.conn.execute(
-            "SELECT kind, id, size, exec, mtime_ns, ino FROM staging WHERE path = ?", (path,)
-        ).fetchone()
-        return None if row is None else Staged._make(row)
-
     def apply(
         self,
         upserts: Iterable[tuple[str, Staged]] = (),
         deletes: Iterable[str] = (),
-        replace_all: bool = False,
         tree_id: str | None = None,
     ) -> None:
         """Change the staging area in one transaction.
@@ -115,8 +108,6 @@ class StagingArea:
         or checkout); any other change forgets it.
         """
         with self.conn:
-            if replace_all:
-                self.conn.execute("DELETE FROM staging")
             self.conn.executemany("DELETE FROM staging WHERE path = ?", ((p,) for p in deletes))
             self.conn.executemany(
                 "INSERT OR REPLACE INTO staging(path, kind, id, size, exec, mtime_ns, ino)"

@@ -26,7 +26,7 @@ from mlv.repo.results import (
 )
 from mlv.repo.staging import Staged, as_entry, staged_from
 from mlv.repo.trees import Entry, Flat
-from mlv.repo.worktree import FileStat, lstat_file, under
+from mlv.repo.worktree import lstat_file, under
 
 
 class SwitchingOps(HistoryOps):
@@ -59,20 +59,26 @@ class SwitchingOps(HistoryOps):
                         raise NotFoundError(f"path {rel or '.'} does not exist in {rev}")
                 result = self._materialise(target, staged, [], force, progress, commit_id)
                 return result
-            target = self.trees.flatten(commit.tree)
-            removals = sorted(p for p in staged if p not in target)
-            result = self._materialise(
-                target, staged, removals, force, progress, commit_id, carry=True
-            )
+            result = self._move_to(commit_id, staged, force, progress)
             branch = rev if self.refs.read(HEADS + rev) == commit_id else None
             if branch:
                 self.refs.set_head_ref(HEADS + branch)
             else:
                 self.refs.set_head_detached(commit_id, message=f"checkout: moving to {rev}")
             result.branch = branch
-            if not result.carried:
-                self.staging.apply(tree_id=commit.tree)
             return result
+
+    def _move_to(
+        self, commit_id: str, staged: dict[str, Staged], force: bool, progress: Progress
+    ) -> CheckoutResult:
+        """Make the working tree and stage hold ``commit_id``'s tree; refs are the caller's."""
+        tree = self.read_commit(commit_id).tree
+        target = self.trees.flatten(tree)
+        removals = sorted(p for p in staged if p not in target)
+        result = self._materialise(target, staged, removals, force, progress, commit_id, carry=True)
+        if not result.carried:
+            self.staging.apply(tree_id=tree)
+        return result
 
     def _materialise(
         self,
@@ -82,7 +88,6 @@ class SwitchingOps(HistoryOps):
         force: bool,
         progress: Progress,
         commit_id: str,
-        replace_stage: bool = False,
         carry: bool = False,
     ) -> CheckoutResult:
         """Write ``target`` over the working tree and stage it, guarding uncommitted work.
@@ -99,7 +104,7 @@ class SwitchingOps(HistoryOps):
             kept = set(carried)
             target = {p: e for p, e in target.items() if p not in kept}
             removals = [p for p in removals if p not in kept]
-        on_disk = self._disk_state(list(target) + removals, staged)
+        on_disk = self._content_on_disk(self._stat_paths([*target, *removals]), staged)
         writes: dict[str, Entry] = {}
         at_risk: list[str] = []
         for path, want in target.items():
@@ -107,14 +112,12 @@ class SwitchingOps(HistoryOps):
             if have is not None and same(have, want):
                 continue
             writes[path] = want
-            if have is not None and not self._committed(path, have, staged, head):
+            if have is not None and not _committed(head.get(path), have):
                 at_risk.append(path)
-        removes = []
         for path in removals:
             have = on_disk.get(path)
-            if have is not None and not self._committed(path, have, staged, head):
+            if have is not None and not _committed(head.get(path), have):
                 at_risk.append(path)
-            removes.append(path)
         if at_risk and not force:
             at_risk.sort()
             raise UncommittedChangesError(
@@ -122,7 +125,7 @@ class SwitchingOps(HistoryOps):
                 f"e.g. {at_risk[0]}; commit them first or use --force"
             )
         progress.start(sum(e.size for e in writes.values()), "checking out")
-        written = Materialiser(self.root, self.store).apply(writes, removes, progress.advance)
+        written = Materialiser(self.root, self.store).apply(writes, removals, progress.advance)
         progress.finish()
         # Files that were already right on disk keep their (possibly fresh) stat.
         upserts = dict(written)
@@ -144,13 +147,8 @@ class SwitchingOps(HistoryOps):
             and all(p in head and same(head[p], as_entry(s)) for p, s in upserts.items())
             and not any(p in head for p in removals)
         )
-        self.staging.apply(
-            upserts.items(),
-            removals,
-            replace_all=replace_stage,
-            tree_id=known if still_head else None,
-        )
-        result = CheckoutResult(commit_id, sorted(writes), removes)
+        self.staging.apply(upserts.items(), removals, tree_id=known if still_head else None)
+        result = CheckoutResult(commit_id, sorted(writes), removals)
         # What the stage still holds that differs from HEAD: staged work carried along.
         result.carried = sorted(
             p
@@ -158,24 +156,6 @@ class SwitchingOps(HistoryOps):
             if p not in head or p not in staged or not same(head[p], as_entry(staged[p]))
         )
         return result
-
-    def _disk_state(self, paths: list[str], staged: dict[str, Staged]) -> Flat:
-        """Content on disk at each existing path, hashing what the stat cache cannot vouch for."""
-        found: dict[str, FileStat] = {}
-        for path in paths:
-            info = lstat_file(self.root / path)
-            if info is not None:
-                found[path] = info
-        return self._content_on_disk(found, staged)
-
-    def _committed(self, path: str, have: Entry, staged: dict[str, Staged], head: Flat) -> bool:
-        """Whether the content on disk at ``path`` is committed at HEAD.
-
-        Content that is only staged does not count: checkout replaces the stage, after
-        which nothing would reach it.
-        """
-        in_head = head.get(path)
-        return in_head is not None and same(in_head, have)
 
     def restore(
         self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
@@ -293,12 +273,8 @@ class SwitchingOps(HistoryOps):
                     "the working tree has uncommitted changes; commit them before merging"
                 )
             if history.is_ancestor(read, head.commit, theirs_id):
-                target = self.trees.flatten(read(theirs_id).tree)
-                staged = self.staging.load()
-                removals = sorted(p for p in staged if p not in target)
-                self._materialise(target, staged, removals, False, NoProgress(), theirs_id)
+                self._move_to(theirs_id, self.staging.load(), False, NoProgress())
                 self.refs.update_head(theirs_id, message=f"merge {rev}: fast-forward")
-                self.staging.apply(tree_id=read(theirs_id).tree)
                 return MergeResult("fast-forward", theirs_id)
             base_id = history.merge_base(read, head.commit, theirs_id)
             base = self.trees.flatten(read(base_id).tree) if base_id else {}
@@ -321,3 +297,12 @@ class SwitchingOps(HistoryOps):
                 extra_parents=[theirs_id],
             )
             return MergeResult("merge", commit_id, resolved)
+
+
+def _committed(in_head: Entry | None, have: Entry) -> bool:
+    """Whether content found on disk is what HEAD commits at that path.
+
+    Content that is only staged does not count: checkout replaces the stage, after
+    which nothing would reach it.
+    """
+    return in_head is not None and same(in_head, have)

@@ -26,7 +26,7 @@ from mlv.repo.results import (
 )
 from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches, trusted_mtime
 from mlv.repo.trees import EMPTY_TREE_ID, write_tree
-from mlv.repo.worktree import FileStat, lstat_file, scan, under
+from mlv.repo.worktree import FileStat, scan, tracked_roots, under
 from mlv.store.pack import KIND_META
 
 
@@ -128,8 +128,7 @@ class TrackingOps(RepoBase):
                 self.trees.flatten(head_tree),
                 {p: as_entry(s) for p, s in self.staging.load().items()},
             )
-        roots = sorted({p.partition("/")[0] for p in cache})
-        found = scan(self.root, roots, IgnoreRules.load(self.root), cache)
+        found = scan(self.root, tracked_roots(cache), IgnoreRules.load(self.root), cache)
         changed = {p: info for p, info in found.files.items() if p in cache}
         modified, refresh = self._compare_with_stage(changed, self.staging.load_paths(changed))
         if refresh:
@@ -172,15 +171,7 @@ class TrackingOps(RepoBase):
 
     def _dirty_paths(self, paths: Iterable[str], staged: dict[str, Staged]) -> list[str]:
         """Tracked paths whose working tree file differs from the stage (deleted ones aside)."""
-        files = {}
-        for path in paths:
-            try:
-                info = lstat_file(self.root / path)
-            except FileNotFoundError:
-                continue
-            if info is not None:
-                files[path] = info
-        modified, _ = self._compare_with_stage(files, staged)
+        modified, _ = self._compare_with_stage(self._stat_paths(paths), staged)
         return modified
 
     def commit(

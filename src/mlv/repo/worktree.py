@@ -159,6 +159,15 @@ def _utf8(name: str) -> bool:
     return True
 
 
+def tracked_roots(paths: Iterable[str]) -> list[str]:
+    """The folders (and top-level files) a scan of tracked content starts from.
+
+    These are the first components of the tracked paths: status and diff look
+    for changes there, not in whatever else lives in the project.
+    """
+    return sorted({p.partition("/")[0] for p in paths})
+
+
 def under(path: str, prefixes: Iterable[str]) -> bool:
     """True when ``path`` is one of ``prefixes`` or lies below one of them."""
     return any(p in ("", ".") or path == p or path.startswith(p + "/") for p in prefixes)
