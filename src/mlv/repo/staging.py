@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from mlv.repo.trees import Entry
 from mlv.repo.worktree import FileStat, StatRow
+from mlv.store.sqlite import select_in
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS staging (
@@ -83,18 +84,11 @@ class StagingArea:
 
     def load_paths(self, paths: Iterable[str]) -> dict[str, Staged]:
         """The staged entries of ``paths`` (those that are staged), in a few queries."""
-        wanted = list(paths)
-        found: dict[str, Staged] = {}
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for row in self.conn.execute(
-                "SELECT path, kind, id, size, exec, mtime_ns, ino FROM staging"
-                f" WHERE path IN ({marks})",
-                part,
-            ):
-                found[row[0]] = Staged._make(row[1:])
-        return found
+        select = "SELECT path, kind, id, size, exec, mtime_ns, ino FROM staging"
+        return {
+            row[0]: Staged._make(row[1:])
+            for row in select_in(self.conn, select, "path", list(paths))
+        }
 
     def apply(
         self,

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 
 from mlv.store.pack import Location
+from mlv.store.sqlite import select_in
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
@@ -49,29 +50,17 @@ class ObjectIndex:
 
     def present(self, ids: set[bytes]) -> set[bytes]:
         """The subset of ``ids`` that the index holds."""
-        found: set[bytes] = set()
-        batch = list(ids)
-        for start in range(0, len(batch), 500):
-            part = batch[start : start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(
-                row[0]
-                for row in self.conn.execute(f"SELECT id FROM objects WHERE id IN ({marks})", part)
-            )
-        return found
+        return {row[0] for row in select_in(self.conn, "SELECT id FROM objects", "id", list(ids))}
 
     def lookup_many(self, ids: list[bytes]) -> dict[bytes, Location]:
         """Locations of the ``ids`` the index holds, in a few queries."""
-        found: dict[bytes, Location] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for id_bytes, pack_no, offset, length, kind in self.conn.execute(
-                f"SELECT id, pack_no, offset, length, kind FROM objects WHERE id IN ({marks})",
-                part,
-            ):
-                found[id_bytes] = Location(self._pack_name(pack_no), offset, length, kind)
-        return found
+        rows = select_in(
+            self.conn, "SELECT id, pack_no, offset, length, kind FROM objects", "id", ids
+        )
+        return {
+            id_bytes: Location(self._pack_name(pack_no), offset, length, kind)
+            for id_bytes, pack_no, offset, length, kind in rows
+        }
 
     def add_pack(self, name: str, entries: Iterable[tuple[bytes, int, int, int]]) -> None:
         """Record a finished pack and its (id, offset, length, kind) entries."""
