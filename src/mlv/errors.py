@@ -82,3 +82,20 @@ class MergeConflictError(MlvError):
             f"merge conflict in {len(paths)} path(s): {shown}; "
             "nothing was changed; rerun with --ours or --theirs"
         )
+
+
+class CommandFailedError(MlvError):
+    """A command that mlv ran for the user exited non-zero; mlv exits with its code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        # A signal shows as a negative return code; a shell reports it as 128 + signal.
+        self.exit_code = exit_code if exit_code > 0 else 128 - exit_code if exit_code < 0 else 1
+
+
+class PipelineError(InvalidArgumentError):
+    """A pipeline file, a params file or a run's declaration cannot be used as written.
+
+    The message is one line: the file, the stage when there is one, the problem
+    and what to do about it.
+    """

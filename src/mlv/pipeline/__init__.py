@@ -1,0 +1,1 @@
+"""Pipelines: stage files, parameters and the order stages run in."""

@@ -1,0 +1,114 @@
+"""YAML read as DVC reads it: YAML 1.2 scalars, duplicate keys refused, errors with a line."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+from mlv.pipeline.errors import PipelineError
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice; PyYAML would silently keep the last one."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with the YAML 1.2 core schema and no duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[type, Any]] = set()
+        for key_node, _ in node.value:
+            # Keys brought in by a `<<` merge may be overridden; only literal repeats are errors.
+            if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node)
+            marker = (type(key), key)
+            if marker in seen:
+                raise DuplicateKeyError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(marker)
+        return super().construct_mapping(node, deep=deep)
+
+
+# DVC reads YAML with ruamel's 1.2 rules, PyYAML follows 1.1. They differ where it
+# matters for params: 1.1 reads `1e-3` as a string and `yes`/`on`/`off` as booleans.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# Integers before floats: the float pattern matches plain digits too.
+_Loader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        # YAML 1.2 spells octal 0o17; a leading zero alone is decimal, unlike 1.1.
+        if text[:2].lower() in ("0o", "0x", "0b"):
+            return int(text, 0)
+        return int(text, 10)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"'{text}' is not an integer", node.start_mark
+        ) from None
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node)).replace("_", "").lower()
+    if text.endswith(".inf"):
+        return -math.inf if text.startswith("-") else math.inf
+    if text == ".nan":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"'{text}' is not a number", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor(_INT, _construct_int)
+_Loader.add_constructor(_FLOAT, _construct_float)
+
+
+def load_yaml(text: str, name: str) -> Any:
+    """Parse one YAML document; errors name ``name`` and the line, as one line."""
+    try:
+        # A SafeLoader subclass: no arbitrary Python objects.
+        return yaml.load(text, Loader=_Loader)
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+        raise PipelineError(
+            f"{name}: line {line}: {exc.problem}; each key may appear once, "
+            "rename or remove one of them"
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = " ".join(str(exc.problem or exc.context or "not valid YAML").split())
+        raise PipelineError(f"{name}: {where}{problem}; fix the YAML there") from None
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise PipelineError(f"{name}: not valid YAML: {problem}") from None
