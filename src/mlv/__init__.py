@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from mlv.repo.repository import Repo
+    from mlv.api import Repo
 
 __all__ = ["Repo", "__version__"]
 
@@ -15,7 +15,7 @@ __all__ = ["Repo", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that `import mlv` (and the CLI's start-up) stays cheap.
     if name == "Repo":
-        from mlv.repo.repository import Repo
+        from mlv.api import Repo
 
         return Repo
     raise AttributeError(name)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mlv.api import Repo
     from mlv.model.objects import Person
-    from mlv.repo.repository import Repo
 
 
 def open_repo() -> Repo:
@@ -17,7 +17,7 @@ def open_repo() -> Repo:
 
     MLV_LOCK_TIMEOUT (seconds, default 600) bounds the wait for another writer.
     """
-    from mlv.repo.repository import Repo
+    from mlv.api import Repo
 
     def tell(message: str) -> None:
         sys.stderr.write(f"mlv: {message}\n")

@@ -14,12 +14,14 @@ from mlv.errors import (
     NotFoundError,
 )
 from mlv.model.objects import Commit
+from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo import revisions
 from mlv.repo.blobs import hash_file
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
 from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR, Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
+from mlv.repo.records import RunRecords
 from mlv.repo.refs import HEADS, RefStore, check_ref_name
 from mlv.repo.results import (
     NoProgress,
@@ -65,6 +67,7 @@ class RepoBase:
             self.layout.packs, self._conn, compression_level=self.config.compression_level
         )
         self.staging = StagingArea(self._conn)
+        self.records = RunRecords(self._conn)
         self.refs = RefStore(self.layout)
         self.trees = TreeReader(self.store)
         self.lock = RepoLock(self.layout.lock, lock_timeout, on_lock_wait)
@@ -138,6 +141,20 @@ class RepoBase:
             commit = Commit.from_bytes(self.store.get(commit_id))
             self._commits[commit_id] = commit
         return commit
+
+    def read_run(self, run_id: str) -> Run:
+        return Run.from_bytes(self._metadata(run_id, "run"))
+
+    def read_env(self, env_id: str) -> Env:
+        return Env.from_bytes(self._metadata(env_id, "environment"))
+
+    def read_reproduction(self, reproduction_id: str) -> Reproduction:
+        return Reproduction.from_bytes(self._metadata(reproduction_id, "reproduction"))
+
+    def _metadata(self, object_id: str, what: str) -> bytes:
+        if not self.store.has(object_id):
+            raise NotFoundError(f"no {what} {object_id} in this repository")
+        return self.store.get(object_id)
 
     def commits_with_prefix(self, prefix: str) -> list[str]:
         low = bytes.fromhex(prefix.ljust(64, "0"))

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from mlv.model.objects import Commit
+from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo.diff import Change
 
 
@@ -100,12 +101,34 @@ class LogEntry:
 
 
 @dataclass
+class RunDetails:
+    """A run behind a commit's outputs, with the environment it ran in."""
+
+    id: str
+    run: Run
+    env: Env | None
+    recorded_here: bool  # carried by this very commit, not an ancestor
+
+    def to_json(self) -> dict[str, Any]:
+        env = {"id": self.run.env, **self.env.body()} if self.env else {"id": self.run.env}
+        return {"id": self.id, "recorded_here": self.recorded_here, **self.run.body(), "env": env}
+
+
+@dataclass
 class CommitDetails:
     entry: LogEntry
     changes: list[Change]
+    runs: list[RunDetails] = field(default_factory=list)
+    reproductions: list[tuple[str, Reproduction]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.entry.to_json(), "changes": [change_to_json(c) for c in self.changes]}
+        return {
+            **self.entry.to_json(),
+            "changes": [change_to_json(c) for c in self.changes],
+            "code": self.entry.commit.code,
+            "runs": [r.to_json() for r in self.runs],
+            "reproductions": [{"id": i, **r.body()} for i, r in self.reproductions],
+        }
 
 
 @dataclass

@@ -90,6 +90,18 @@ class StagingArea:
             for row in select_in(self.conn, select, "path", list(paths))
         }
 
+    def load_under(self, folder: str) -> dict[str, Staged]:
+        """The staged entries inside ``folder`` (a path relative to the root, "" for all)."""
+        if not folder:
+            return self.load()
+        # Paths inside "a/b" sort between "a/b/" and "a/b0": '0' follows '/'.
+        rows = self.conn.execute(
+            "SELECT path, kind, id, size, exec, mtime_ns, ino FROM staging"
+            " WHERE path > ? AND path < ?",
+            (folder + "/", folder + "0"),
+        ).fetchall()
+        return {row[0]: Staged._make(row[1:]) for row in rows}
+
     def apply(
         self,
         upserts: Iterable[tuple[str, Staged]] = (),

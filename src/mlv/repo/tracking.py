@@ -205,6 +205,7 @@ class TrackingOps(RepoBase):
                     "nothing to commit: stage changes with 'mlv add', or use --allow-empty"
                 )
             offset = moment.utcoffset()
+            runs = self.records.matching_pending(lambda path: self._id_in_tree(tree_id, path))
             commit = Commit(
                 tree=tree_id,
                 parents=tuple(parents),
@@ -212,11 +213,17 @@ class TrackingOps(RepoBase):
                 time=int(moment.timestamp()),
                 tz_offset=int(offset.total_seconds() // 60) if offset else 0,
                 message=message if message.endswith("\n") else message + "\n",
+                runs=tuple(runs),
             )
             commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
             self.store.flush()
             self.refs.update_head(commit_id, str(author), f"commit: {commit.summary}")
             self.staging.apply(tree_id=tree_id)
+            self.records.drop_pending(runs)
             return commit_id
+
+    def _id_in_tree(self, tree_id: str, path: str) -> str | None:
+        entry = self.trees.entry_at(tree_id, path)
+        return None if entry is None else entry.id
 
     # -- history ----------------------------------------------------------------

@@ -30,7 +30,7 @@ def init(
 
     Example: mlv init
     """
-    from mlv.repo.repository import Repo
+    from mlv.api import Repo
 
     repo = Repo.init(path, branch=branch)
     if json:

@@ -1,0 +1,241 @@
+"""``mlv.Repo``: the repository with every capability on it, the one public Python API.
+
+The core repository (``mlv.repo``) knows files, trees and commits. The methods here
+add runs, pipelines, lineage and reproduction, each a thin call into its own
+capability package, so that a notebook can do everything the ``mlv`` command does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from mlv.repo.repository import Repo as CoreRepo
+
+if TYPE_CHECKING:
+    from mlv.lineage.graph import Lineage
+    from mlv.lineage.history import PathVersion
+    from mlv.lineage.values import ValuesDiff, ValuesTable
+    from mlv.model.objects import Person
+    from mlv.model.runs import Reproduction, Run
+    from mlv.pipeline.repro import ReproReporter, ReproResult
+    from mlv.repo.results import CommitDetails
+    from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
+
+
+class Repo(CoreRepo):
+    """A repository: a working tree with a ``.mlv`` folder at its root.
+
+    Paths given to methods are relative to the repository root, or absolute.
+    ``environ`` arguments default to this process's environment.
+    """
+
+    # -- runs ---------------------------------------------------------------------
+
+    def run(
+        self,
+        cmd: str,
+        *,
+        deps: Sequence[str | os.PathLike[str]] = (),
+        outs: Sequence[str | os.PathLike[str]] = (),
+        params: Mapping[str, Sequence[str]] | None = None,
+        metrics: Sequence[str | os.PathLike[str]] = (),
+        name: str | None = None,
+        wdir: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        stdout: IO[Any] | int | None = None,
+        author: Person | None = None,
+    ) -> tuple[str, Run]:
+        """Run ``cmd`` in a shell and record it; return (run id, run).
+
+        ``metrics`` files are outputs too. The outputs are staged, and the next
+        commit carries the run. A failing command raises ``CommandFailedError``.
+        """
+        from mlv.runs.recorder import RunSpec, run_once
+
+        out_paths = tuple(self.relpath(p) for p in (*outs, *metrics))
+        spec = RunSpec(
+            name=name or _default_name(out_paths),
+            cmd=cmd,
+            wdir=self.relpath(wdir) if wdir is not None else "",
+            deps=tuple(self.relpath(p) for p in deps),
+            outs=tuple(dict.fromkeys(out_paths)),
+            params={self.relpath(f): tuple(keys) for f, keys in (params or {}).items()},
+            metrics=tuple(self.relpath(p) for p in metrics),
+        )
+        return run_once(
+            self,
+            spec,
+            os.environ if environ is None else environ,
+            who=self._who(author),
+            stdout=stdout,
+        )
+
+    def repro(
+        self,
+        targets: Sequence[str] = (),
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        keep_going: bool = False,
+        downstream: bool = False,
+        environ: Mapping[str, str] | None = None,
+        reporter: ReproReporter | None = None,
+        stdout: IO[Any] | int | None = None,
+        author: Person | None = None,
+    ) -> ReproResult:
+        """Run the pipeline (``mlv.yaml``, else ``dvc.yaml``): only the stages that changed.
+
+        Stages whose command, inputs, parameters and environment match an earlier
+        run are not run again: their outputs are kept, or put back from the run
+        cache. ``targets`` name stages (and bring what they need up to date).
+        """
+        from mlv.pipeline.repro import repro
+
+        return repro(
+            self,
+            targets,
+            environ=os.environ if environ is None else environ,
+            who=self._who(author),
+            force=force,
+            dry_run=dry_run,
+            keep_going=keep_going,
+            downstream=downstream,
+            reporter=reporter,
+            stdout=stdout,
+        )
+
+    def runs(self, rev: str = "HEAD") -> dict[str, Run]:
+        """The recorded runs whose outputs ``rev`` holds, by run id."""
+        from mlv.runs.commits import effective_runs
+
+        return effective_runs(self, self.resolve(rev))
+
+    def show(self, rev: str = "HEAD") -> CommitDetails:
+        """A commit, the files it changed, the runs behind its outputs and its reproductions."""
+        from mlv.errors import MlvError
+        from mlv.repo.results import RunDetails
+
+        details = super().show(rev)
+        commit = details.entry.commit
+        for run_id, run in self.runs(details.entry.id).items():
+            try:
+                env = self.read_env(run.env)
+            except MlvError:
+                env = None
+            details.runs.append(RunDetails(run_id, run, env, run_id in commit.runs))
+        details.runs.sort(key=lambda r: (r.run.started, r.id))
+        details.reproductions = self.reproductions(details.entry.id)
+        return details
+
+    def reproductions(self, rev: str = "HEAD") -> list[tuple[str, Reproduction]]:
+        """Earlier verified reproductions of ``rev``, oldest first: (id, record)."""
+        commit_id = self.resolve(rev)
+        return [(r, self.read_reproduction(r)) for r in self.records.reproductions_of(commit_id)]
+
+    # -- verified reproduction ------------------------------------------------------
+
+    def reproduce(
+        self,
+        rev: str = "HEAD",
+        *,
+        target: str | os.PathLike[str] | None = None,
+        workspace: str | os.PathLike[str] | None = None,
+        keep: bool = False,
+        rtol: float = 1e-9,
+        atol: float = 0.0,
+        exact: bool = False,
+        environ: Mapping[str, str] | None = None,
+        reporter: ReproduceReporter | None = None,
+        stdout: IO[Any] | int | None = None,
+        author: Person | None = None,
+    ) -> ReproductionReport:
+        """Re-execute the runs behind ``rev`` in a fresh workspace and compare every output.
+
+        Each output comes out identical, equivalent (same values, other bytes),
+        close (numbers within ``rtol``/``atol``) or different. The reproduction is
+        recorded; ``report.ok`` says whether it reproduced.
+        """
+        from mlv.reproduce.verify import Tolerance, reproduce
+
+        return reproduce(
+            self,
+            rev,
+            environ=os.environ if environ is None else environ,
+            who=self._who(author),
+            target=str(target) if target is not None else None,
+            workspace=Path(workspace) if workspace is not None else None,
+            keep=keep,
+            tolerance=Tolerance(rtol, atol, exact),
+            reporter=reporter,
+            stdout=stdout,
+        )
+
+    def _who(self, author: Person | None) -> str:
+        from mlv.repo.identity import default_author
+
+        return str(author or default_author(self.root))
+
+    # -- lineage and history ---------------------------------------------------------
+
+    def lineage(
+        self,
+        path: str | os.PathLike[str],
+        rev: str = "HEAD",
+        *,
+        downstream: bool = False,
+        all_history: bool = False,
+        depth: int | None = None,
+    ) -> Lineage:
+        """Where the content of ``path`` at ``rev`` came from, or with ``downstream``, what
+        read it and what they wrote.
+
+        Runs are searched in the history of ``rev``; with ``all_history``, in the
+        history of every branch and tag. ``depth`` limits how many runs deep to go.
+        Render the result with ``mlv.lineage.render.render(lineage, "text" | "dot" |
+        "mermaid" | "json")``.
+        """
+        from mlv.lineage.graph import trace
+
+        return trace(
+            self,
+            self.relpath(path),
+            rev,
+            downstream=downstream,
+            all_history=all_history,
+            depth=depth,
+        )
+
+    def history(self, path: str | os.PathLike[str], rev: str = "HEAD") -> list[PathVersion]:
+        """Every version of ``path`` in the history of ``rev``, newest first, each with
+        the run that produced it."""
+        from mlv.lineage.history import path_history
+
+        return path_history(self, self.relpath(path), rev)
+
+    def metrics(self, revs: Sequence[str | None] = (None,)) -> ValuesTable:
+        """The metrics of each revision side by side; None is the working tree."""
+        from mlv.lineage.values import METRICS, table
+
+        return table(self, revs, METRICS)
+
+    def metrics_diff(self, a: str | None = "HEAD", b: str | None = None) -> ValuesDiff:
+        """Metrics that differ from ``a`` to ``b`` (None: the working tree)."""
+        from mlv.lineage.values import METRICS, diff
+
+        return diff(self, a, b, METRICS)
+
+    def params_diff(
+        self, a: str | None = "HEAD", b: str | None = None, *, all_keys: bool = False
+    ) -> ValuesDiff:
+        """Parameters that differ from ``a`` to ``b`` (None: the working tree); every
+        key of the params files with ``all_keys``."""
+        from mlv.lineage.values import PARAMS, diff
+
+        return diff(self, a, b, PARAMS, all_keys=all_keys)
+
+
+def _default_name(outs: Sequence[str]) -> str:
+    return Path(outs[0]).stem if outs else "run"

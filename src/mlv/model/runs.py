@@ -1,0 +1,255 @@
+"""Run, environment and reproduction records: what was executed, with what, and what came out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mlv.errors import FormatError
+from mlv.model.objects import StoredObject, _require_id
+
+ARTIFACT_FILE = "file"
+ARTIFACT_DIR = "dir"
+
+# Results of comparing a rebuilt output with the recorded one, best first.
+IDENTICAL = "identical"
+EQUIVALENT = "equivalent"
+CLOSE = "close"
+DIFFERENT = "different"
+MISSING = "missing"  # the rebuilt run did not write the output at all
+RESULTS = (IDENTICAL, EQUIVALENT, CLOSE, DIFFERENT, MISSING)
+ACCEPTED = frozenset({IDENTICAL, EQUIVALENT, CLOSE})
+
+
+def _check_path(path: object, what: str) -> None:
+    if (
+        not isinstance(path, str)
+        or not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in path.split("/"))
+    ):
+        raise FormatError(f"{what} path {path!r} is not a clean relative POSIX path")
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file (id of its content) or a folder (id of its tree) that a run read or wrote."""
+
+    id: str
+    kind: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "size": self.size}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Artifact:
+        return cls(str(doc["id"]), str(doc["kind"]), int(doc["size"]))
+
+    def check(self, what: str) -> None:
+        _require_id(self.id, what)
+        if self.kind not in (ARTIFACT_FILE, ARTIFACT_DIR):
+            raise FormatError(f"{what} has kind {self.kind!r}; expected file or dir")
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsUse:
+    """The parameters a run read from one file: the file's content and the values used."""
+
+    artifact: Artifact
+    values: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.artifact.to_json(), "values": self.values}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ParamsUse:
+        return cls(Artifact.from_json(doc), dict(doc["values"]))
+
+
+def _artifacts(doc: dict[str, Any]) -> dict[str, Artifact]:
+    return {str(path): Artifact.from_json(a) for path, a in doc.items()}
+
+
+@dataclass(frozen=True)
+class Env(StoredObject):
+    """The interpreter a command ran with: versions, platform and determinism variables.
+
+    ``executable`` is deliberately absent: the same environment installed at another
+    path is the same environment.
+    """
+
+    TYPE: ClassVar[str] = "env"
+
+    python: str  # "3.11.7"; "" when the command's PATH has no python
+    implementation: str  # "CPython"
+    platform: str  # platform.platform()
+    machine: str  # "x86_64"
+    packages: dict[str, str]  # normalised distribution name -> version
+    variables: dict[str, str]  # determinism variables that were set
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "python": self.python,
+            "implementation": self.implementation,
+            "platform": self.platform,
+            "machine": self.machine,
+            "packages": self.packages,
+            "variables": self.variables,
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Env:
+        return cls(
+            python=str(body["python"]),
+            implementation=str(body["implementation"]),
+            platform=str(body["platform"]),
+            machine=str(body["machine"]),
+            packages={str(k): str(v) for k, v in body["packages"].items()},
+            variables={str(k): str(v) for k, v in body["variables"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class Run(StoredObject):
+    """One successful execution of a command, and everything it read and wrote.
+
+    Paths are relative to the repository root; ``wdir`` is where the command ran.
+    Metrics files are outputs too; ``metrics`` holds the values they held.
+    """
+
+    TYPE: ClassVar[str] = "run"
+
+    name: str
+    cmd: str
+    wdir: str  # "" for the repository root
+    deps: dict[str, Artifact]
+    outs: dict[str, Artifact]
+    params: dict[str, ParamsUse]
+    metrics: dict[str, dict[str, Any]]
+    env: str  # id of an Env object
+    started: int  # seconds since the epoch, UTC
+    duration_ms: int
+    exit_code: int
+    user: str
+    host: str
+    pipeline: str = ""  # "mlv.yaml" or "dvc.yaml" when a pipeline stage, else ""
+    variables: dict[str, str] = field(default_factory=dict)  # determinism variables used
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cmd": self.cmd,
+            "wdir": self.wdir,
+            "deps": {p: a.to_json() for p, a in self.deps.items()},
+            "outs": {p: a.to_json() for p, a in self.outs.items()},
+            "params": {p: u.to_json() for p, u in self.params.items()},
+            "metrics": self.metrics,
+            "env": self.env,
+            "started": self.started,
+            "duration_ms": self.duration_ms,
+            "exit_code": self.exit_code,
+            "user": self.user,
+            "host": self.host,
+            "pipeline": self.pipeline,
+            "variables": self.variables,
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Run:
+        return cls(
+            name=str(body["name"]),
+            cmd=str(body["cmd"]),
+            wdir=str(body["wdir"]),
+            deps=_artifacts(body["deps"]),
+            outs=_artifacts(body["outs"]),
+            params={str(p): ParamsUse.from_json(u) for p, u in body["params"].items()},
+            metrics={str(p): dict(m) for p, m in body["metrics"].items()},
+            env=str(body["env"]),
+            started=int(body["started"]),
+            duration_ms=int(body["duration_ms"]),
+            exit_code=int(body["exit_code"]),
+            user=str(body["user"]),
+            host=str(body["host"]),
+            pipeline=str(body.get("pipeline", "")),
+            variables={str(k): str(v) for k, v in body.get("variables", {}).items()},
+        )
+
+    def check(self) -> None:
+        _require_id(self.env, "run env")
+        if self.wdir:
+            _check_path(self.wdir, "run wdir")
+        for group, items in (("dependency", self.deps), ("output", self.outs)):
+            for path, artifact in items.items():
+                _check_path(path, f"run {group}")
+                artifact.check(f"run {group} {path}")
+        for path, use in self.params.items():
+            _check_path(path, "run params file")
+            use.artifact.check(f"run params file {path}")
+        for path in self.metrics:
+            if path not in self.outs:
+                raise FormatError(f"run metrics file {path} is not one of its outputs")
+
+    def inputs(self) -> dict[str, Artifact]:
+        """Everything the run read: its dependencies and its parameter files."""
+        return {**self.deps, **{p: u.artifact for p, u in self.params.items()}}
+
+
+@dataclass(frozen=True)
+class Reproduction(StoredObject):
+    """One verified re-execution of a commit's runs, and how each output compared."""
+
+    TYPE: ClassVar[str] = "reproduction"
+
+    commit: str
+    runs: tuple[str, ...]  # the recorded runs that were re-executed, in order
+    results: dict[str, dict[str, Any]]  # output path -> {"result", "detail", ...}
+    verdict: str  # "reproduced", "different" or "failed"
+    env: str  # id of the Env the reproduction ran in
+    drift: dict[str, list[str]]  # "python" or a package -> [recorded, now]
+    options: dict[str, Any]  # rtol, atol, exact, target
+    user: str
+    host: str
+    time: int
+    duration_ms: int
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "runs": list(self.runs),
+            "results": self.results,
+            "verdict": self.verdict,
+            "env": self.env,
+            "drift": self.drift,
+            "options": self.options,
+            "user": self.user,
+            "host": self.host,
+            "time": self.time,
+            "duration_ms": self.duration_ms,
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Reproduction:
+        return cls(
+            commit=str(body["commit"]),
+            runs=tuple(str(r) for r in body["runs"]),
+            results={str(p): dict(r) for p, r in body["results"].items()},
+            verdict=str(body["verdict"]),
+            env=str(body["env"]),
+            drift={str(k): [str(x) for x in v] for k, v in body["drift"].items()},
+            options=dict(body["options"]),
+            user=str(body["user"]),
+            host=str(body["host"]),
+            time=int(body["time"]),
+            duration_ms=int(body["duration_ms"]),
+        )
+
+    def check(self) -> None:
+        _require_id(self.commit, "reproduction commit")
+        _require_id(self.env, "reproduction env")
+        for run in self.runs:
+            _require_id(run, "reproduction run")
+        if self.verdict not in ("reproduced", "different", "failed"):
+            raise FormatError(f"reproduction verdict {self.verdict!r} is not known")

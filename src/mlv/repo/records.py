@@ -1,0 +1,104 @@
+"""Run bookkeeping in ``index.db``: runs waiting for a commit, the run cache, reproductions.
+
+All three are derived: the run, commit and reproduction objects in the store are the
+truth, and these tables only find them quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending_runs (
+    run_id TEXT PRIMARY KEY,
+    outs TEXT NOT NULL,          -- JSON: output path -> id, to match against a commit's tree
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_cache (
+    key TEXT PRIMARY KEY,        -- what a run depends on: command, inputs, params, env
+    run_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reproductions (
+    commit_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    PRIMARY KEY (commit_id, id)
+);
+"""
+
+
+class RunRecords:
+    """The three run tables; every method is one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    # -- runs waiting for the next commit ---------------------------------------
+
+    def add_pending(self, run_id: str, outs: dict[str, str]) -> None:
+        with self.conn:
+            (seq,) = self.conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_runs"
+            ).fetchone()
+            self.conn.execute(
+                "INSERT OR REPLACE INTO pending_runs(run_id, outs, seq) VALUES (?, ?, ?)",
+                (run_id, json.dumps(outs, sort_keys=True), seq),
+            )
+
+    def pending(self) -> list[tuple[str, dict[str, str]]]:
+        """Waiting runs, newest first."""
+        rows = self.conn.execute("SELECT run_id, outs FROM pending_runs ORDER BY seq DESC")
+        return [(run_id, json.loads(outs)) for run_id, outs in rows]
+
+    def matching_pending(self, id_at: Callable[[str], str | None]) -> list[str]:
+        """The waiting runs whose every output is what a tree holds, newest first.
+
+        ``id_at`` gives the id at a path in that tree (a file's id, a folder's tree
+        id), or None. When two runs wrote the same path, the newer one produced it.
+        """
+        claimed: set[str] = set()
+        chosen = []
+        for run_id, outs in self.pending():
+            if any(p in claimed for p in outs):
+                continue
+            if all(id_at(path) == object_id for path, object_id in outs.items()):
+                chosen.append(run_id)
+                claimed.update(outs)
+        return chosen
+
+    def drop_pending(self, run_ids: Iterable[str]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "DELETE FROM pending_runs WHERE run_id = ?", ((r,) for r in run_ids)
+            )
+
+    # -- run cache ----------------------------------------------------------------
+
+    def cached_run(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT run_id FROM run_cache WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def cache_run(self, key: str, run_id: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO run_cache(key, run_id) VALUES (?, ?)", (key, run_id)
+            )
+
+    # -- reproductions --------------------------------------------------------------
+
+    def add_reproduction(self, commit_id: str, reproduction_id: str, time: int) -> None:
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO reproductions(commit_id, id, time) VALUES (?, ?, ?)",
+                (commit_id, reproduction_id, time),
+            )
+
+    def reproductions_of(self, commit_id: str) -> list[str]:
+        """Ids of the reproductions of a commit, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id FROM reproductions WHERE commit_id = ? ORDER BY time, rowid", (commit_id,)
+        )
+        return [r[0] for r in rows]

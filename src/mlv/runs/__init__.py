@@ -1,0 +1,1 @@
+"""Runs: executing a command, recording what it read and wrote, and the run cache."""

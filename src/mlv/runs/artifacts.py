@@ -1,0 +1,129 @@
+"""Files and folders that runs read and write, as artifacts: stored, staged and put back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from mlv.core.hashing import hash_bytes
+from mlv.errors import InvalidArgumentError, NotFoundError
+from mlv.model.runs import ARTIFACT_DIR, ARTIFACT_FILE, Artifact
+from mlv.repo.checkout import Materialiser
+from mlv.repo.repository import Repo
+from mlv.repo.staging import as_entry
+from mlv.repo.trees import Entry, write_tree
+
+
+def snapshot(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
+    """Store and stage each path (relative to the root); the artifact each holds now.
+
+    A folder's artifact is the id of its tree, the same id a commit gives that folder.
+    """
+    paths = list(dict.fromkeys(paths))
+    for path in paths:
+        if not os.path.lexists(repo.root / path):
+            raise NotFoundError(f"{path} does not exist")
+    if not paths:
+        return {}
+    with repo.lock:
+        repo.add(paths)
+        found: dict[str, Artifact] = {}
+        files = repo.staging.load_paths(paths)
+        for path in paths:
+            staged = files.get(path)
+            if staged is not None:
+                found[path] = Artifact(staged.id, ARTIFACT_FILE, staged.size)
+                continue
+            _refuse_ignored(repo, path)
+            inside = repo.staging.load_under(path)
+            flat = {p[len(path) + 1 :]: as_entry(s) for p, s in inside.items()}
+            tree_id = write_tree(repo.store, flat)
+            found[path] = Artifact(tree_id, ARTIFACT_DIR, sum(e.size for e in flat.values()))
+        repo.store.flush()
+    return found
+
+
+def fingerprint(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
+    """What :func:`snapshot` would return, without storing or staging anything."""
+    from mlv.repo.ignore import IgnoreRules
+    from mlv.repo.worktree import scan
+
+    found: dict[str, Artifact] = {}
+    ignore = IgnoreRules.load(repo.root)
+    for path in dict.fromkeys(paths):
+        if not os.path.lexists(repo.root / path):
+            raise NotFoundError(f"{path} does not exist")
+        files = scan(repo.root, [path], ignore).files
+        flat = repo._content_on_disk(files, repo.staging.load_paths(files))
+        if path in flat and not (repo.root / path).is_dir():
+            entry = flat[path]
+            found[path] = Artifact(entry.id, ARTIFACT_FILE, entry.size)
+            continue
+        _refuse_ignored(repo, path)
+        inside = {p[len(path) + 1 :]: e for p, e in flat.items()}
+        tree_id = write_tree(_HashOnly(), inside)  # type: ignore[arg-type]
+        found[path] = Artifact(tree_id, ARTIFACT_DIR, sum(e.size for e in inside.values()))
+    return found
+
+
+def _refuse_ignored(repo: Repo, path: str) -> None:
+    """A file that ``add`` skipped is ignored: recording it as an empty folder would be wrong."""
+    full = repo.root / path
+    if full.is_symlink() or not full.is_dir():
+        raise InvalidArgumentError(
+            f"{path} is ignored (see .mlvignore), so a run cannot record it; "
+            "remove the pattern that matches it or use another path"
+        )
+
+
+class _HashOnly:
+    """Stands in for the object store where a tree's id is wanted but not the tree."""
+
+    def put_meta(self, data: bytes, kind: int) -> str:
+        return hash_bytes(data)
+
+
+def entries_of(repo: Repo, path: str, artifact: Artifact) -> dict[str, Entry]:
+    """The files an artifact puts at ``path``, as entries to write."""
+    if artifact.kind == ARTIFACT_FILE:
+        return {path: Entry("file", artifact.id, artifact.size, False)}
+    return {f"{path}/{p}": e for p, e in repo.trees.flatten(artifact.id).items()}
+
+
+def materialise(repo: Repo, artifacts: dict[str, Artifact], root: Path) -> None:
+    """Write artifacts into a folder outside the repository (a reproduction's workspace)."""
+    writes: dict[str, Entry] = {}
+    for path, artifact in artifacts.items():
+        writes.update(entries_of(repo, path, artifact))
+    root.mkdir(parents=True, exist_ok=True)
+    Materialiser(root, repo.store).apply(writes, [])
+
+
+def restore(repo: Repo, artifacts: dict[str, Artifact]) -> None:
+    """Put artifacts back in the working tree and stage them (a run cache hit).
+
+    Files inside a restored folder that the artifact does not hold are removed, so
+    that the folder is exactly what the run wrote.
+    """
+    with repo.lock:
+        writes: dict[str, Entry] = {}
+        removes: list[str] = []
+        for path, artifact in artifacts.items():
+            entries = entries_of(repo, path, artifact)
+            writes.update(entries)
+            full = repo.root / path
+            if artifact.kind == ARTIFACT_DIR:
+                if full.is_file() or full.is_symlink():
+                    full.unlink()
+                for base, _dirs, names in os.walk(full):
+                    for name in names:
+                        rel = Path(base, name).relative_to(repo.root).as_posix()
+                        if rel not in entries:
+                            removes.append(rel)
+            elif full.is_dir() and not full.is_symlink():
+                import shutil
+
+                shutil.rmtree(full)
+        written = Materialiser(repo.root, repo.store).apply(writes, removes)
+        repo.staging.apply(written.items(), removes)

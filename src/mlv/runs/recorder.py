@@ -1,0 +1,285 @@
+"""Running a command and recording it: inputs hashed before, outputs after, one run object."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from mlv.core.hashing import hash_bytes
+from mlv.errors import CommandFailedError, NotFoundError, PipelineError
+from mlv.model.canonical import dumps
+from mlv.model.runs import Artifact, Env, ParamsUse, Run
+from mlv.repo.repository import Repo
+from mlv.runs.artifacts import snapshot
+from mlv.runs.environment import DETERMINISM_VARIABLES, capture_env
+from mlv.store.pack import KIND_META
+
+# Set for every recorded command unless the user set it: a random hash seed makes
+# set iteration order, and so many outputs, differ from run to run.
+DEFAULT_HASH_SEED = "0"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run and what it reads and writes; paths relative to the repository root."""
+
+    name: str
+    cmd: str
+    wdir: str = ""
+    deps: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()  # metrics files included
+    params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # file -> keys
+    metrics: tuple[str, ...] = ()
+    persist: frozenset[str] = frozenset()  # outputs not deleted before the command runs
+    pipeline: str = ""
+
+
+@dataclass(frozen=True)
+class EnvRecord:
+    """An environment captured once per invocation and stored, shared by its runs."""
+
+    env: Env
+    id: str
+
+
+def store_env(repo: Repo, env: Env) -> EnvRecord:
+    env_id = repo.store.put_meta(env.to_bytes(), KIND_META)
+    return EnvRecord(env, env_id)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run is about to read, and the key under which the run cache files it."""
+
+    deps: dict[str, Artifact]
+    params: dict[str, ParamsUse]
+    key: str
+
+
+def check_spec(repo: Repo, spec: RunSpec) -> None:
+    """Refuse a declaration that cannot work, before anything runs."""
+    if not spec.cmd.strip():
+        raise PipelineError(f"run '{spec.name}' has no command")
+    if not spec.outs:
+        raise PipelineError(
+            f"run '{spec.name}' declares no outputs: name what it writes with -o PATH"
+        )
+    if "" in spec.outs:
+        raise PipelineError(
+            f"run '{spec.name}': an output cannot be the repository root; name what it writes"
+        )
+
+    def holds(out: str, path: str) -> bool:
+        return path == out or path.startswith(out + "/")
+
+    if spec.wdir and any(holds(o, spec.wdir) for o in spec.outs):
+        raise PipelineError(
+            f"run '{spec.name}': its working folder {spec.wdir} is inside one of its outputs"
+        )
+    # Outputs are deleted before the command runs: one holding a dependency would delete it.
+    overlap = sorted(d for d in (*spec.deps, *spec.params) if any(holds(o, d) for o in spec.outs))
+    if overlap:
+        raise PipelineError(
+            f"run '{spec.name}': {overlap[0]} is both a dependency and an output "
+            "(or inside one); write the output to another path"
+        )
+    if not (repo.root / spec.wdir).is_dir():
+        raise NotFoundError(f"run '{spec.name}': working folder {spec.wdir} does not exist")
+
+
+def read_inputs(repo: Repo, spec: RunSpec, env: EnvRecord, *, store: bool = True) -> Inputs:
+    """Hash (and, with ``store``, store and stage) the dependencies and parameters."""
+    from mlv.pipeline.params import load_params, select
+    from mlv.runs.artifacts import fingerprint
+
+    take = snapshot if store else fingerprint
+    for path in (*spec.deps, *spec.params):
+        if not os.path.lexists(repo.root / path):
+            raise NotFoundError(
+                f"run '{spec.name}': dependency {path} does not exist; "
+                "create it or run the stage that writes it"
+            )
+    deps = take(repo, spec.deps)
+    files = take(repo, spec.params)
+    params: dict[str, ParamsUse] = {}
+    for path, keys in spec.params.items():
+        try:
+            values = plain(_leaves(select(load_params(repo.root / path), keys)))
+        except KeyError as exc:
+            raise PipelineError(f"run '{spec.name}': {path}: {exc.args[0]}") from None
+        params[path] = ParamsUse(files[path], values)
+    key = hash_bytes(
+        dumps(
+            {
+                "cmd": spec.cmd,
+                "wdir": spec.wdir,
+                "deps": {p: a.id for p, a in deps.items()},
+                "params": {p: u.values for p, u in params.items()},
+                "outs": sorted(spec.outs),
+                "env": env.id,
+            }
+        )
+    )
+    return Inputs(deps, params, key)
+
+
+def _leaves(values: dict[str, Any]) -> dict[str, Any]:
+    """Selected values with every mapping spread out into dotted keys, as they are diffed."""
+    from mlv.pipeline.params import flatten
+
+    spread: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            spread.update({f"{key}.{k}": v for k, v in flatten(value).items()})
+        else:
+            spread[key] = value
+    return spread
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    child = dict(environ)
+    child.setdefault("PYTHONHASHSEED", DEFAULT_HASH_SEED)
+    return child
+
+
+def execute(
+    repo: Repo,
+    spec: RunSpec,
+    inputs: Inputs,
+    env: EnvRecord,
+    environ: Mapping[str, str],
+    *,
+    who: str,
+    stdout: IO[Any] | int | None = None,
+) -> tuple[str, Run]:
+    """Run the command, record the run, stage its outputs; return (run id, run).
+
+    A failing command records nothing and raises ``CommandFailedError`` carrying its
+    exit code; whatever it wrote is left in place for inspection.
+    """
+    for out in spec.outs:
+        if out not in spec.persist:
+            _remove(repo.root / out)
+        (repo.root / out).parent.mkdir(parents=True, exist_ok=True)
+    child = child_environment(environ)
+    started = time.time()
+    begin = time.monotonic()
+    try:
+        done = subprocess.run(
+            spec.cmd, shell=True, cwd=repo.root / spec.wdir, env=child, stdout=stdout
+        )
+    except OSError as exc:
+        raise CommandFailedError(f"run '{spec.name}' could not start: {exc}", 127) from None
+    duration_ms = int((time.monotonic() - begin) * 1000)
+    if done.returncode != 0:
+        raise CommandFailedError(
+            f"run '{spec.name}' failed: '{spec.cmd}' exited with code {done.returncode}; "
+            "no outputs were recorded and its files are left as they are for inspection",
+            done.returncode,
+        )
+    missing = [o for o in spec.outs if not os.path.lexists(repo.root / o)]
+    if missing:
+        raise CommandFailedError(
+            f"run '{spec.name}' did not write its output {missing[0]}; "
+            "check the command or the declared outputs",
+            2,
+        )
+    outs = snapshot(repo, spec.outs)
+    run = Run(
+        name=spec.name,
+        cmd=spec.cmd,
+        wdir=spec.wdir,
+        deps=inputs.deps,
+        outs=outs,
+        params=inputs.params,
+        metrics={m: read_metrics(repo.root / m) for m in spec.metrics},
+        env=env.id,
+        started=int(started),
+        duration_ms=duration_ms,
+        exit_code=0,
+        user=who,
+        host=socket.gethostname(),
+        pipeline=spec.pipeline,
+        variables={k: child[k] for k in DETERMINISM_VARIABLES if k in child},
+    )
+    run_id = repo.store.put_meta(run.to_bytes(), KIND_META)
+    repo.store.flush()
+    remember(repo, run_id, run, inputs.key)
+    return run_id, run
+
+
+def remember(repo: Repo, run_id: str, run: Run, key: str) -> None:
+    """File a run in the run cache and queue it for the next commit."""
+    repo.records.cache_run(key, run_id)
+    repo.records.add_pending(run_id, {p: a.id for p, a in run.outs.items()})
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A metrics file's values by dotted key; empty when it is not JSON or YAML."""
+    from mlv.pipeline.params import flatten, load_params
+
+    try:
+        return plain(flatten(load_params(path)))
+    except Exception:  # a metrics file we cannot read is recorded as an output all the same
+        return {}
+
+
+def plain(value: Any) -> Any:
+    """A value canonical JSON can hold: NaN and infinities, dates and odd keys as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf": a diverged loss is still a metric
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def run_once(
+    repo: Repo,
+    spec: RunSpec,
+    environ: Mapping[str, str],
+    *,
+    who: str,
+    stdout: IO[Any] | int | None = None,
+) -> tuple[str, Run]:
+    """``mlv run``: check, hash the inputs, run, record. Never answered from the run cache."""
+    check_spec(repo, spec)
+    env = store_env(repo, capture_env(environ)[0])
+    inputs = read_inputs(repo, spec, env)
+    return execute(repo, spec, inputs, env, environ, who=who, stdout=stdout)
+
+
+def parse_params_option(
+    values: list[str], cwd: str | os.PathLike[str]
+) -> dict[str, tuple[str, ...]]:
+    """``-p`` values, ``[FILE:]KEY[,KEY…]``, as params file (absolute) -> keys.
+
+    FILE is relative to ``cwd`` and defaults to params.yaml there; a FILE with no
+    keys (``-p other.yaml:``) means every key in it.
+    """
+    found: dict[str, list[str]] = {}
+    for value in values:
+        file, sep, keys = value.rpartition(":")
+        if not sep:
+            file = "params.yaml"
+        path = str(Path(cwd, file))
+        found.setdefault(path, []).extend(k for k in keys.split(",") if k)
+    return {path: tuple(dict.fromkeys(keys)) for path, keys in found.items()}
