@@ -39,9 +39,17 @@ def main(
 
 
 def _register() -> None:
-    from mlv.cli.commands import branching, demo, history, maintenance, tracking
+    from mlv.cli.commands import (
+        branching,
+        demo,
+        history,
+        lineage,
+        maintenance,
+        pipeline,
+        tracking,
+    )
 
-    for module in (tracking, history, branching, maintenance, demo):
+    for module in (tracking, history, branching, pipeline, lineage, maintenance, demo):
         module.register(app)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mlv.cli.context import open_repo
 from mlv.cli.output import print_json, print_markup, styled, warn
 
@@ -33,3 +35,36 @@ def show_status(json: bool) -> None:
     if st.clean:
         lines.append("nothing to commit, working tree clean")
     print_markup("\n".join(lines))
+
+
+RESULT_STYLES = {
+    "identical": "green",
+    "equivalent": "green",
+    "close": "cyan",
+    "different": "red",
+    "missing": "red",
+}
+
+
+def result_style(result: str) -> str:
+    return RESULT_STYLES.get(result, "")
+
+
+def table(headers: list[str], rows: Sequence[Sequence[str]]) -> None:
+    """Rows under headers: a rich table on a terminal, aligned plain columns otherwise."""
+    import sys
+
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        from mlv.cli.output import console
+
+        grid = Table(*headers, box=None, header_style="bold", pad_edge=False)
+        for row in rows:
+            grid.add_row(*row)
+        console().print(grid)
+        return
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    for row in [tuple(headers), *rows]:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
