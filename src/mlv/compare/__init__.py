@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mlv.compare.files import FOLDER, compare_entry, kind_of
@@ -13,7 +14,13 @@ __all__ = ["Comparison", "compare_paths"]
 
 
 def compare_paths(
-    recorded: Path, rebuilt: Path, *, rtol: float = 1e-9, atol: float = 0.0, exact: bool = False
+    recorded: Path,
+    rebuilt: Path,
+    *,
+    rtol: float = 1e-9,
+    atol: float = 0.0,
+    exact: bool = False,
+    skip: Callable[[str], bool] | None = None,
 ) -> Comparison:
     """Compare a rebuilt output (file or folder) with the recorded one.
 
@@ -24,6 +31,8 @@ def compare_paths(
             ``|rebuilt - recorded| <= atol + rtol * |recorded|``.
         atol: absolute tolerance, as above.
         exact: accept identical bytes only; the detail still says what the values did.
+        skip: for folders, files (by path relative to the folder) that neither side
+            counts: those the repository ignores, which a recorded folder never holds.
     """
     recorded, rebuilt = Path(recorded), Path(rebuilt)
     if not _exists(rebuilt):
@@ -32,7 +41,7 @@ def compare_paths(
         return Comparison(DIFFERENT, "nothing was recorded at this path")
     was, now = kind_of(recorded), kind_of(rebuilt)
     if was == now == FOLDER:
-        return compare_folders(recorded, rebuilt, rtol=rtol, atol=atol, exact=exact)
+        return compare_folders(recorded, rebuilt, rtol=rtol, atol=atol, exact=exact, skip=skip)
     return compare_entry(recorded, rebuilt, rtol=rtol, atol=atol, exact=exact)
 
 

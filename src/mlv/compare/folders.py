@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mlv.compare.files import compare_entry
@@ -44,9 +45,17 @@ def _short(detail: str) -> str:
 
 
 def compare_folders(
-    recorded: Path, rebuilt: Path, *, rtol: float, atol: float, exact: bool
+    recorded: Path,
+    rebuilt: Path,
+    *,
+    rtol: float,
+    atol: float,
+    exact: bool,
+    skip: Callable[[str], bool] | None = None,
 ) -> Comparison:
     old, new = list_files(recorded), list_files(rebuilt)
+    if skip is not None:
+        old, new = [p for p in old if not skip(p)], [p for p in new if not skip(p)]
     old_set, new_set = set(old), set(new)
     added = [p for p in new if p not in old_set]
     removed = [p for p in old if p not in new_set]
