@@ -126,7 +126,62 @@ def show(
         "",
     ]
     lines.extend(_change_lines(details.changes))
+    lines.extend(_run_lines(details))
     print_markup("\n".join(lines))
+
+
+def _run_lines(details) -> list[str]:  # type: ignore[no-untyped-def]
+    """The runs behind the commit's outputs, and its reproductions, for ``show``."""
+    lines: list[str] = []
+    code = details.entry.commit.code
+    if code:
+        lines += ["", "Code: " + ", ".join(f"{k} {v}" for k, v in sorted(code.items()))]
+    for item in details.runs:
+        run = item.run
+        when = datetime.fromtimestamp(run.started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        where = "" if item.recorded_here else "  (recorded in an earlier commit)"
+        lines += [
+            "",
+            styled(f"run {run.name} {item.id[:12]}", "bold") + where,
+            f"    command:  {run.cmd}" + (f"   (in {run.wdir})" if run.wdir else ""),
+            f"    by:       {run.user} on {run.host}, {when}, {run.duration_ms / 1000:.1f} s",
+        ]
+        if run.deps:
+            lines.append("    inputs:   " + _artifact_list(run.deps))
+        values = [f"{k}={v}" for use in run.params.values() for k, v in sorted(use.values.items())]
+        if values:
+            lines.append("    params:   " + ", ".join(values))
+        lines.append("    outputs:  " + _artifact_list(run.outs))
+        metrics = [f"{k}={v}" for m in run.metrics.values() for k, v in sorted(m.items())]
+        if metrics:
+            lines.append("    metrics:  " + ", ".join(metrics))
+        if item.env is not None:
+            env = item.env
+            python = f"{env.implementation} {env.python}" if env.python else "no python"
+            lines.append(
+                f"    env:      {python}, {env.platform}, {len(env.packages)} packages "
+                f"({run.env[:12]})"
+            )
+    if details.reproductions:
+        lines += ["", "Reproductions:"]
+        for rep_id, rep in details.reproductions:
+            when = datetime.fromtimestamp(rep.time, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            counts: dict[str, int] = {}
+            for result in rep.results.values():
+                counts[result["result"]] = counts.get(result["result"], 0) + 1
+            summary = ", ".join(f"{n} {r}" for r, n in counts.items())
+            colour = "green" if rep.verdict == "reproduced" else "red"
+            lines.append(
+                f"    {when} by {rep.user} on {rep.host}: "
+                + styled(rep.verdict, colour)
+                + (f" ({summary})" if summary else "")
+                + f"  {rep_id[:12]}"
+            )
+    return lines
+
+
+def _artifact_list(artifacts) -> str:  # type: ignore[no-untyped-def]
+    return ", ".join(f"{p} {a.id[:8]}" for p, a in sorted(artifacts.items()))
 
 
 def _change_lines(changes) -> list[str]:  # type: ignore[no-untyped-def]
