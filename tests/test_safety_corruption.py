@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -308,3 +310,42 @@ def test_leftover_temporary_pack_is_harmless(repo: Path) -> None:
     code, ids, _ = fsck_ids(repo)
     assert code == 0 and not ids
     assert_reads_ok(repo, SMALL)
+
+
+# -- runs: fsck follows a commit's runs to their environments, inputs and outputs ----------
+
+
+def _repo_with_a_run(tmp_path: Path) -> tuple[Path, str]:
+    root = tmp_path / "runs"
+    with Repo.init(root) as r:
+        write_files(root, {"in.txt": "input\n", "make.py": "print('x')\n"})
+        cmd = f"{sys.executable} -c \"open('out.txt', 'w').write(open('in.txt').read() * 2)\""
+        run_id, _ = r.run(cmd, deps=["in.txt"], outs=["out.txt"], stdout=subprocess.DEVNULL)
+        # The input leaves the tree before the commit: only the run still names it.
+        r.rm(["in.txt"], cached=True)
+        r.commit("a run", author=AUTHOR)
+    return root, run_id
+
+
+def test_damaged_run_object_is_named(tmp_path: Path) -> None:
+    root, run_id = _repo_with_a_run(tmp_path)
+    pack, offset, length, _ = records(root)[run_id]
+    flip(pack, offset + length - 2)
+    assert run_id in api_fsck_ids(root)
+    assert_fsck_reports(root, run_id)
+
+
+def test_missing_input_of_a_run_is_named(tmp_path: Path) -> None:
+    root, run_id = _repo_with_a_run(tmp_path)
+    with Repo(root) as r:
+        input_id = r.read_run(run_id).deps["in.txt"].id
+    conn = sqlite3.connect(root / ".mlv" / "index.db")
+    with conn:
+        conn.execute("DELETE FROM objects WHERE id = ?", (bytes.fromhex(input_id),))
+    conn.close()
+    code, ids, text = fsck_ids(root)
+    assert code == 1 and ids == {input_id}, text
+    assert "in.txt of run" in text
+    # Reproducing needs that input: one clear line, exit 2.
+    line = one_error_line(mlv(root, "reproduce"))
+    assert input_id in line

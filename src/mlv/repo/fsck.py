@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mlv.errors import MlvError, UnsafePathError
 from mlv.model.objects import KIND_DIR, FileManifest
+from mlv.model.runs import ARTIFACT_DIR
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.checkout import check_symlink_target
 from mlv.repo.refs import HEADS, TAGS
@@ -50,6 +51,7 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
     seen_commits: set[str] = set()
     seen_trees: set[str] = set()
     seen_files: set[str] = set()
+    seen_runs: set[str] = set()
     stack = [(commit_id, ref) for ref, commit_id in starts.items()]
     while stack:
         commit_id, where = stack.pop()
@@ -72,7 +74,35 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
             damaged,
             problems,
         )
+        for run_id in commit.runs:
+            if run_id not in seen_runs:
+                seen_runs.add(run_id)
+                _check_run(repo, run_id, commit_id, seen_trees, seen_files, damaged, problems)
     return FsckReport(total, len(seen_commits), problems)
+
+
+def _check_run(repo, run_id, commit_id, seen_trees, seen_files, damaged, problems) -> None:  # type: ignore[no-untyped-def]
+    """A run must be readable, and so must its environment and everything it read and
+    wrote: reproducing it needs them all."""
+    where = f"run of commit {commit_id[:12]}"
+    try:
+        run = repo.read_run(run_id)
+    except MlvError as exc:
+        if run_id not in damaged:
+            problems.append(Problem(run_id, where, str(exc)))
+        return
+    try:
+        repo.read_env(run.env)
+    except MlvError as exc:
+        if run.env not in damaged:
+            problems.append(Problem(run.env, f"environment of run {run.name}", str(exc)))
+    for path, artifact in sorted({**run.inputs(), **run.outs}.items()):
+        if artifact.kind == ARTIFACT_DIR:
+            place = f"folder {path}/ of run {run.name}"
+            _check_tree(repo, artifact.id, place, seen_trees, seen_files, damaged, problems)
+        elif artifact.id not in seen_files:
+            seen_files.add(artifact.id)
+            _check_file(repo, artifact.id, f"{path} of run {run.name}", damaged, problems)
 
 
 def _ref_names(repo: Repo, prefix: str) -> list[str]:

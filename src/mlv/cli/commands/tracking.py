@@ -126,6 +126,9 @@ def commit(
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no file changes"
     echo(f"[{branch} {commit_id[:12]}] {details.entry.commit.summary}")
     echo(f" {summary}")
+    runs = details.entry.commit.runs
+    if runs:
+        echo(f" {len(runs)} run(s) recorded with it: see 'mlv show'")
 
 
 def register(app: typer.Typer) -> None:
