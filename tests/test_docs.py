@@ -129,6 +129,22 @@ def test_demo_runs_to_the_end_and_leaves_a_sound_repository(tmp_path: Path) -> N
     with Repo(target) as repo:
         assert repo.fsck().ok
         assert repo.current_branch() == "main"
-        entries = repo.log()
-        assert any(len(entry.commit.parents) > 1 for entry in entries)
+        assert len(repo.log()) == 2
+        # Both commits carry the three stages' runs; the second re-ran train and predict.
+        first, second = repo.runs("baseline"), repo.runs("HEAD")
+        assert sorted(r.name for r in first.values()) == ["features", "predict", "train"]
+        assert sorted(r.name for r in second.values()) == ["features", "predict", "train"]
+        assert set(first) & set(second) == {
+            run_id for run_id, run in first.items() if run.name == "features"
+        }
+        (reproduction,) = [r for _, r in repo.reproductions("baseline")]
+        assert reproduction.verdict == "reproduced"
+        assert set(reproduction.results) == {
+            "data/features",
+            "models/model.pkl",
+            "metrics.json",
+            "predictions/test.parquet",
+        }
         assert repo.status().clean
+    assert "reproduced:" in done.stdout
+    assert "stage features: unchanged" in done.stdout

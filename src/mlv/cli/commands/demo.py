@@ -1,10 +1,9 @@
-"""demo: a guided tour that versions a small generated data set with the real mlv commands."""
+"""demo: a guided tour that versions, runs and reproduces a small real ML project."""
 
 from __future__ import annotations
 
-import csv
 import os
-import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -16,35 +15,7 @@ import typer
 from mlv.cli.output import echo, print_markup, styled
 from mlv.errors import InvalidArgumentError
 
-SEED = 7
 DEMO_ENV = {"MLV_AUTHOR_NAME": "Dana Scientist", "MLV_AUTHOR_EMAIL": "dana@example.com"}
-
-
-def write_rows(path: Path, rows: list[dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def make_dataset(root: Path, rng: random.Random) -> list[dict[str, object]]:
-    """A small labelled data set: a CSV table and a folder of binary 'images'."""
-    rows: list[dict[str, object]] = [
-        {
-            "id": i,
-            "sepal_length": round(rng.uniform(4.3, 7.9), 1),
-            "sepal_width": round(rng.uniform(2.0, 4.4), 1),
-            "species": rng.choice(["setosa", "versicolor", "virginica"]),
-        }
-        for i in range(2000)
-    ]
-    write_rows(root / "data" / "train.csv", rows)
-    for i in range(40):
-        image = root / "data" / "images" / f"img_{i:03d}.bin"
-        image.parent.mkdir(parents=True, exist_ok=True)
-        image.write_bytes(rng.randbytes(rng.randint(2_000, 40_000)))
-    return rows
 
 
 class Tour:
@@ -52,7 +23,9 @@ class Tour:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = {**os.environ, **DEMO_ENV}
+        # The stages run `python`: make it this interpreter, which has scikit-learn.
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        self.env = {**os.environ, **DEMO_ENV, "PATH": path}
 
     def say(self, text: str) -> None:
         echo()
@@ -83,68 +56,73 @@ def _plain(arg: str) -> bool:
 def demo(
     directory: Path = typer.Argument(Path("mlv-demo"), help="Folder to build the demo in."),
 ) -> None:
-    """Take a five-minute tour: version a generated data set, change it, compare, go back.
+    """Take a five-minute tour: run, version and reproduce a small ML project.
 
-    Builds DIR (default ./mlv-demo) and runs, with the real commands: init, add,
-    commit, a change and a second commit, a branch merged back, log --graph,
-    diff, show, checkout of the old version, and fsck.
+    Builds DIR (default ./mlv-demo): a pipeline that writes a Parquet feature
+    table, trains a scikit-learn random forest and scores a test set. Then, with
+    the real commands: repro, commit, a parameter change, repro and commit again,
+    log --graph, lineage of the predictions, metrics and params diff, and a
+    verified reproduction of the first model. Needs scikit-learn: install mlv
+    with the demo extra (pip install 'mlv[demo]').
 
     Example: mlv demo /tmp/tour
     """
+    from mlv.demo.project import missing_requirements, write_project
+
+    missing = missing_requirements()
+    if missing:
+        raise InvalidArgumentError(
+            f"the demo's ML project needs {', '.join(missing)}: "
+            "install mlv with its demo extra (pip install 'mlv[demo]')"
+        )
     root = directory.resolve()
     if root.exists() and any(root.iterdir()):
         raise InvalidArgumentError(f"{root} exists and is not empty; name a new folder")
     root.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(SEED)
     tour = Tour(root)
 
-    tour.say(f"A small ML project in {root}: a labelled table and 40 images")
-    rows = make_dataset(root, rng)
+    tour.say(f"A small ML project in {root}: three stages in mlv.yaml (dvc.yaml's syntax)")
+    files = write_project(root)
+    echo("\n".join(f"  {name}" for name in files))
+    echo((root / "mlv.yaml").read_text().split("stages:")[1].split("  train:")[0].rstrip())
+    echo("  ...")
     tour.mlv("init")
-    tour.mlv("add", "data")
-    tour.mlv("commit", "-m", "Add the raw training data")
-    tour.mlv("tag", "v1")
 
-    tour.say("Relabel 50 rows, add 10 images, drop one: status sees exactly that")
-    for row in rng.sample(rows, 50):
-        row["species"] = "setosa"
-    write_rows(root / "data" / "train.csv", rows)
-    for i in range(40, 50):
-        (root / "data" / "images" / f"img_{i:03d}.bin").write_bytes(rng.randbytes(5_000))
-    (root / "data" / "images" / "img_000.bin").unlink()
-    tour.mlv("status")
-    tour.mlv("add", "data")
-    tour.mlv("commit", "-m", "Fix labels; add ten images")
+    tour.say("Run the pipeline: every stage runs once and is recorded")
+    tour.mlv("repro")
+    tour.mlv("commit", "-m", "Baseline: 40 trees of depth 3")
+    tour.mlv("tag", "baseline")
 
-    tour.say("A teammate works on a branch while main moves on, then the two merge")
-    tour.mlv("switch", "-c", "more-data")
-    extra = [{**r, "id": 2000 + i} for i, r in enumerate(rows[:200])]
-    write_rows(root / "data" / "extra.csv", extra)
-    tour.mlv("add", "data")
-    tour.mlv("commit", "-m", "Add 200 extra rows")
-    tour.mlv("switch", "main")
-    (root / "data" / "images" / "img_050.bin").write_bytes(rng.randbytes(8_000))
-    tour.mlv("add", "data")
-    tour.mlv("commit", "-m", "Add one more image")
-    tour.mlv("merge", "more-data")
+    tour.say("Change two parameters: only the stages that read them run again")
+    params = root / "params.yaml"
+    text = params.read_text()
+    text = re.sub(r"n_estimators: \d+", "n_estimators: 150", text)
+    params.write_text(re.sub(r"max_depth: \d+", "max_depth: 6", text))
+    tour.mlv("repro")
+    tour.mlv("commit", "-m", "Bigger forest: 150 trees of depth 6")
 
     tour.say("The history, as a graph")
     tour.mlv("log", "--graph", "--oneline")
 
-    tour.say("What changed in the data since the first commit, file by file")
-    tour.mlv("diff", "v1", "HEAD")
-    tour.mlv("show", "HEAD~1")
+    tour.say("Where did the predictions come from? Their lineage, back to the sources")
+    tour.mlv("lineage", "predictions/test.parquet")
 
-    tour.say("Back to the first version of the data, then forward again")
-    tour.mlv("checkout", "v1")
-    label_count = (root / "data" / "train.csv").read_text().count("setosa")
-    echo(f"(data/train.csv is back to its first version: {label_count} 'setosa' labels)")
-    tour.mlv("switch", "main")
-    tour.mlv("fsck")
+    tour.say("What did the change do to the results?")
+    tour.mlv("metrics", "diff", "baseline", "HEAD")
+    tour.mlv("params", "diff", "baseline", "HEAD")
+
+    tour.say("Who ran what, with what: the runs behind the first model")
+    tour.mlv("show", "baseline")
+
+    tour.say("Rebuild the first model in a fresh workspace and prove it came out the same")
+    tour.mlv("reproduce", "baseline")
+
+    tour.say("Nothing changed since: the pipeline is up to date")
+    tour.mlv("repro")
 
     tour.say("Done. Try it yourself:")
     mlv = _command_name()
-    echo(f"  cd {root} && {mlv} log --graph && {mlv} show v1:data/train.csv | head")
+    echo(f"  cd {root} && {mlv} lineage models/model.pkl && {mlv} history metrics.json")
 
 
 def _command_name() -> str:
