@@ -17,10 +17,15 @@ SIZE = 192 * 1024 * 1024
 def _peak_rss_mb_of(code: str, cwd: Path) -> float:
     """Run ``code`` in a fresh interpreter; return the peak RSS of that child, in MiB.
 
-    The child reports its own peak: RUSAGE_CHILDREN would give the largest of every
-    child this test process ever waited for, other tests' included.
+    The child reads its own high-water mark (VmHWM) from /proc: ru_maxrss would also
+    count the test process's memory, which a child started by fork or vfork
+    inherits as its starting peak, and RUSAGE_CHILDREN every earlier child's.
     """
-    report = "\nimport resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    report = (
+        "\nfor line in open('/proc/self/status'):\n"
+        "    if line.startswith('VmHWM:'):\n"
+        "        print(int(line.split()[1]))\n"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code + report],
         cwd=cwd,
