@@ -340,3 +340,34 @@ def test_repro_through_the_python_api(project) -> None:
         repo.commit("from a notebook")
         assert len(repo.read_commit(repo.resolve("HEAD")).runs) == 3
         assert [s.status for s in repo.repro(environ=env).stages] == ["unchanged"] * 3
+
+
+def test_foreach_stages_run_and_rerun_one_by_one(project) -> None:
+    root, env = project
+    (root / "params.yaml").write_text(PARAMS + "sizes:\n  small: 2\n  large: 4\n")
+    (root / "dvc.yaml").write_text(
+        "stages:\n"
+        "  sample:\n"
+        "    foreach: ${sizes}\n"
+        "    do:\n"
+        "      cmd: python src/sample.py ${key} ${item}\n"
+        "      deps: [data/raw.csv, src/sample.py]\n"
+        "      outs:\n"
+        "        - samples/${key}.csv\n"
+    )
+    (root / "src/sample.py").write_text(
+        "import os, sys\n"
+        "with open(os.environ['STAGE_LOG'], 'a') as log:\n"
+        "    log.write(sys.argv[1] + '\\n')\n"
+        "rows = open('data/raw.csv').read().splitlines()\n"
+        "os.makedirs('samples', exist_ok=True)\n"
+        "open(f'samples/{sys.argv[1]}.csv', 'w').write('\\n'.join(rows[: int(sys.argv[2]) + 1]))\n"
+    )
+    result = repro(root, env)
+    assert statuses(result) == {"sample@small": "ran", "sample@large": "ran"}
+    assert len((root / "samples/large.csv").read_text().splitlines()) == 5
+    executed(env)
+    # The interpolated value is tracked: changing it reruns that stage alone.
+    (root / "params.yaml").write_text(PARAMS + "sizes:\n  small: 3\n  large: 4\n")
+    assert statuses(repro(root, env)) == {"sample@small": "ran", "sample@large": "unchanged"}
+    assert executed(env) == ["small"]

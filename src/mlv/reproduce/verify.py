@@ -13,6 +13,7 @@ from typing import IO, Any, Protocol
 
 from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFoundError
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
+from mlv.pipeline.paths import overlaps
 from mlv.repo.blobs import hash_file, read_content
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.layout import IGNORE_FILE
@@ -20,7 +21,7 @@ from mlv.repo.repository import Repo
 from mlv.reproduce.environment import controlled
 from mlv.reproduce.executor import run_in
 from mlv.runs.artifacts import materialise
-from mlv.runs.commits import effective_runs, in_order, overlaps, producer_of
+from mlv.runs.commits import effective_runs, in_order, producer_of
 from mlv.runs.environment import capture_env, drift
 from mlv.store.pack import KIND_META
 

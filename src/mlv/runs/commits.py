@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from mlv.errors import MlvError
 from mlv.model.runs import Run
+from mlv.pipeline.paths import overlaps
 from mlv.repo.history import reachable, topo_order
 from mlv.repo.repository import Repo
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 
 def effective_runs(repo: Repo, commit_id: str) -> dict[str, Run]:
@@ -46,45 +44,48 @@ def _id_at(repo: Repo, tree: str, path: str) -> str | None:
     return None if entry is None else entry.id
 
 
-def overlaps(a: str, b: str) -> bool:
-    """Whether two paths are the same, or one is a folder holding the other."""
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+def in_order(runs: Mapping[str, Run], wanted: Iterable[str] | None = None) -> list[str]:
+    """Run ids in an order where every run comes after the runs whose outputs it read.
 
-
-def run_graph(runs: Mapping[str, Run]) -> nx.DiGraph:
-    """Runs as nodes, an edge A -> B when B read something that A wrote."""
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_nodes_from(runs)
+    With ``wanted``, only those runs and the runs upstream of them. Among runs free
+    to go, the oldest goes first, so the order is the order they were recorded in.
+    A plain topological sort: the runs behind a commit are few, and importing
+    networkx would cost ``reproduce`` a fifth of a second.
+    """
+    readers: dict[str, set[str]] = {r: set() for r in runs}
+    writers: dict[str, set[str]] = {r: set() for r in runs}
     for reader_id, reader in runs.items():
         for path in reader.inputs():
             for writer_id, writer in runs.items():
                 if writer_id != reader_id and any(overlaps(path, out) for out in writer.outs):
-                    graph.add_edge(writer_id, reader_id)
-    return graph
-
-
-def in_order(runs: Mapping[str, Run], wanted: Iterable[str] | None = None) -> list[str]:
-    """Run ids in an order where every run comes after the runs it reads from.
-
-    With ``wanted``, only those runs and the runs upstream of them. Among runs free
-    to go, the oldest goes first, so the order is the order they were recorded in.
-    """
-    import networkx as nx
-
-    graph = run_graph(runs)
+                    readers[writer_id].add(reader_id)
+                    writers[reader_id].add(writer_id)
+    keep = set(runs)
     if wanted is not None:
-        keep: set[str] = set()
-        for run_id in wanted:
-            keep |= {run_id} | nx.ancestors(graph, run_id)
-        graph = graph.subgraph(keep)
+        keep, stack = set(), list(wanted)
+        while stack:
+            run_id = stack.pop()
+            if run_id not in keep:
+                keep.add(run_id)
+                stack.extend(writers[run_id])
     # ``runs`` is newest first (as effective_runs gives them); runs started in the
     # same second keep the order they were recorded in.
     rank = {run_id: i for i, run_id in enumerate(reversed(list(runs)))}
-    return list(
-        nx.lexicographical_topological_sort(graph, key=lambda r: (runs[r].started, rank[r]))
-    )
+    waiting = {r: len(writers[r] & keep) for r in keep}
+    ready = [(runs[r].started, rank[r], r) for r in keep if not waiting[r]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        *_, run_id = heapq.heappop(ready)
+        order.append(run_id)
+        for reader_id in readers[run_id] & keep:
+            waiting[reader_id] -= 1
+            if not waiting[reader_id]:
+                heapq.heappush(ready, (runs[reader_id].started, rank[reader_id], reader_id))
+    # A cycle cannot come from recorded runs unless two runs wrote each other's
+    # inputs; those go last, oldest first, rather than being dropped.
+    order += sorted(keep - set(order), key=lambda r: (runs[r].started, rank[r]))
+    return order
 
 
 def producer_of(runs: Mapping[str, Run], path: str) -> str | None:
