@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from mlv.errors import MlvError, NotFoundError, ObjectMissingError
 from mlv.model.objects import KIND_DIR, Commit, TreeEntry
 from mlv.model.runs import Run
-from mlv.repo.history import topo_order
+from mlv.repo.history import reachable, topo_order
 from mlv.repo.repository import Repo
 
 # path -> artifact id -> ids of the runs that wrote (or read) that content there
@@ -66,20 +66,14 @@ class HistoryIndex:
         self._inside: dict[tuple[int, str, str], dict[str, list[str]]] = {}
 
     def _reachable(self, starts: Iterable[str]) -> dict[str, Commit]:
-        # As mlv.repo.history.reachable, with one index lookup per commit instead of two.
-        seen: dict[str, Commit] = {}
-        stack = list(starts)
-        while stack:
-            commit_id = stack.pop()
-            if commit_id in seen:
-                continue
+        def read(commit_id: str) -> Commit:
+            # One store read per commit: Repo.read_commit asks the index twice.
             try:
-                commit = Commit.from_bytes(self.repo.store.get(commit_id))
+                return Commit.from_bytes(self.repo.store.get(commit_id))
             except ObjectMissingError:
                 raise NotFoundError(f"no commit {commit_id} in this repository") from None
-            seen[commit_id] = commit
-            stack.extend(p for p in commit.parents if p not in seen)
-        return seen
+
+        return reachable(read, starts)
 
     def _index_runs(self, run_ids: list[str]) -> None:
         store = self.repo.store

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlv.model.runs import Run
-
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "BLIS_NUM_THREADS",
-)
+from mlv.runs.environment import THREAD_VARIABLES
 
 
 def controlled(environ: Mapping[str, str], run: Run, commit_time: int) -> dict[str, str]:

@@ -9,15 +9,20 @@ from collections.abc import Mapping
 
 from mlv.model.runs import Env
 
-# Variables that change what numerical code computes, or what a script writes.
-DETERMINISM_VARIABLES = (
-    "PYTHONHASHSEED",
+# Thread counts of the numerical libraries: parallel reductions sum in another order.
+THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "NUMEXPR_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "BLIS_NUM_THREADS",
+)
+
+# Variables that change what numerical code computes, or what a script writes.
+DETERMINISM_VARIABLES = (
+    "PYTHONHASHSEED",
+    *THREAD_VARIABLES,
     "CUBLAS_WORKSPACE_CONFIG",
     "CUDA_VISIBLE_DEVICES",
     "TZ",
