@@ -281,6 +281,21 @@ def test_runs_of_earlier_commits_stay_behind_unchanged_outputs(project: Path, ru
         assert not details.recorded_here
 
 
+def test_a_newer_run_of_the_same_output_supersedes_the_older(project: Path, run_mlv) -> None:
+    args = ("-d", "make.py", "-o", "a.csv", "--json", "--", "python make.py")
+    first = json.loads(record(project, run_mlv, *args).stdout)
+    (project / "make.py").write_text(MAKE.replace("1,2", "5,6"))
+    second = json.loads(record(project, run_mlv, *args).stdout)
+    with Repo(project) as repo:
+        assert repo.status().pending_runs == [second["id"], first["id"]]
+    commit(project, run_mlv)
+    with Repo(project) as repo:
+        assert repo.read_commit(repo.resolve("HEAD")).runs == (second["id"],)
+        # The older run wrote a path the newer one claimed: it no longer waits.
+        assert repo.status().pending_runs == []
+    assert "wait for a commit" not in run_mlv(project, "status").stdout
+
+
 # -- failures -----------------------------------------------------------------------
 
 

@@ -32,6 +32,10 @@ def show_status(json: bool) -> None:
     if st.untracked:
         lines.append("Untracked files in tracked folders (use 'mlv add' to track):")
         lines.extend("  " + styled(p, "red") for p in st.untracked)
+    if st.pending_runs:
+        lines.append(
+            f"{len(st.pending_runs)} recorded run(s) wait for a commit that holds their outputs"
+        )
     if st.clean:
         lines.append("nothing to commit, working tree clean")
     print_markup("\n".join(lines))

@@ -53,21 +53,24 @@ class RunRecords:
         rows = self.conn.execute("SELECT run_id, outs FROM pending_runs ORDER BY seq DESC")
         return [(run_id, json.loads(outs)) for run_id, outs in rows]
 
-    def matching_pending(self, id_at: Callable[[str], str | None]) -> list[str]:
-        """The waiting runs whose every output is what a tree holds, newest first.
+    def matching_pending(self, id_at: Callable[[str], str | None]) -> tuple[list[str], list[str]]:
+        """The waiting runs whose every output is what a tree holds, newest first, and
+        the older ones they supersede.
 
         ``id_at`` gives the id at a path in that tree (a file's id, a folder's tree
-        id), or None. When two runs wrote the same path, the newer one produced it.
+        id), or None. When two runs wrote the same path, the newer one produced it;
+        an older run that wrote a path a chosen run claims will never be carried.
         """
         claimed: set[str] = set()
-        chosen = []
+        chosen, superseded = [], []
         for run_id, outs in self.pending():
             if any(p in claimed for p in outs):
+                superseded.append(run_id)
                 continue
             if all(id_at(path) == object_id for path, object_id in outs.items()):
                 chosen.append(run_id)
                 claimed.update(outs)
-        return chosen
+        return chosen, superseded
 
     def drop_pending(self, run_ids: Iterable[str]) -> None:
         with self.conn:

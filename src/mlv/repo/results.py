@@ -62,6 +62,7 @@ class Status:
     deleted: list[str]
     untracked: list[str]
     warnings: list[str] = field(default_factory=list)
+    pending_runs: list[str] = field(default_factory=list)  # recorded, not yet committed
 
     @property
     def clean(self) -> bool:
@@ -77,6 +78,7 @@ class Status:
             "deleted": self.deleted,
             "untracked": self.untracked,
             "warnings": self.warnings,
+            "pending_runs": self.pending_runs,
         }
 
 

@@ -145,6 +145,7 @@ class TrackingOps(RepoBase):
             deleted=deleted,
             untracked=sorted(p for p in found.files if p not in cache),
             warnings=found.warnings,
+            pending_runs=[run_id for run_id, _ in self.records.pending()],
         )
 
     def _compare_with_stage(
@@ -205,7 +206,9 @@ class TrackingOps(RepoBase):
                     "nothing to commit: stage changes with 'mlv add', or use --allow-empty"
                 )
             offset = moment.utcoffset()
-            runs = self.records.matching_pending(lambda path: self._id_in_tree(tree_id, path))
+            runs, superseded = self.records.matching_pending(
+                lambda path: self._id_in_tree(tree_id, path)
+            )
             commit = Commit(
                 tree=tree_id,
                 parents=tuple(parents),
@@ -219,7 +222,7 @@ class TrackingOps(RepoBase):
             self.store.flush()
             self.refs.update_head(commit_id, str(author), f"commit: {commit.summary}")
             self.staging.apply(tree_id=tree_id)
-            self.records.drop_pending(runs)
+            self.records.drop_pending([*runs, *superseded])
             return commit_id
 
     def _id_in_tree(self, tree_id: str, path: str) -> str | None:

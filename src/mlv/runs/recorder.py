@@ -17,6 +17,7 @@ from mlv.core.hashing import hash_bytes
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError
 from mlv.model.canonical import dumps
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
+from mlv.pipeline.paths import is_within
 from mlv.repo.repository import Repo
 from mlv.runs.artifacts import snapshot
 from mlv.runs.environment import DETERMINISM_VARIABLES, capture_env
@@ -77,15 +78,13 @@ def check_spec(repo: Repo, spec: RunSpec) -> None:
             f"run '{spec.name}': an output cannot be the repository root; name what it writes"
         )
 
-    def holds(out: str, path: str) -> bool:
-        return path == out or path.startswith(out + "/")
-
-    if spec.wdir and any(holds(o, spec.wdir) for o in spec.outs):
+    if spec.wdir and any(is_within(spec.wdir, o) for o in spec.outs):
         raise PipelineError(
             f"run '{spec.name}': its working folder {spec.wdir} is inside one of its outputs"
         )
     # Outputs are deleted before the command runs: one holding a dependency would delete it.
-    overlap = sorted(d for d in (*spec.deps, *spec.params) if any(holds(o, d) for o in spec.outs))
+    inputs = (*spec.deps, *spec.params)
+    overlap = sorted(d for d in inputs if any(is_within(d, o) for o in spec.outs))
     if overlap:
         raise PipelineError(
             f"run '{spec.name}': {overlap[0]} is both a dependency and an output "
