@@ -32,7 +32,16 @@ PIPELINE_FILES = ("mlv.yaml", "dvc.yaml")  # mlv.yaml wins when both exist
 
 # Top-level sections other than `stages` only describe metrics and plots for DVC's
 # viewers; they are accepted so that existing files load, and otherwise ignored.
-TOP_LEVEL_KEYS = ("stages", "vars", "params", "metrics", "plots", "artifacts", "datasets")
+TOP_LEVEL_KEYS = (
+    "stages",
+    "vars",
+    "params",
+    "metrics",
+    "plots",
+    "artifacts",
+    "datasets",
+    "tables",  # mlv.yaml only: table keys and data contracts (mlv.tables.config)
+)
 STAGE_KEYS = (
     "cmd",
     "wdir",

@@ -1,0 +1,125 @@
+"""Which files are tables, and reading them as a stream of record batches with pyarrow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlv.errors import FormatError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PARQUET = "parquet"
+CSV = "csv"
+ARROW = "arrow"
+JSONL = "jsonl"
+
+FORMAT_OF_SUFFIX = {
+    ".parquet": PARQUET,
+    ".pq": PARQUET,
+    ".csv": CSV,
+    ".tsv": CSV,
+    ".arrow": ARROW,
+    ".feather": ARROW,
+    ".ipc": ARROW,
+    ".jsonl": JSONL,
+    ".ndjson": JSONL,
+}
+
+# Rows per batch when a format does not decide it (CSV and JSON Lines use bytes).
+BATCH_ROWS = 64 * 1024
+CSV_BLOCK_BYTES = 16 * 1024 * 1024
+
+
+def table_format(path: str | Path) -> str | None:
+    """The table format a path's name says, or None for anything else."""
+    return FORMAT_OF_SUFFIX.get(Path(path).suffix.lower())
+
+
+def is_table(path: str | Path) -> bool:
+    return table_format(path) is not None
+
+
+def open_batches(path: Path, fmt: str | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema of a table file and an iterator over its record batches.
+
+    Never loads the whole table: Parquet is read row group by row group, Arrow IPC
+    batch by batch, CSV and JSON Lines block by block. A file that is not a valid
+    table raises ``FormatError`` naming the problem (at open or while iterating).
+    """
+    import pyarrow as pa
+
+    fmt = fmt or table_format(path)
+    try:
+        if fmt == PARQUET:
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(path)
+            return parquet.schema_arrow, _guarded(parquet.iter_batches(batch_size=BATCH_ROWS), path)
+        if fmt == ARROW:
+            return _open_ipc(path)
+        if fmt == CSV:
+            import pyarrow.csv as pcsv
+
+            delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+            reader = pcsv.open_csv(
+                path,
+                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                parse_options=pcsv.ParseOptions(delimiter=delimiter),
+            )
+            return reader.schema, _guarded(iter(reader), path)
+        if fmt == JSONL:
+            import pyarrow.json as pjson
+
+            # pyarrow reads JSON Lines whole; it is the one format not streamed.
+            table = pjson.read_json(
+                path, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES)
+            )
+            return table.schema, iter(table.to_batches(max_chunksize=BATCH_ROWS))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise FormatError(
+            f"{Path(path).name} is not a readable {fmt} table: {_short(exc)}"
+        ) from None
+    raise FormatError(f"{Path(path).name} is not a table (Parquet, CSV, Arrow IPC or JSON Lines)")
+
+
+def read_table(path: Path, fmt: str | None = None) -> pa.Table:
+    """A whole table, for work that needs every row at once (joins)."""
+    import pyarrow as pa
+
+    schema, batches = open_batches(path, fmt)
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def _open_ipc(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    try:
+        reader = ipc.open_file(path)  # the random-access file format (Feather v2)
+
+        def file_batches() -> Iterator[pa.RecordBatch]:
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+
+        return reader.schema, _guarded(file_batches(), path)
+    except pa.ArrowInvalid:
+        stream = ipc.open_stream(path)  # the streaming format
+        return stream.schema, _guarded(iter(stream), path)
+
+
+def _guarded(batches: Iterator[pa.RecordBatch], path: Path) -> Iterator[pa.RecordBatch]:
+    """Batches, with a damaged or truncated file reported as ``FormatError``."""
+    import pyarrow as pa
+
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise FormatError(f"{Path(path).name} is damaged or truncated: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
