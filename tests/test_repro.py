@@ -371,3 +371,11 @@ def test_foreach_stages_run_and_rerun_one_by_one(project) -> None:
     (root / "params.yaml").write_text(PARAMS + "sizes:\n  small: 3\n  large: 4\n")
     assert statuses(repro(root, env)) == {"sample@small": "ran", "sample@large": "unchanged"}
     assert executed(env) == ["small"]
+
+
+def test_an_mlv_yaml_of_tables_only_leaves_the_stages_to_dvc_yaml(project) -> None:
+    root, env = project
+    (root / "mlv.yaml").write_text("tables:\n  model.json:\n    key: [slope]\n")
+    result = repro(root, env)
+    assert result["pipeline"] == "dvc.yaml"
+    assert set(statuses(result)) == {"prepare", "train", "evaluate"}

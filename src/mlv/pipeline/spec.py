@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,12 +89,22 @@ class Pipeline:
 
 
 def find_pipeline(root: Path) -> Path | None:
-    """The stage file at ``root``: ``mlv.yaml`` if present, else ``dvc.yaml``, else None."""
-    for name in PIPELINE_FILES:
-        candidate = root / name
-        if candidate.is_file():
-            return candidate
-    return None
+    """The stage file at ``root``: ``mlv.yaml`` if present, else ``dvc.yaml``, else None.
+
+    An ``mlv.yaml`` that only describes tables (no ``stages:``) leaves the stages
+    to a ``dvc.yaml`` beside it.
+    """
+    found = [root / name for name in PIPELINE_FILES if (root / name).is_file()]
+    if len(found) > 1 and not _declares_stages(found[0]):
+        return found[1]
+    return found[0] if found else None
+
+
+def _declares_stages(path: Path) -> bool:
+    try:
+        return re.search(r"(?m)^stages\s*:", path.read_text(encoding="utf-8")) is not None
+    except (OSError, UnicodeDecodeError):
+        return True  # let the parser report what is wrong with it
 
 
 def load_pipeline(root: Path) -> Pipeline:
