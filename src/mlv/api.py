@@ -8,21 +8,31 @@ capability package, so that a notebook can do everything the ``mlv`` command doe
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from mlv.repo.repository import Repo as CoreRepo
+from mlv.tables.formats import FORMAT_OF_SUFFIX
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pyarrow as pa
+
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
     from mlv.lineage.values import ValuesDiff, ValuesTable
     from mlv.model.objects import Person
     from mlv.model.runs import Reproduction, Run
+    from mlv.model.tables import Profile
     from mlv.pipeline.repro import ReproReporter, ReproResult
-    from mlv.repo.results import CommitDetails
+    from mlv.repo.diff import Change
+    from mlv.repo.results import AddResult, CommitDetails, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
+    from mlv.tables.contracts import CheckReport
+    from mlv.tables.diff import TableDiff
+    from mlv.tables.repo_diff import TableChange
 
 
 class Repo(CoreRepo):
@@ -235,6 +245,151 @@ class Repo(CoreRepo):
         from mlv.lineage.values import PARAMS, diff
 
         return diff(self, a, b, PARAMS, all_keys=all_keys)
+
+    # -- tables ---------------------------------------------------------------------
+
+    # Table files: their content is profiled on add, and tree entries carry the profile.
+    PROFILED_SUFFIXES = tuple(FORMAT_OF_SUFFIX)
+
+    def add(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        progress: Progress | None = None,
+        strict: bool | None = None,
+    ) -> AddResult:
+        """Stage files and folders: store new content, record deletions under the paths.
+
+        Tables among them are first checked against their contracts in ``mlv.yaml``:
+        a broken one is a warning in ``result.warnings``, or, with ``strict`` (None:
+        ``tables.strict`` in the config), a ``ContractError`` before anything is
+        staged. Each table with new content is then profiled (once per content); one
+        that cannot be read is staged as plain bytes, with a warning.
+        """
+        from mlv.tables.hooks import after_add, before_add
+
+        with self.lock:
+            rels = [self.relpath(p) for p in paths]
+            warnings = before_add(self, rels, strict=strict)
+            result = super().add(rels, progress=progress)
+            result.warnings.extend(warnings)
+            result.warnings.extend(after_add(self, result))
+        return result
+
+    def commit(
+        self,
+        message: str,
+        *,
+        author: Person | None = None,
+        allow_empty: bool = False,
+        when: datetime | None = None,
+        extra_parents: Iterable[str] = (),
+        strict: bool | None = None,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> str:
+        """Record the staging area as a new commit on the current branch; return its id.
+
+        Staged tables that changed are checked against their contracts first: each
+        broken one is passed to ``on_warning``, or with ``strict`` (None: the config's
+        ``tables.strict``) refused with ``ContractError``.
+        """
+        from mlv.tables.hooks import before_commit
+
+        with self.lock:
+            for line in before_commit(self, strict=strict):
+                if on_warning is not None:
+                    on_warning(line)
+            return super().commit(
+                message,
+                author=author,
+                allow_empty=allow_empty,
+                when=when,
+                extra_parents=extra_parents,
+            )
+
+    def profile(self, path: str | os.PathLike[str], rev: str | None = None) -> Profile:
+        """The profile of a table (schema, rows, column statistics) at ``rev``, or in the
+        working tree when ``rev`` is None; made and remembered if its content has none."""
+        from mlv.tables.profiles import profile_of
+
+        return profile_of(self, self.relpath(path), rev)
+
+    # -- tables: contracts -----------------------------------------------------------
+
+    def check(
+        self, paths: Sequence[str | os.PathLike[str]] | None = None, rev: str | None = None
+    ) -> CheckReport:
+        """Check tables against the data contracts in ``mlv.yaml``.
+
+        ``paths`` (files or folders) default to every table a contract names; ``rev``
+        None checks the working tree, else the tables at that revision (against the
+        working tree's contracts). ``report.ok`` says whether every table meets its own.
+        """
+        from mlv.tables.contracts import check_tables
+
+        rels = [self.relpath(p) for p in paths] if paths is not None else None
+        return check_tables(self, rels, rev)
+
+    # -- tables: diff ----------------------------------------------------------------
+
+    def diff_table(
+        self,
+        path: str | os.PathLike[str],
+        a: str | None = "HEAD",
+        b: str | None = None,
+        *,
+        key: Sequence[str] | None = None,
+        sample: int = 10,
+        old_path: str | os.PathLike[str] | None = None,
+    ) -> TableDiff:
+        """Row-level diff of the table at ``path`` from revision ``a`` to ``b`` (None: the
+        working tree): schema changes, rows added, removed and changed, statistics drift.
+
+        ``key`` None uses the key ``mlv.yaml`` declares for the path, if any; ``()``
+        compares rows without a key. ``old_path`` names the table in ``a`` when it had
+        another path (a CSV that became Parquet). The changed rows are
+        ``result.changed_rows``, a pyarrow table.
+        """
+        from mlv.tables.repo_diff import diff_table_at
+
+        old = self.relpath(old_path) if old_path is not None else None
+        return diff_table_at(self, self.relpath(path), a, b, key=key, sample=sample, old_path=old)
+
+    def table_changes(
+        self,
+        changes: Iterable[Change],
+        a: str | None = None,
+        b: str | None = None,
+        *,
+        key: Sequence[str] | None = None,
+        named: Iterable[str | os.PathLike[str]] = (),
+    ) -> list[TableChange]:
+        """Row-level diffs of the tables that ``changes`` (``self.diff(a, b)``) modified.
+
+        Tables in ``named`` are always compared; others up to a size and a count, so
+        that a plain ``mlv diff`` stays quick.
+        """
+        from mlv.tables.repo_diff import diff_changed_tables
+
+        rels = [self.relpath(p) for p in named]
+        return diff_changed_tables(self, changes, a, b, key=key, named=rels)
+
+    # -- tables: parquet ---------------------------------------------------------------
+
+    def write_parquet(self, table: pa.Table, path: str | os.PathLike[str], **options: Any) -> Path:
+        """Write ``table`` as Parquet at ``path`` in the working tree, laid out so that
+        the next edited version re-stores little (``mlv.tables.parquet.write_parquet``);
+        return the file's full path.
+
+        Use it for tables rewritten and committed again and again (features,
+        predictions). ``options`` are ``pyarrow.parquet.ParquetWriter`` keywords.
+        """
+        from mlv.tables.parquet import write_parquet
+
+        full = self.root / self.relpath(path)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(table, full, **options)
+        return full
 
 
 def _default_name(outs: Sequence[str]) -> str:

@@ -84,6 +84,12 @@ class MergeConflictError(MlvError):
         )
 
 
+class ContractError(MlvError):
+    """A table breaks its data contract in ``mlv.yaml`` and strict checking refuses it."""
+
+    exit_code = 1
+
+
 class CommandFailedError(MlvError):
     """A command that mlv ran for the user exited non-zero; mlv exits with its code."""
 

@@ -41,15 +41,18 @@ def main(
 def _register() -> None:
     from mlv.cli.commands import (
         branching,
+        check,
         demo,
         history,
         lineage,
         maintenance,
         pipeline,
+        stats,
         tracking,
     )
 
-    for module in (tracking, history, branching, pipeline, lineage, maintenance, demo):
+    modules = (tracking, history, stats, branching, pipeline, lineage, check, maintenance, demo)
+    for module in modules:
         module.register(app)
 
 

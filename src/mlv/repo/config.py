@@ -16,6 +16,8 @@ from mlv.store.objectstore import DEFAULT_COMPRESSION_LEVEL
 class Config:
     format: int = REPOSITORY_FORMAT
     compression_level: int = DEFAULT_COMPRESSION_LEVEL
+    # Refuse `add` and `commit` of a table that breaks its contract (mlv.tables.contracts).
+    tables_strict: bool = False
 
     @classmethod
     def default(cls) -> Config:
@@ -39,7 +41,11 @@ class Config:
         level = doc.get("store", {}).get("compression_level", DEFAULT_COMPRESSION_LEVEL)
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22:
             raise FormatError(f"{path}: store.compression_level must be an integer from 1 to 22")
-        return cls(format=version, compression_level=level)
+        tables = doc.get("tables", {})
+        strict = tables.get("strict", False) if isinstance(tables, dict) else None
+        if not isinstance(strict, bool):
+            raise FormatError(f"{path}: tables.strict must be true or false")
+        return cls(format=version, compression_level=level, tables_strict=strict)
 
     def save(self, path: Path) -> None:
         text = (
@@ -47,6 +53,8 @@ class Config:
             "[core]\n"
             f"format = {self.format}\n\n"
             "[store]\n"
-            f"compression_level = {self.compression_level}\n"
+            f"compression_level = {self.compression_level}\n\n"
+            "[tables]\n"
+            f"strict = {'true' if self.tables_strict else 'false'}\n"
         )
         atomic_write(path, text.encode())

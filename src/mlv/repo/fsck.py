@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from mlv.errors import MlvError, UnsafePathError
 from mlv.model.objects import KIND_DIR, FileManifest
 from mlv.model.runs import ARTIFACT_DIR
+from mlv.model.tables import Profile
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.checkout import check_symlink_target
 from mlv.repo.refs import HEADS, TAGS
@@ -135,6 +136,9 @@ def _check_tree(repo, tree_id, where, seen_trees, seen_files, damaged, problems)
             if entry.id not in seen_files:
                 seen_files.add(entry.id)
                 _check_file(repo, entry.id, path, damaged, problems)
+            if entry.profile and entry.profile not in seen_files:
+                seen_files.add(entry.profile)
+                _check_profile(repo, entry.profile, path, damaged, problems)
 
 
 def _check_symlink(repo, target_id, path, problems) -> None:  # type: ignore[no-untyped-def]
@@ -145,6 +149,16 @@ def _check_symlink(repo, target_id, path, problems) -> None:  # type: ignore[no-
         problems.append(Problem(target_id, f"symlink {path}", str(exc)))
     except MlvError:
         pass  # a missing or damaged target is reported with the files
+
+
+def _check_profile(repo, profile_id, path, damaged, problems) -> None:  # type: ignore[no-untyped-def]
+    if not repo.store.has(profile_id):
+        problems.append(Problem(profile_id, f"profile of {path}", "missing from the store"))
+    elif profile_id not in damaged:  # damaged bytes were reported with every object
+        try:
+            Profile.from_bytes(repo.store.get(profile_id))
+        except MlvError as exc:
+            problems.append(Problem(profile_id, f"profile of {path}", str(exc)))
 
 
 def _check_file(repo, file_id, path, damaged, problems) -> None:  # type: ignore[no-untyped-def]

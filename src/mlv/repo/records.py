@@ -1,14 +1,16 @@
-"""Run bookkeeping in ``index.db``: runs waiting for a commit, the run cache, reproductions.
+"""Bookkeeping in ``index.db``: pending runs, the run cache, reproductions, table profiles.
 
-All three are derived: the run, commit and reproduction objects in the store are the
-truth, and these tables only find them quickly.
+All are derived: the run, commit, reproduction and profile objects in the store are
+the truth, and these tables only find them quickly.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+
+from mlv.store.sqlite import select_in
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending_runs (
@@ -26,11 +28,15 @@ CREATE TABLE IF NOT EXISTS reproductions (
     time INTEGER NOT NULL,
     PRIMARY KEY (commit_id, id)
 );
+CREATE TABLE IF NOT EXISTS profiles (
+    content_id TEXT PRIMARY KEY, -- a table file's id
+    profile_id TEXT NOT NULL     -- the profile object of that content
+);
 """
 
 
 class RunRecords:
-    """The three run tables; every method is one transaction."""
+    """The derived tables; every method is one transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -105,3 +111,17 @@ class RunRecords:
             "SELECT id FROM reproductions WHERE commit_id = ? ORDER BY time, rowid", (commit_id,)
         )
         return [r[0] for r in rows]
+
+    # -- table profiles -------------------------------------------------------------
+
+    def profiles_of(self, content_ids: Sequence[str]) -> dict[str, str]:
+        """The profile id of each content that has one, by content id; a few queries."""
+        select = "SELECT content_id, profile_id FROM profiles"
+        return {c: p for c, p in select_in(self.conn, select, "content_id", content_ids)}
+
+    def add_profiles(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record (content id, profile id) pairs."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO profiles(content_id, profile_id) VALUES (?, ?)", pairs
+            )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from mlv.errors import (
@@ -25,7 +25,7 @@ from mlv.repo.results import (
     Status,
 )
 from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches, trusted_mtime
-from mlv.repo.trees import EMPTY_TREE_ID, write_tree
+from mlv.repo.trees import EMPTY_TREE_ID, Entry, write_tree
 from mlv.repo.worktree import FileStat, scan, tracked_roots, under
 from mlv.store.pack import KIND_META
 
@@ -195,7 +195,7 @@ class TrackingOps(RepoBase):
             head = self.refs.head()
             parent_tree = self.read_commit(head.commit).tree if head.commit else None
             # A stage already known to equal a stored tree needs no rows read at all.
-            tree_id = self.staging.known_tree() or write_tree(self.store, self.staging.load())
+            tree_id = self.staging.known_tree() or self._write_stage()
             parents = ([head.commit] if head.commit else []) + list(extra_parents)
             if (
                 not allow_empty
@@ -224,6 +224,29 @@ class TrackingOps(RepoBase):
             self.staging.apply(tree_id=tree_id)
             self.records.drop_pending([*runs, *superseded])
             return commit_id
+
+    def _write_stage(self) -> str:
+        staged = self.staging.load()
+        return write_tree(self.store, staged, self.entry_profiles(staged))
+
+    # File names whose content may have a profile (tables). The core repository knows no
+    # table formats; ``mlv.Repo`` (``mlv.api``) names them.
+    PROFILED_SUFFIXES: tuple[str, ...] = ()
+
+    def entry_profiles(self, flat: Mapping[str, Entry | Staged]) -> dict[str, str]:
+        """The recorded profile id of each table among ``flat``'s paths, by path.
+
+        Every tree a commit or a run writes carries them, so that a folder has one id.
+        Only table paths are looked up, in one batched query.
+        """
+        suffixes = self.PROFILED_SUFFIXES
+        if not suffixes:
+            return {}
+        tables = {p: e.id for p, e in flat.items() if p.lower().endswith(suffixes)}
+        if not tables:
+            return {}
+        found = self.records.profiles_of(list(set(tables.values())))
+        return {p: found[i] for p, i in tables.items() if i in found}
 
     def _id_in_tree(self, tree_id: str, path: str) -> str | None:
         entry = self.trees.entry_at(tree_id, path)

@@ -38,7 +38,8 @@ def snapshot(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
             _refuse_ignored(repo, path)
             inside = repo.staging.load_under(path)
             flat = {p[len(path) + 1 :]: as_entry(s) for p, s in inside.items()}
-            tree_id = write_tree(repo.store, flat)
+            profiles = {p[len(path) + 1 :]: i for p, i in repo.entry_profiles(inside).items()}
+            tree_id = write_tree(repo.store, flat, profiles)
             found[path] = Artifact(tree_id, ARTIFACT_DIR, sum(e.size for e in flat.values()))
         repo.store.flush()
     return found
@@ -62,7 +63,8 @@ def fingerprint(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
             continue
         _refuse_ignored(repo, path)
         inside = {p[len(path) + 1 :]: e for p, e in flat.items()}
-        tree_id = write_tree(_HashOnly(), inside)  # type: ignore[arg-type]
+        profiles = {p[len(path) + 1 :]: i for p, i in repo.entry_profiles(flat).items()}
+        tree_id = write_tree(_HashOnly(), inside, profiles)  # type: ignore[arg-type]
         found[path] = Artifact(tree_id, ARTIFACT_DIR, sum(e.size for e in inside.values()))
     return found
 

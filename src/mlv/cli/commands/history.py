@@ -92,13 +92,26 @@ def log(
 
 def show(
     rev: str = typer.Argument("HEAD", help="A revision, or REV:PATH to print a file's content."),
+    schema: bool = typer.Option(
+        False, "--schema", help="With REV:PATH of a table: its columns and row count instead."
+    ),
     json: bool = JSON_OPTION,
 ) -> None:
     """Show a commit (who, when, message, files changed), or a file's content with REV:PATH.
 
     Example: mlv show HEAD~1      mlv show v1:data/labels.csv > labels.csv
     """
+    if schema and ":" not in rev:
+        from mlv.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("--schema needs a table as REV:PATH, e.g. HEAD:data/x.csv")
     with open_repo() as repo:
+        if ":" in rev and schema:
+            from mlv.cli.commands.stats import show_schema
+
+            commit_rev, path = rev.split(":", 1)
+            show_schema(repo.profile(path, commit_rev or "HEAD"), path, commit_rev, json)
+            return
         if ":" in rev:
             commit_rev, path = rev.split(":", 1)
             stream = repo.open_file(commit_rev or "HEAD", path)
@@ -219,11 +232,18 @@ def diff(
         None, help="Up to two revisions: none = HEAD vs working tree; A = A vs working tree."
     ),
     paths: list[str] = PATH_OPTION,
+    key: str = typer.Option(
+        None, "--key", help="Row key for table diffs: COL or COL,COL (default: mlv.yaml's)."
+    ),
     json: bool = JSON_OPTION,
 ) -> None:
     """Show files added, removed and modified between two revisions or the working tree.
 
-    Example: mlv diff main~3 main -- data/
+    Modified tables (Parquet, CSV, Arrow, JSON Lines) are compared row by row: a
+    summary line each, and the whole report (schema, rows added, removed and
+    changed, first changed values, statistics drift) for tables named after '--'.
+
+    Example: mlv diff main~3 main -- data/      mlv diff v1 --key id -- data/train.parquet
     """
     revs = revs or []
     if len(revs) > 2:
@@ -232,18 +252,18 @@ def diff(
         raise InvalidArgumentError(
             "diff takes at most two revisions; put paths after '--' (mlv diff A B -- PATH)"
         )
+    from mlv.cli.table_diff import parse_key, table_lines, with_tables
+
+    a, b = (revs[0] if revs else None), (revs[1] if len(revs) > 1 else None)
     with open_repo() as repo:
-        changes = repo.diff(
-            revs[0] if revs else None,
-            revs[1] if len(revs) > 1 else None,
-            user_paths(paths) if paths else None,
-        )
+        changes = repo.diff(a, b, user_paths(paths) if paths else None)
+        tables = repo.table_changes(changes, a, b, key=parse_key(key), named=user_paths(paths))
     if json:
         from mlv.repo.results import change_to_json
 
-        print_json([change_to_json(c) for c in changes])
+        print_json(with_tables([change_to_json(c) for c in changes], tables))
         return
-    print_markup("\n".join(_change_lines(changes)))
+    print_markup("\n".join(_change_lines(changes) + table_lines(tables)))
 
 
 def register(app: typer.Typer) -> None:

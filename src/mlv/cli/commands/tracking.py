@@ -40,19 +40,30 @@ def init(
     repo.close()
 
 
+STRICT_OPTION = typer.Option(
+    False, "--strict", help="Refuse tables that break their contract in mlv.yaml (exit 1)."
+)
+
+
 def add(
     paths: list[str] = typer.Argument(..., help="Files and folders to stage."),
+    strict: bool = STRICT_OPTION,
     json: bool = JSON_OPTION,
 ) -> None:
     """Stage files and folders for the next commit.
 
     New and changed files are stored; files deleted under a named folder are
     staged as removed. Paths matched by .mlvignore (gitignore syntax) are skipped.
+    Tables (Parquet, CSV, Arrow, JSON Lines) are profiled, and checked against
+    their contracts in mlv.yaml: a broken contract is a warning, or with --strict
+    (or tables.strict in .mlv/config.toml) a refusal that stages nothing.
 
     Example: mlv add data/ models/model.pkl
     """
     with open_repo() as repo:
-        result = repo.add(user_paths(paths), progress=TerminalProgress())
+        result = repo.add(
+            user_paths(paths), progress=TerminalProgress(), strict=True if strict else None
+        )
     for message in result.warnings:
         warn(message)
     if json:
@@ -103,17 +114,25 @@ def commit(
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Commit even when nothing changed."
     ),
+    strict: bool = STRICT_OPTION,
     json: bool = JSON_OPTION,
 ) -> None:
     """Record the staged content as a new commit.
 
     The author comes from MLV_AUTHOR_NAME / MLV_AUTHOR_EMAIL, else git's
-    user.name / user.email.
+    user.name / user.email. Staged tables that changed are checked against their
+    contracts in mlv.yaml: a warning, or with --strict a refusal.
 
     Example: mlv commit -m "Add the November training data"
     """
     with open_repo() as repo:
-        commit_id = repo.commit(message, author=author_from_env(), allow_empty=allow_empty)
+        commit_id = repo.commit(
+            message,
+            author=author_from_env(),
+            allow_empty=allow_empty,
+            strict=True if strict else None,
+            on_warning=warn,
+        )
         details = repo.show(commit_id)
     if json:
         print_json(details.to_json())

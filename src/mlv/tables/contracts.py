@@ -1,0 +1,522 @@
+"""Data contracts: what the tables named in ``mlv.yaml`` promise about their columns and rows.
+
+A contract sits under a table's path (or glob) in the ``tables:`` section of the root
+``mlv.yaml``::
+
+    tables:
+      data/train.parquet:
+        key: [id]
+        contract:
+          columns:
+            id:    {type: int64, not_null: true, unique: true}
+            age:   {type: float, min: 0, max: 130, max_null_fraction: 0.01}
+            label: {allowed: [cat, dog]}
+            note:  {type: string, required: false}
+            day:   date                     # a type alone: short for {type: date}
+          unique: [[user, day]]             # keys: a list of columns, or one column's name
+          rows: {min: 1000, max: 10000000}
+
+Column rules:
+
+- ``type``: an Arrow type name (``int64``, ``int32``, ``double``, ``float32``, ``string``,
+  ``large_string``, ``bool``, ``date32``, ``timestamp[us]``, ``timestamp[us, tz=UTC]``,
+  ``decimal128(10, 2)``, ...) or a family: ``int``/``integer`` (any width, signed or
+  not), ``float`` (any width: name ``float32`` for exactly that), ``number`` (integer,
+  floating or decimal), ``string``/``str``, ``bool``/``boolean``,
+  ``timestamp``/``datetime`` (any unit or zone), ``date``, ``decimal``, ``binary``,
+  ``list``. A dictionary-encoded column (a pandas category) is checked by its values;
+  a column of nulls only meets every type.
+- ``required`` (default ``true``): the column exists. With ``false`` the other rules
+  apply only when it does.
+- ``not_null``: no nulls. ``unique``: no value twice (nulls are never compared).
+- ``min``, ``max``: every non-null value within the bound, inclusive. Numbers, or
+  strings and dates for columns of those. NaN is outside every range.
+- ``allowed``: every non-null value is one of these.
+- ``max_null_fraction``: nulls / rows at most this, from 0 to 1.
+
+Table rules: ``unique`` (a list of keys, each a column or a list of columns) and
+``rows`` (``min`` and/or ``max`` rows, inclusive). A rule mlv does not know, or a
+value of the wrong kind, is a ``PipelineError`` naming the table, column and rule.
+
+Each broken rule is one ``Violation`` with a count: the rows that break a value rule
+(the nulls for ``not_null``, with row numbers from 0 as examples; the rows that
+repeat an earlier key for ``unique``), the nulls for ``max_null_fraction``, the row
+count for ``rows``, and 1 for a rule the column breaks as a whole (``type``,
+``required``, a bound of a kind the column cannot be compared with).
+
+Tables are read one record batch at a time (only the columns a contract names), so
+memory does not grow with the table, except for uniqueness: the key columns are kept
+and sorted at the end, about 25 bytes a row for an int64 key (ten million rows: some
+250 MB). Keys of hundreds of millions of rows need a machine with that much memory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mlv.errors import ContractError, FormatError, NotFoundError, PipelineError
+from mlv.tables.config import CONFIG_FILE, TableConfig, config_for, load_table_configs
+from mlv.tables.formats import is_table
+
+if TYPE_CHECKING:
+    from mlv.repo.repository import Repo
+
+COLUMN_RULES = (
+    "type",
+    "required",
+    "not_null",
+    "unique",
+    "min",
+    "max",
+    "allowed",
+    "max_null_fraction",
+)
+TABLE_RULES = ("columns", "unique", "rows")
+ROWS_RULES = ("min", "max")
+
+
+@dataclass(frozen=True)
+class ColumnRules:
+    name: str
+    type: str | None = None
+    required: bool = True
+    not_null: bool = False
+    unique: bool = False
+    min: Any = None
+    max: Any = None
+    allowed: tuple[Any, ...] | None = None
+    max_null_fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A parsed contract; ``table`` is the path or glob it is declared under."""
+
+    table: str
+    columns: tuple[ColumnRules, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    rows_min: int | None = None
+    rows_max: int | None = None
+
+    def column(self, name: str) -> ColumnRules:
+        return next(c for c in self.columns if c.name == name)
+
+    def columns_read(self) -> list[str]:
+        """The columns the rules look at: the only ones read from the table."""
+        names = [c.name for c in self.columns]
+        names += [name for key in self.unique for name in key]
+        return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: the table, the column (None for a table rule), how many, examples.
+
+    ``message`` is one line, e.g. ``age: max 130: 3 rows, e.g. 140, 151, 200``.
+    """
+
+    table: str
+    column: str | None
+    rule: str
+    count: int
+    examples: list[Any]
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        from mlv.tables.rules import plain
+
+        return {
+            "table": self.table,
+            "column": self.column,
+            "rule": self.rule,
+            "count": self.count,
+            "examples": plain(self.examples),
+            "message": self.message,
+        }
+
+
+# -- parsing ----------------------------------------------------------------------------
+
+
+def parse_contract(doc: dict[str, Any], table: str) -> Contract:
+    """A contract from its ``mlv.yaml`` mapping; ``PipelineError`` names what is wrong."""
+    where = f"{CONFIG_FILE}: table '{table}'"
+    if not isinstance(doc, dict):
+        raise PipelineError(f"{where}: contract must be a mapping of rules")
+    for rule in doc:
+        if rule not in TABLE_RULES:
+            raise PipelineError(
+                f"{where}: unknown contract rule '{rule}'; allowed: {', '.join(TABLE_RULES)}"
+            )
+    columns = doc.get("columns") or {}
+    if not isinstance(columns, dict):
+        raise PipelineError(f"{where}: columns must map column names to rules")
+    unique = doc.get("unique") or []
+    if not isinstance(unique, list) or not all(_is_key(k) for k in unique):
+        raise PipelineError(
+            f"{where}: unique must be a list of keys, each a column name or a list of names"
+        )
+    rows = doc.get("rows") or {}
+    if not isinstance(rows, dict):
+        raise PipelineError(f"{where}: rows must be a mapping with min and/or max")
+    for rule, value in rows.items():
+        if rule not in ROWS_RULES:
+            raise PipelineError(
+                f"{where}: unknown rule 'rows.{rule}'; allowed: {', '.join(ROWS_RULES)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PipelineError(f"{where}: rows.{rule} must be a whole number of rows")
+    if rows.get("min") is not None and rows.get("max") is not None and rows["min"] > rows["max"]:
+        raise PipelineError(f"{where}: rows.min is above rows.max")
+    return Contract(
+        table=table,
+        columns=tuple(
+            _parse_column(str(n), r, f"{where}, column '{n}'") for n, r in columns.items()
+        ),
+        unique=tuple((k,) if isinstance(k, str) else tuple(k) for k in unique),
+        rows_min=rows.get("min"),
+        rows_max=rows.get("max"),
+    )
+
+
+def _is_key(key: Any) -> bool:
+    if isinstance(key, str):
+        return True
+    return isinstance(key, list) and bool(key) and all(isinstance(c, str) for c in key)
+
+
+def _parse_column(name: str, rules: Any, where: str) -> ColumnRules:
+    from mlv.tables.rules import known_type
+
+    if rules is None:
+        rules = {}
+    elif isinstance(rules, str):
+        rules = {"type": rules}
+    if not isinstance(rules, dict):
+        raise PipelineError(f"{where}: expected a type or a mapping of rules")
+    for rule in rules:
+        if rule not in COLUMN_RULES:
+            raise PipelineError(
+                f"{where}: unknown rule '{rule}'; allowed: {', '.join(COLUMN_RULES)}"
+            )
+    kind = rules.get("type")
+    if kind is not None and (not isinstance(kind, str) or not known_type(kind)):
+        raise PipelineError(
+            f"{where}: unknown type {kind!r}; name an Arrow type (int64, double, string,"
+            " timestamp[us], ...) or one of int, float, number, string, bool, timestamp, date"
+        )
+    for rule in ("required", "not_null", "unique"):
+        if not isinstance(rules.get(rule, False), bool):
+            raise PipelineError(f"{where}: {rule} must be true or false")
+    for rule in ("min", "max"):
+        if not _is_bound(rules.get(rule)):
+            raise PipelineError(f"{where}: {rule} must be a number, a string or a date")
+    low: Any = rules.get("min")
+    high: Any = rules.get("max")
+    if _is_number(low) and _is_number(high) and low > high:
+        raise PipelineError(f"{where}: min is above max")
+    allowed = rules.get("allowed")
+    if allowed is not None and (
+        not isinstance(allowed, list) or not allowed or not all(_is_bound(v) for v in allowed)
+    ):
+        raise PipelineError(f"{where}: allowed must be a non-empty list of values")
+    fraction = rules.get("max_null_fraction")
+    if fraction is not None and not (_is_number(fraction) and 0 <= fraction <= 1):
+        raise PipelineError(f"{where}: max_null_fraction must be a number from 0 to 1")
+    return ColumnRules(
+        name=name,
+        type=kind,
+        required=rules.get("required", True),
+        not_null=rules.get("not_null", False),
+        unique=rules.get("unique", False),
+        min=low,
+        max=high,
+        allowed=tuple(allowed) if allowed is not None else None,
+        max_null_fraction=float(fraction) if fraction is not None else None,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_bound(value: Any) -> bool:
+    from datetime import date
+
+    return value is None or _is_number(value) or isinstance(value, str | date | bool)
+
+
+# -- one table --------------------------------------------------------------------------
+
+
+def check_table(
+    path: Path, contract: Contract | dict[str, Any], *, table_name: str
+) -> list[Violation]:
+    """Every violation of ``contract`` in the table file at ``path``, named ``table_name``.
+
+    A file that cannot be read as a table is one violation (rule ``readable``).
+    """
+    from mlv.tables.rules import evaluate
+
+    parsed = contract if isinstance(contract, Contract) else parse_contract(contract, table_name)
+    try:
+        return evaluate(path, replace(parsed, table=table_name))
+    except FormatError as exc:
+        return [Violation(table_name, None, "readable", 1, [], f"not a readable table: {exc}")]
+
+
+# -- tables of a repository ----------------------------------------------------------------
+
+
+@dataclass
+class CheckReport:
+    """What ``mlv check`` found: the tables checked and every violation, table by table."""
+
+    rev: str | None
+    tables_checked: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    # Paths that were named but hold no table that a contract covers.
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def failing(self) -> list[str]:
+        """The tables with at least one violation, in the order checked."""
+        return list(dict.fromkeys(v.table for v in self.violations))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "rev": self.rev,
+            "tables_checked": self.tables_checked,
+            "tables_failing": self.failing(),
+            "skipped": self.skipped,
+            "violations": [v.to_json() for v in self.violations],
+        }
+
+
+def check_tables(repo: Repo, paths: Sequence[str] | None, rev: str | None) -> CheckReport:
+    """Check tables against their contracts: ``paths`` (repository paths: files or folders),
+    or every table a contract names; in the working tree, or at ``rev``.
+
+    The contracts are always the working tree's ``mlv.yaml``: with ``rev``, the question
+    is whether that version of the data meets them.
+    """
+    configs = [c for c in load_table_configs(repo.root) if c.contract]
+    contracts = {c.pattern: parse_contract(c.contract, c.pattern) for c in configs}
+    report = CheckReport(rev)
+    source = _RevisionTables(repo, rev) if rev is not None else _WorktreeTables(repo)
+    if paths is None:
+        named = {"": [p for c in configs for p in source.matching(c.pattern)]}
+    else:
+        named = {rel: source.under(rel) for rel in paths}
+    for rel, candidates in named.items():
+        checked = 0
+        for path in candidates:
+            config = config_for(configs, path)
+            if config is None or not is_table(path):
+                continue
+            checked += 1
+            if path in report.tables_checked:
+                continue
+            with source.file(path) as local:
+                found = check_table(local, contracts[config.pattern], table_name=path)
+            report.tables_checked.append(path)
+            report.violations.extend(found)
+        if paths is not None and not checked:
+            report.skipped.append(rel)
+    return report
+
+
+def enforce(repo: Repo, paths: list[str], *, strict: bool | None, when: str) -> list[str]:
+    """Check the tables among ``paths`` that have a contract, for ``add`` or ``commit``.
+
+    ``when="add"``: the working-tree files, except those whose stat matches the
+    staging area (their content is staged already and was checked when it was added).
+    ``when="commit"``: the staged content of ``paths``. Returns one warning line per
+    table that breaks its contract (or whose contract cannot be read). With
+    ``strict`` True, or None and ``tables.strict`` in ``.mlv/config.toml``, a broken
+    contract raises ``ContractError`` (exit 1) instead.
+    """
+    from_config = strict is None and repo.config.tables_strict
+    refuse = bool(strict) or from_config
+    try:
+        configs = [c for c in load_table_configs(repo.root) if c.contract]
+    except PipelineError as exc:
+        if refuse:
+            raise
+        return [f"{exc}; contracts not checked"]
+    if not configs or not paths:
+        return []
+    rels = [repo.relpath(p) for p in paths]
+    source: _StagedTables | _WorktreeTables = (
+        _StagedTables(repo, rels) if when == "commit" else _WorktreeTables(repo, changed_only=True)
+    )
+    warnings: list[str] = []
+    broken: dict[str, int] = {}
+    for path in dict.fromkeys(p for rel in rels for p in source.under(rel)):
+        config = config_for(configs, path)
+        if config is None or not is_table(path):
+            continue
+        try:
+            contract = parse_contract(config.contract, config.pattern)
+        except PipelineError as exc:
+            if refuse:
+                raise
+            warnings.append(f"{exc}; {path} not checked")
+            continue
+        with source.file(path) as local:
+            found = check_table(local, contract, table_name=path)
+        if found:
+            broken[path] = len(found)
+            shown = "; ".join(v.message for v in found[:2])
+            more = f"; and {len(found) - 2} more" if len(found) > 2 else ""
+            warnings.append(f"{path} breaks its contract: {shown}{more} (mlv check for all)")
+    if broken and refuse:
+        count = sum(broken.values())
+        undo = (
+            "set tables.strict = false in .mlv/config.toml"
+            if from_config
+            else f"{when} without --strict"
+        )
+        raise ContractError(
+            f"{count} contract {'violation' if count == 1 else 'violations'} in "
+            f"{', '.join(broken)}: run 'mlv check' for the list; or {undo}"
+        )
+    return warnings
+
+
+# -- where the tables' bytes are ------------------------------------------------------------
+
+
+class _WorktreeTables:
+    """Tables in the working tree; ``changed_only`` leaves out files the stat cache
+    says are staged as they are."""
+
+    def __init__(self, repo: Repo, changed_only: bool = False) -> None:
+        from mlv.repo.ignore import IgnoreRules
+
+        self.repo = repo
+        self.ignore = IgnoreRules.load(repo.root)
+        self.cache = repo.staging.load_stat_cache() if changed_only else None
+
+    def under(self, rel: str) -> list[str]:
+        """The files at or under ``rel``; a path that is not there is an error unless
+        only changed files are wanted (then it is a deletion being staged)."""
+        from mlv.repo.worktree import scan
+
+        if not os.path.lexists(self.repo.root / rel):
+            if self.cache is not None:
+                return []
+            raise NotFoundError(f"path {rel or '.'} matches no file; check the spelling")
+        return sorted(scan(self.repo.root, [rel], self.ignore, self.cache).files)
+
+    def matching(self, pattern: str) -> list[str]:
+        if not any(ch in pattern for ch in "*?["):
+            return [pattern] if os.path.isfile(self.repo.root / pattern) else []
+        folder = _fixed_folder(pattern)
+        if not os.path.isdir(self.repo.root / folder):
+            return []
+        return [p for p in self.under(folder) if config_for([TableConfig(pattern)], p)]
+
+    def file(self, path: str) -> _Local:
+        return _Local(self.repo.root / path)
+
+
+class _RevisionTables:
+    """Tables in a commit's tree, each written to a temporary file while it is checked."""
+
+    def __init__(self, repo: Repo, rev: str) -> None:
+        self.repo, self.rev = repo, rev
+        from mlv.model.objects import KIND_FILE
+
+        self.tree = repo.read_commit(repo.resolve(rev)).tree
+        flat = repo.trees.flatten(self.tree)
+        self.flat = {p: e for p, e in flat.items() if e.kind == KIND_FILE}
+
+    def under(self, rel: str) -> list[str]:
+        if rel and self.repo.trees.entry_at(self.tree, rel) is None:
+            raise NotFoundError(f"path {rel} does not exist in {self.rev}")
+        return sorted(p for p in self.flat if not rel or p == rel or p.startswith(rel + "/"))
+
+    def matching(self, pattern: str) -> list[str]:
+        return sorted(p for p in self.flat if config_for([TableConfig(pattern)], p))
+
+    def file(self, path: str) -> _Local:
+        return _Local(None, self.repo, self.flat[path].id, path)
+
+
+class _StagedTables:
+    """The staged content of some paths: the working file when its stat says it is the
+    staged content, else a temporary copy from the store."""
+
+    def __init__(self, repo: Repo, rels: list[str]) -> None:
+        self.repo = repo
+        self.staged = dict(repo.staging.load_paths(rels))
+        for rel in rels:
+            self.staged.update(repo.staging.load_under(rel))
+
+    def under(self, rel: str) -> list[str]:
+        return sorted(p for p in self.staged if not rel or p == rel or p.startswith(rel + "/"))
+
+    def file(self, path: str) -> _Local:
+        entry = self.staged[path]
+        try:
+            st = os.lstat(self.repo.root / path)
+            same = (st.st_mtime_ns, st.st_size, st.st_ino) == (
+                entry.mtime_ns,
+                entry.size,
+                entry.ino,
+            )
+        except OSError:
+            same = False
+        if same:
+            return _Local(self.repo.root / path)
+        return _Local(None, self.repo, entry.id, path)
+
+
+class _Local:
+    """A context manager for a table as a local file: the file itself, or a temporary copy
+    of a stored content, removed afterwards."""
+
+    def __init__(
+        self, path: Path | None, repo: Repo | None = None, file_id: str = "", name: str = ""
+    ) -> None:
+        self.path, self.repo, self.file_id, self.name = path, repo, file_id, name
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> Path:
+        if self.path is not None:
+            return self.path
+        from mlv.repo.blobs import iter_content
+
+        assert self.repo is not None
+        self._tmp = tempfile.TemporaryDirectory(prefix="mlv-check-")
+        # The name keeps its suffix: the suffix says which format the table is in.
+        target = Path(self._tmp.name) / PurePosixPath(self.name).name
+        with open(target, "wb") as out:
+            for chunk in iter_content(self.repo.store, self.file_id):
+                out.write(chunk)
+        return target
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _fixed_folder(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard: the only place to look."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    return "/".join(fixed)

@@ -1,0 +1,55 @@
+"""What ``add`` and ``commit`` do for tables: check data contracts first, profile after.
+
+Contracts are checked only when ``mlv.yaml`` declares one, so a repository without
+contracts pays nothing; profiling touches only tables, once per content. The
+``mlv.Repo`` methods ``add`` and ``commit`` call these around the core repository's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlv.errors import MlvError
+from mlv.repo.diff import REMOVED, diff_flat
+from mlv.repo.staging import as_entry
+from mlv.tables.config import load_table_configs
+from mlv.tables.contracts import enforce
+from mlv.tables.formats import is_table
+from mlv.tables.profiles import record_profiles
+
+if TYPE_CHECKING:
+    from mlv.repo.repository import Repo
+    from mlv.repo.results import AddResult
+
+
+def before_add(repo: Repo, paths: list[str], *, strict: bool | None) -> list[str]:
+    """Check the tables that ``add`` of ``paths`` would stage (new or changed) against
+    their contracts: warnings, or ``ContractError`` when strict."""
+    return enforce(repo, paths, strict=strict, when="add")
+
+
+def after_add(repo: Repo, result: AddResult) -> list[str]:
+    """Profile the tables ``add`` staged with new content; warnings for unreadable ones."""
+    return record_profiles(repo, [*result.added, *result.modified])
+
+
+def before_commit(repo: Repo, *, strict: bool | None) -> list[str]:
+    """Check the staged tables that changed since HEAD against their contracts."""
+    if not _declares_contracts(repo):
+        return []
+    head = repo.refs.head().commit
+    head_tree = repo.read_commit(head).tree if head else None
+    if head_tree is not None and repo.staging.known_tree() == head_tree:
+        return []
+    staged = {p: as_entry(s) for p, s in repo.staging.load().items()}
+    changes = diff_flat(repo.trees.flatten(head_tree), staged)
+    tables = [c.path for c in changes if c.status != REMOVED and is_table(c.path)]
+    return enforce(repo, tables, strict=strict, when="commit") if tables else []
+
+
+def _declares_contracts(repo: Repo) -> bool:
+    try:
+        configs = load_table_configs(repo.root)
+    except MlvError:
+        return True  # a malformed mlv.yaml: the contract check explains it
+    return any(config.contract for config in configs)

@@ -1,0 +1,144 @@
+"""The profiles of a repository's tables: made once per content, stored, and found again.
+
+The ``profiles`` table of ``index.db`` maps a table file's content id to its profile
+object, so a content is profiled once however often it is added, and a commit's tree
+entries can carry the profile id (``Repo.entry_profiles``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
+from mlv.model.objects import KIND_FILE
+from mlv.model.tables import Profile
+from mlv.repo.blobs import hash_file, iter_content
+from mlv.repo.staging import stat_matches
+from mlv.repo.worktree import lstat_file
+from mlv.store.pack import KIND_META
+from mlv.tables.formats import is_table
+from mlv.tables.profile import profile_file
+
+if TYPE_CHECKING:
+    from mlv.repo.repository import Repo
+
+
+def record_profiles(repo: Repo, paths: Iterable[str]) -> list[str]:
+    """Profile the staged tables among ``paths`` whose content has no profile yet.
+
+    Returns warnings: a table that cannot be read stays staged as plain bytes, and
+    the warning names the file and the problem.
+    """
+    tables = [p for p in paths if is_table(p)]
+    if not tables:
+        return []
+    staged = repo.staging.load_paths(tables)
+    ids = {p: s.id for p, s in staged.items() if s.kind == KIND_FILE}
+    known = repo.records.profiles_of(list(set(ids.values())))
+    todo: dict[str, str] = {}  # content id -> one path that holds it
+    for path, content_id in sorted(ids.items()):
+        if content_id not in known:
+            todo.setdefault(content_id, path)
+    warnings = []
+    made = []
+    for content_id, path in todo.items():
+        try:
+            profile = profile_file(repo.root / path)
+        except FormatError as exc:
+            warnings.append(f"{path}: added as plain bytes, not profiled: {exc}")
+            continue
+        if _still_holds(repo, path, content_id):
+            made.append((content_id, profile))
+    _record(repo, made)
+    return warnings
+
+
+def _still_holds(repo: Repo, path: str, content_id: str) -> bool:
+    """Whether the working tree file still holds the staged content (not rewritten since)."""
+    full = repo.root / path
+    info = lstat_file(full)
+    if info is None:
+        return False
+    if stat_matches(repo.staging.load_paths([path]).get(path), info):
+        return True
+    # A stat too fresh to vouch for the content: read it again.
+    return hash_file(full, KIND_FILE)[0] == content_id
+
+
+def _record(repo: Repo, made: list[tuple[str, Profile]]) -> None:
+    """Store profile objects, then the rows that find them (objects first, as always)."""
+    if not made:
+        return
+    pairs = [(content_id, repo.store.put_meta(p.to_bytes(), KIND_META)) for content_id, p in made]
+    repo.store.flush()
+    repo.records.add_profiles(pairs)
+
+
+def read_profile(repo: Repo, profile_id: str) -> Profile:
+    if not repo.store.has(profile_id):
+        raise NotFoundError(f"no profile {profile_id} in this repository; run 'mlv fsck'")
+    return Profile.from_bytes(repo.store.get(profile_id))
+
+
+def profile_of(repo: Repo, path: str, rev: str | None = None) -> Profile:
+    """The profile of the table at ``path`` (relative to the root) at ``rev``, or in the
+    working tree when ``rev`` is None; made and recorded if its content has none yet."""
+    if not is_table(path):
+        raise InvalidArgumentError(
+            f"{path} is not a table: profiles are made for Parquet, CSV, TSV, "
+            "Arrow IPC/Feather and JSON Lines files"
+        )
+    if rev is None:
+        return _working_profile(repo, path)
+    commit = repo.read_commit(repo.resolve(rev))
+    entry = repo.trees.entry_at(commit.tree, path)
+    if entry is None:
+        raise NotFoundError(f"path {path} does not exist in {rev}")
+    if entry.kind != KIND_FILE:
+        raise InvalidArgumentError(f"{path} is a {entry.kind} in {rev}; name a table file")
+    if entry.profile:
+        return read_profile(repo, entry.profile)
+    known = repo.records.profiles_of([entry.id])
+    if entry.id in known:
+        return read_profile(repo, known[entry.id])
+    # pyarrow reads files: the content goes to a temporary copy beside the store.
+    with tempfile.TemporaryDirectory(prefix="profile-", dir=repo.layout.mlv) as folder:
+        copy = Path(folder) / Path(path).name
+        with open(copy, "wb") as out:
+            for block in iter_content(repo.store, entry.id):
+                out.write(block)
+        profile = profile_file(copy)
+    if not _staged_as(repo, path, entry.id):
+        _record(repo, [(entry.id, profile)])
+    return profile
+
+
+def _working_profile(repo: Repo, path: str) -> Profile:
+    full = repo.root / path
+    info = lstat_file(full)
+    if info is None or info.kind != KIND_FILE:
+        raise NotFoundError(f"{path} is not a file in the working tree")
+    content_id = repo._content_on_disk({path: info}, repo.staging.load_paths([path]))[path].id
+    known = repo.records.profiles_of([content_id])
+    if content_id in known:
+        return read_profile(repo, known[content_id])
+    profile = profile_file(full)
+    # Remembered unless rewritten while it was read.
+    if lstat_file(full) == info and not _staged_as(repo, path, content_id):
+        _record(repo, [(content_id, profile)])
+    return profile
+
+
+def _staged_as(repo: Repo, path: str, content_id: str) -> bool:
+    """Whether ``path`` is staged with this content, which then has no profile because it
+    was staged before profiles existed (or could not be read then).
+
+    Its profile is not recorded: the next commit would stamp it on the tree entry, and
+    the folders above it, runs' recorded outputs among them, would change ids while no
+    file changed. A new content gets its profile when it is added.
+    """
+    staged = repo.staging.load_paths([path]).get(path)
+    return staged is not None and staged.id == content_id
