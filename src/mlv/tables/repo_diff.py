@@ -1,0 +1,143 @@
+"""Row-level diffs of a repository's tables: at two revisions, or at one and in the working tree.
+
+pyarrow reads files, so a table at a revision is first streamed (verified) from the
+store into a temporary file; a working-tree table is read where it is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mlv.errors import MlvError, NotFoundError
+from mlv.tables.config import config_for, load_table_configs
+from mlv.tables.diff import TableDiff, diff_tables
+from mlv.tables.formats import is_table
+
+if TYPE_CHECKING:
+    from mlv.repo.diff import Change
+    from mlv.repo.repository import Repo
+
+# Tables larger than this are not diffed row by row unless named: a plain `mlv diff`
+# must stay quick on a repository full of large tables.
+MAX_IMPLICIT_BYTES = 1 << 30
+# The most tables one diff compares row by row without being named.
+MAX_IMPLICIT_TABLES = 20
+
+
+@dataclass
+class TableChange:
+    """A changed table in a diff: its row-level diff, or why there is none."""
+
+    path: str
+    diff: TableDiff | None
+    note: str | None = None
+    named: bool = False  # the path was named by the caller, not found under a folder
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "diff": self.diff.to_json() if self.diff else None,
+            "note": self.note,
+        }
+
+
+def table_key(repo: Repo, path: str, key: Sequence[str] | None) -> tuple[str, ...]:
+    """``key`` if given, else the key ``mlv.yaml`` declares for ``path``, else none."""
+    if key is not None:
+        return tuple(key)
+    config = config_for(load_table_configs(repo.root), path)
+    return config.key if config else ()
+
+
+def diff_table_at(
+    repo: Repo,
+    path: str,
+    a: str | None = "HEAD",
+    b: str | None = None,
+    *,
+    key: Sequence[str] | None = None,
+    sample: int = 10,
+    old_path: str | None = None,
+) -> TableDiff:
+    """The table at ``path`` in ``b`` (None: the working tree) against ``old_path``
+    (default ``path``) in ``a`` (None: HEAD)."""
+    with ExitStack() as stack:
+        old_file = stack.enter_context(table_file(repo, a or "HEAD", old_path or path))
+        new_file = stack.enter_context(table_file(repo, b, path))
+        return diff_tables(
+            old_file, new_file, key=table_key(repo, path, key), sample=sample, name=path
+        )
+
+
+def diff_changed_tables(
+    repo: Repo,
+    changes: Iterable[Change],
+    a: str | None = None,
+    b: str | None = None,
+    *,
+    key: Sequence[str] | None = None,
+    named: Iterable[str] = (),
+) -> list[TableChange]:
+    """Row-level diffs of the modified tables among ``changes`` (from ``repo.diff(a, b)``).
+
+    Tables named in ``named`` are always compared, and a problem with one raises.
+    Others are compared up to ``MAX_IMPLICIT_TABLES`` of them and
+    ``MAX_IMPLICIT_BYTES`` each; a problem with one becomes its note.
+    """
+    named_set = set(named)
+    found: list[TableChange] = []
+    implicit = 0
+    for change in changes:
+        if change.status != "modified" or not is_table(change.path):
+            continue
+        if change.old is None or change.new is None:
+            continue
+        if "symlink" in (change.old.kind, change.new.kind):
+            continue
+        path = change.path
+        if path in named_set:
+            found.append(TableChange(path, diff_table_at(repo, path, a, b, key=key), named=True))
+            continue
+        size = max(change.old.size, change.new.size)
+        if size > MAX_IMPLICIT_BYTES:
+            note = f"row diff skipped: {size / (1 << 30):.1f} GiB; name it after -- to compare rows"
+            found.append(TableChange(path, None, note))
+            continue
+        implicit += 1
+        if implicit > MAX_IMPLICIT_TABLES:
+            note = f"row diff skipped: over {MAX_IMPLICIT_TABLES} changed tables; name it after --"
+            found.append(TableChange(path, None, note))
+            continue
+        try:
+            found.append(TableChange(path, diff_table_at(repo, path, a, b, key=key)))
+        except MlvError as exc:
+            found.append(TableChange(path, None, f"rows not compared: {exc}"))
+    return found
+
+
+@contextmanager
+def table_file(repo: Repo, rev: str | None, path: str) -> Iterator[Path]:
+    """A file holding the table at ``path`` in ``rev`` (None: the working tree file itself)."""
+    if rev is None:
+        full = repo.root / path
+        if not full.is_file():
+            raise NotFoundError(f"path {path} does not exist in the working tree")
+        yield full
+        return
+    blocks = repo.open_file(rev, path)
+    folder = tempfile.mkdtemp(prefix="mlv-table-")
+    try:
+        # The same file name, so that the suffix still says the format.
+        target = Path(folder) / PurePosixPath(path).name
+        with open(target, "wb") as out:
+            for block in blocks:
+                out.write(block)
+        yield target
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
