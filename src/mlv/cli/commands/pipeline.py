@@ -36,7 +36,8 @@ def run(
     """Run a command and record it: inputs, outputs, parameters, metrics, environment.
 
     The dependencies are hashed before the command runs and the outputs after;
-    outputs are deleted first, so that what is recorded is what the command wrote.
+    outputs are deleted first, as DVC does, so that what is recorded is what the
+    command wrote (content of theirs that mlv never stored is gone).
     The outputs are staged, and the next 'mlv commit' carries the run. A failing
     command records nothing, leaves its files for inspection, and mlv exits with
     its exit code. One argument is run as a shell command line; several are quoted
@@ -87,7 +88,8 @@ def repro(
 
     A stage runs when its command, dependencies, parameters or environment differ
     from every earlier run of it; otherwise its outputs are kept, or put back
-    from the run cache. Each run is recorded as 'mlv run' records it, and the
+    from the run cache. A stage's outputs are deleted before it runs, unless
+    declared with persist: true. Each run is recorded as 'mlv run' records it, and the
     next 'mlv commit' carries them. The file uses dvc.yaml's syntax: stages with
     cmd, deps, params, outs, metrics and wdir, params.yaml, ${...} and foreach.
 
