@@ -565,3 +565,21 @@ def test_fsck_finds_a_missing_profile(repo_path: Path, run_mlv) -> None:
         repo.commit("stale profile")
     proc = run_mlv(repo_path, "fsck", expect=1)
     assert missing in proc.stdout + proc.stderr and "profile of t.csv" in proc.stdout + proc.stderr
+
+
+def test_profiling_on_add_can_be_turned_off(tmp_path: Path) -> None:
+    with Repo.init(tmp_path) as repo:
+        pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "t.parquet")
+        config = tmp_path / ".mlv" / "config.toml"
+        config.write_text(config.read_text().replace("profile = true", "profile = false"))
+    with Repo(tmp_path) as repo:
+        assert repo.config.tables_profile is False
+        repo.add(["t.parquet"])
+        commit_id = repo.commit("no profile")
+        entry = repo.trees.entry_at(repo.read_commit(commit_id).tree, "t.parquet")
+        assert entry is not None and entry.profile is None
+        # Asked for, it is still made.
+        assert repo.profile("t.parquet").rows == 3
+    config.write_text(config.read_text().replace("profile = false", "profile = 1"))
+    with pytest.raises(FormatError, match=r"tables\.profile must be true or false"):
+        Repo(tmp_path)

@@ -29,7 +29,13 @@ def before_add(repo: Repo, paths: list[str], *, strict: bool | None) -> list[str
 
 
 def after_add(repo: Repo, result: AddResult) -> list[str]:
-    """Profile the tables ``add`` staged with new content; warnings for unreadable ones."""
+    """Profile the tables ``add`` staged with new content; warnings for unreadable ones.
+
+    ``tables.profile = false`` in the config skips it: profiling a 10 M-row table
+    costs more than storing it. ``mlv stats`` still profiles on demand.
+    """
+    if not repo.config.tables_profile:
+        return []
     return record_profiles(repo, [*result.added, *result.modified])
 
 
