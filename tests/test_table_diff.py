@@ -621,3 +621,29 @@ def test_cli_errors_are_one_line(table_repo, run_mlv) -> None:
     # Not named: the damaged table gets a note, and the diff still succeeds.
     text = run_mlv(root, "diff").stdout
     assert "data/t.parquet: rows not compared:" in text
+
+
+def test_cli_a_csv_that_became_parquet(tmp_path: Path, run_mlv) -> None:
+    rng = random.Random(11)
+    rows = make_rows(500, rng)
+    new_rows, expected = edit(rows, rng, removed=5, added=7, changed=9)
+    root = tmp_path / "repo"
+    with Repo.init(root) as repo:
+        write_table(root / "data.csv", pa.Table.from_pylist(rows, schema=SCHEMA))
+        repo.add(["data.csv"])
+        repo.commit("as CSV")
+        (root / "data.csv").unlink()
+        write_parquet(root / "data.parquet", new_rows)
+        repo.add(["."])
+        repo.commit("as Parquet")
+    args = ("diff", "HEAD~1", "HEAD", "--key", "id", "--", "data.csv", "data.parquet")
+    text = run_mlv(root, *args).stdout
+    assert "format: csv → parquet" in text
+    changes = json.loads(run_mlv(root, *args[:1], "--json", *args[1:]).stdout)
+    (added,) = [c for c in changes if c["status"] == "added"]
+    assert added["path"] == "data.parquet"
+    assert added["table_note"] == "compared with data.csv"
+    table = added["table"]
+    assert table["rows"]["added"] == expected["added"]
+    assert table["rows"]["removed"] == expected["removed"]
+    assert table["rows"]["changed"] == expected["changed"]

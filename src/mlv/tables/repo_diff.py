@@ -91,7 +91,13 @@ def diff_changed_tables(
     ``MAX_IMPLICIT_BYTES`` each; a problem with one becomes its note.
     """
     named_set = set(named)
+    changes = list(changes)
     found: list[TableChange] = []
+    renamed = _renamed_table(changes, named_set)
+    if renamed is not None:
+        old, new = renamed
+        diff = diff_table_at(repo, new, a, b, key=key, old_path=old)
+        found.append(TableChange(new, diff, f"compared with {old}", named=True))
     implicit = 0
     for change in changes:
         if change.status != "modified" or not is_table(change.path):
@@ -119,6 +125,19 @@ def diff_changed_tables(
         except MlvError as exc:
             found.append(TableChange(path, None, f"rows not compared: {exc}"))
     return found
+
+
+def _renamed_table(changes: list[Change], named: set[str]) -> tuple[str, str] | None:
+    """(old, new) when the two named paths are one table that moved or changed format:
+    ``mlv diff A B -- data.csv data.parquet`` after a CSV became Parquet."""
+    if len(named) != 2:
+        return None
+    status = {c.path: c.status for c in changes if c.path in named}
+    removed = [p for p, s in status.items() if s == "removed" and is_table(p)]
+    added = [p for p, s in status.items() if s == "added" and is_table(p)]
+    if len(removed) == 1 and len(added) == 1:
+        return removed[0], added[0]
+    return None
 
 
 @contextmanager

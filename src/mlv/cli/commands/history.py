@@ -242,6 +242,8 @@ def diff(
     Modified tables (Parquet, CSV, Arrow, JSON Lines) are compared row by row: a
     summary line each, and the whole report (schema, rows added, removed and
     changed, first changed values, statistics drift) for tables named after '--'.
+    Two tables named, one removed and one added (a CSV that became Parquet), are
+    compared as one.
 
     Example: mlv diff main~3 main -- data/      mlv diff v1 --key id -- data/train.parquet
     """
