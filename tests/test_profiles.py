@@ -583,3 +583,32 @@ def test_profiling_on_add_can_be_turned_off(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("profile = false", "profile = 1"))
     with pytest.raises(FormatError, match=r"tables\.profile must be true or false"):
         Repo(tmp_path)
+
+
+class _Recorder:
+    """A Progress that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, int, int]] = []
+
+    def start(self, total: int, label: str) -> None:
+        self.phases.append((label, total, 0))
+
+    def advance(self, amount: int) -> None:
+        label, total, done = self.phases[-1]
+        self.phases[-1] = (label, total, done + amount)
+
+    def finish(self) -> None:
+        pass
+
+
+def test_profiling_reports_progress_by_bytes(tmp_path: Path) -> None:
+    n = 200_000  # several batches, so progress moves while the table is read
+    pq.write_table(pa.table({"x": list(range(n))}), tmp_path / "big.parquet", row_group_size=50_000)
+    (tmp_path / "bad.csv").write_bytes(b"\x80\n")
+    size = (tmp_path / "big.parquet").stat().st_size + 2
+    with Repo.init(tmp_path) as repo:
+        progress = _Recorder()
+        result = repo.add(["big.parquet", "bad.csv"], progress=progress)
+    assert [w for w in result.warnings if "bad.csv" in w]
+    assert progress.phases[-1] == ("profiling tables", size, size)

@@ -273,7 +273,7 @@ class Repo(CoreRepo):
             warnings = before_add(self, rels, strict=strict)
             result = super().add(rels, progress=progress)
             result.warnings.extend(warnings)
-            result.warnings.extend(after_add(self, result))
+            result.warnings.extend(after_add(self, result, progress))
         return result
 
     def commit(

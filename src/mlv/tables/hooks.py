@@ -19,7 +19,7 @@ from mlv.tables.profiles import record_profiles
 
 if TYPE_CHECKING:
     from mlv.repo.repository import Repo
-    from mlv.repo.results import AddResult
+    from mlv.repo.results import AddResult, Progress
 
 
 def before_add(repo: Repo, paths: list[str], *, strict: bool | None) -> list[str]:
@@ -28,7 +28,7 @@ def before_add(repo: Repo, paths: list[str], *, strict: bool | None) -> list[str
     return enforce(repo, paths, strict=strict, when="add")
 
 
-def after_add(repo: Repo, result: AddResult) -> list[str]:
+def after_add(repo: Repo, result: AddResult, progress: Progress | None = None) -> list[str]:
     """Profile the tables ``add`` staged with new content; warnings for unreadable ones.
 
     ``tables.profile = false`` in the config skips it: profiling a 10 M-row table
@@ -36,7 +36,7 @@ def after_add(repo: Repo, result: AddResult) -> list[str]:
     """
     if not repo.config.tables_profile:
         return []
-    return record_profiles(repo, [*result.added, *result.modified])
+    return record_profiles(repo, [*result.added, *result.modified], progress)
 
 
 def before_commit(repo: Repo, *, strict: bool | None) -> list[str]:

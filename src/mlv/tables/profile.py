@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,10 +26,13 @@ DECIMAL = "decimal"  # shown as strings, to keep every digit
 OTHER = "other"  # no min, max or mean: binary, lists, structs
 
 
-def profile_file(path: Path, fmt: str | None = None) -> Profile:
+def profile_file(
+    path: Path, fmt: str | None = None, *, on_rows: Callable[[int], None] | None = None
+) -> Profile:
     """The profile of a table file, read as a stream of batches: never loaded whole.
 
-    Raises ``FormatError`` naming the problem when the file is not a readable table.
+    ``on_rows`` hears how many rows each batch had, for a progress bar. Raises
+    ``FormatError`` naming the problem when the file is not a readable table.
     """
     fmt = fmt or table_format(path)
     schema, batches = open_batches(path, fmt)
@@ -41,6 +44,8 @@ def profile_file(path: Path, fmt: str | None = None) -> Profile:
             rows += batch.num_rows
             for _ in pool.map(ColumnStats.add, columns, batch.columns):
                 pass
+            if on_rows is not None:
+                on_rows(batch.num_rows)
     return Profile(
         table_format=str(fmt),
         rows=rows,
@@ -48,6 +53,26 @@ def profile_file(path: Path, fmt: str | None = None) -> Profile:
             stats.profile(field.name) for field, stats in zip(schema, columns, strict=True)
         ),
     )
+
+
+def row_count(path: Path, fmt: str | None = None) -> int | None:
+    """The rows a table holds when its footer says so (Parquet, Arrow IPC files), else None."""
+    import pyarrow as pa
+
+    fmt = fmt or table_format(path)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if fmt == "arrow":
+            import pyarrow.ipc as ipc
+
+            with ipc.open_file(path) as reader:
+                return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    return None
 
 
 def _read_ahead(

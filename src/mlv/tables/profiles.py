@@ -8,7 +8,7 @@ entries can carry the profile id (``Repo.entry_profiles``).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,21 +16,24 @@ from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
 from mlv.model.objects import KIND_FILE
 from mlv.model.tables import Profile
 from mlv.repo.blobs import hash_file, iter_content
+from mlv.repo.results import NoProgress, Progress
 from mlv.repo.staging import stat_matches
 from mlv.repo.worktree import lstat_file
 from mlv.store.pack import KIND_META
 from mlv.tables.formats import is_table
-from mlv.tables.profile import profile_file
+from mlv.tables.profile import profile_file, row_count
 
 if TYPE_CHECKING:
     from mlv.repo.repository import Repo
 
 
-def record_profiles(repo: Repo, paths: Iterable[str]) -> list[str]:
+def record_profiles(
+    repo: Repo, paths: Iterable[str], progress: Progress | None = None
+) -> list[str]:
     """Profile the staged tables among ``paths`` whose content has no profile yet.
 
     Returns warnings: a table that cannot be read stays staged as plain bytes, and
-    the warning names the file and the problem.
+    the warning names the file and the problem. ``progress`` counts the tables' bytes.
     """
     tables = [p for p in paths if is_table(p)]
     if not tables:
@@ -44,16 +47,42 @@ def record_profiles(repo: Repo, paths: Iterable[str]) -> list[str]:
             todo.setdefault(content_id, path)
     warnings = []
     made = []
+    progress = progress or NoProgress()
+    progress.start(sum(staged[p].size for p in todo.values()), "profiling tables")
     for content_id, path in todo.items():
+        full, size = repo.root / path, staged[path].size
+        on_rows, left = _bytes_per_rows(full, size, progress)
         try:
-            profile = profile_file(repo.root / path)
+            profile = profile_file(full, on_rows=on_rows)
         except FormatError as exc:
             warnings.append(f"{path}: added as plain bytes, not profiled: {exc}")
             continue
+        finally:
+            progress.advance(left())
         if _still_holds(repo, path, content_id):
             made.append((content_id, profile))
+    progress.finish()
     _record(repo, made)
     return warnings
+
+
+def _bytes_per_rows(
+    path: Path, size: int, progress: Progress
+) -> tuple[Callable[[int], None] | None, Callable[[], int]]:
+    """A rows callback that advances ``progress`` by the file's share of bytes, and a
+    function giving the bytes not yet reported (all of them without a row count)."""
+    total = row_count(path)
+    reported = 0
+    if not total:
+        return None, lambda: size
+
+    def on_rows(rows: int) -> None:
+        nonlocal reported
+        share = min(size - reported, size * rows // total)
+        reported += share
+        progress.advance(share)
+
+    return on_rows, lambda: size - reported
 
 
 def _still_holds(repo: Repo, path: str, content_id: str) -> bool:
