@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from mlv.ci.report import CiReport
+    from mlv.gitcode.lock import SyncResult
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
     from mlv.lineage.values import ValuesDiff, ValuesTable
@@ -183,6 +185,34 @@ class Repo(CoreRepo):
             stdout=stdout,
         )
 
+    def ci(
+        self,
+        head: str = "HEAD",
+        base: str | None = None,
+        *,
+        reproduce: bool = False,
+        environ: Mapping[str, str] | None = None,
+        stdout: IO[Any] | int | None = None,
+        author: Person | None = None,
+    ) -> CiReport:
+        """Check ``head`` for a CI job: reproduce it (with ``reproduce``), check the data
+        contracts, and compare its metrics, parameters and data with ``base``.
+
+        ``base`` None: the merge base with ``main`` on another branch, else the parent.
+        ``report.ok`` gates the job; ``report.to_markdown()`` is the pull-request comment.
+        """
+        from mlv.ci.run import run_ci
+
+        return run_ci(
+            self,
+            head,
+            base,
+            reproduce=reproduce,
+            environ=os.environ if environ is None else environ,
+            who=self._who(author),
+            stdout=stdout,
+        )
+
     def _who(self, author: Person | None) -> str:
         from mlv.repo.identity import default_author
 
@@ -284,28 +314,64 @@ class Repo(CoreRepo):
         allow_empty: bool = False,
         when: datetime | None = None,
         extra_parents: Iterable[str] = (),
+        code: dict[str, Any] | None = None,
         strict: bool | None = None,
         on_warning: Callable[[str], None] | None = None,
     ) -> str:
         """Record the staging area as a new commit on the current branch; return its id.
 
+        Inside a git work tree the commit records the code version (``code``, by
+        default captured now) and ``mlv.lock`` is rewritten to name it.
+
         Staged tables that changed are checked against their contracts first: each
         broken one is passed to ``on_warning``, or with ``strict`` (None: the config's
         ``tables.strict``) refused with ``ContractError``.
         """
+        from mlv.gitcode.capture import capture
+        from mlv.gitcode.lock import keeps_lock, write_lock
         from mlv.tables.hooks import before_commit
 
         with self.lock:
             for line in before_commit(self, strict=strict):
                 if on_warning is not None:
                     on_warning(line)
-            return super().commit(
+            commit_id = super().commit(
                 message,
                 author=author,
                 allow_empty=allow_empty,
                 when=when,
                 extra_parents=extra_parents,
+                code=capture(self) if code is None else code,
             )
+            if keeps_lock(self):
+                write_lock(self)
+            return commit_id
+
+    # -- code versions and mlv.lock ----------------------------------------------------
+
+    def code_version(self) -> dict[str, Any] | None:
+        """The code version now (git commit, branch, dirty, source tree); None outside git."""
+        from mlv.gitcode.capture import capture
+
+        return capture(self)
+
+    def write_lock(self) -> Path:
+        """Write ``mlv.lock`` for HEAD; return its path."""
+        from mlv.gitcode.lock import write_lock
+
+        return write_lock(self)
+
+    def lock_is_current(self) -> bool:
+        """Whether ``mlv.lock`` names HEAD and its paths."""
+        from mlv.gitcode.lock import lock_is_current
+
+        return lock_is_current(self)
+
+    def sync(self, *, force: bool = False) -> SyncResult:
+        """Make the working tree's data match ``mlv.lock`` (``mlv sync``)."""
+        from mlv.gitcode.lock import sync
+
+        return sync(self, force=force)
 
     def profile(self, path: str | os.PathLike[str], rev: str | None = None) -> Profile:
         """The profile of a table (schema, rows, column statistics) at ``rev``, or in the

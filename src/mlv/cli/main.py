@@ -42,8 +42,11 @@ def _register() -> None:
     from mlv.cli.commands import (
         branching,
         check,
+        ci,
         demo,
+        gitcode,
         history,
+        hooks,
         lineage,
         maintenance,
         pipeline,
@@ -51,7 +54,20 @@ def _register() -> None:
         tracking,
     )
 
-    modules = (tracking, history, stats, branching, pipeline, lineage, check, maintenance, demo)
+    modules = (
+        tracking,
+        history,
+        stats,
+        branching,
+        gitcode,
+        pipeline,
+        lineage,
+        check,
+        hooks,
+        ci,
+        maintenance,
+        demo,
+    )
     for module in modules:
         module.register(app)
 

@@ -137,9 +137,11 @@ class Run(StoredObject):
     host: str
     pipeline: str = ""  # "mlv.yaml" or "dvc.yaml" when a pipeline stage, else ""
     variables: dict[str, str] = field(default_factory=dict)  # determinism variables used
+    code: dict[str, Any] = field(default_factory=dict)  # the code version, as in a commit
 
     def body(self) -> dict[str, Any]:
-        return {
+        # ``code`` is left out when empty, so that runs outside git keep their ids.
+        return ({"code": self.code} if self.code else {}) | {
             "name": self.name,
             "cmd": self.cmd,
             "wdir": self.wdir,
@@ -175,6 +177,7 @@ class Run(StoredObject):
             host=str(body["host"]),
             pipeline=str(body.get("pipeline", "")),
             variables={str(k): str(v) for k, v in body.get("variables", {}).items()},
+            code=dict(body.get("code", {})),
         )
 
     def check(self) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mlv.repo.layout import IGNORE_FILE
 
-ALWAYS_IGNORED = frozenset({".mlv", ".git"})
+# mlv.lock describes the tracked data: tracking it would change what it describes.
+ALWAYS_IGNORED = frozenset({".mlv", ".git", "mlv.lock"})
 
 
 class IgnoreRules:

@@ -1,4 +1,4 @@
-"""Bookkeeping in ``index.db``: pending runs, the run cache, reproductions, table profiles.
+"""Bookkeeping in ``index.db``: pending runs, the run cache, reproductions, profiles, code ids.
 
 All are derived: the run, commit, reproduction and profile objects in the store are
 the truth, and these tables only find them quickly.
@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS reproductions (
 CREATE TABLE IF NOT EXISTS profiles (
     content_id TEXT PRIMARY KEY, -- a table file's id
     profile_id TEXT NOT NULL     -- the profile object of that content
+);
+CREATE TABLE IF NOT EXISTS code_ids (
+    git_sha TEXT PRIMARY KEY,    -- a git blob id from the git index
+    content_id TEXT NOT NULL     -- the mlv id of the same file content
 );
 """
 
@@ -124,4 +128,18 @@ class RunRecords:
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO profiles(content_id, profile_id) VALUES (?, ?)", pairs
+            )
+
+    # -- source files captured from git ----------------------------------------------
+
+    def code_ids_of(self, git_shas: Sequence[str]) -> dict[str, str]:
+        """The mlv content id of each git blob id seen before, by git blob id."""
+        select = "SELECT git_sha, content_id FROM code_ids"
+        return {g: c for g, c in select_in(self.conn, select, "git_sha", git_shas)}
+
+    def add_code_ids(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record (git blob id, mlv content id) pairs."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO code_ids(git_sha, content_id) VALUES (?, ?)", pairs
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from mlv.errors import (
     InvalidArgumentError,
@@ -183,8 +184,12 @@ class TrackingOps(RepoBase):
         allow_empty: bool = False,
         when: datetime | None = None,
         extra_parents: Iterable[str] = (),
+        code: dict[str, Any] | None = None,
     ) -> str:
-        """Record the staging area as a new commit on the current branch; return its id."""
+        """Record the staging area as a new commit on the current branch; return its id.
+
+        ``code`` is the code version that goes with it (see ``mlv.gitcode``).
+        """
         from mlv.repo.identity import default_author
 
         if not message.strip():
@@ -217,6 +222,7 @@ class TrackingOps(RepoBase):
                 tz_offset=int(offset.total_seconds() // 60) if offset else 0,
                 message=message if message.endswith("\n") else message + "\n",
                 runs=tuple(runs),
+                code=dict(code or {}),
             )
             commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
             self.store.flush()

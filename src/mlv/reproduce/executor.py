@@ -83,7 +83,9 @@ def _undeclared(stderr: str, workspace: Path, run: Run, known_paths: Iterable[st
         name = path.rsplit("/", 1)[-1]
         relative = os.path.relpath(path, run.wdir or ".")
         named = re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", stderr)
-        if path in stderr or relative in stderr or named:
+        # Python names a missing helper by its module: "No module named 'helper'".
+        module = name.endswith(".py") and f"No module named '{name[:-3]}'" in stderr
+        if path in stderr or relative in stderr or named or module:
             missing.append(path)
     if not missing and _MISSING_FILE.search(stderr):
         return (

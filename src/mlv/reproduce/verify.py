@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFoundError
+from mlv.gitcode.workspace import write_code
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
 from mlv.pipeline.paths import overlaps
 from mlv.repo.blobs import hash_file, read_content
@@ -143,6 +144,9 @@ def reproduce(
     begin = time.monotonic()
     env_id: str | None = None
     try:
+        # Sources first: a declared input at the same path wins.
+        note = write_code(repo, [runs[r] for r in order], commit.code, space)
+        report.notes.extend([note] if note else [])
         materialise(repo, _inputs(runs, order), space)
         first = runs[order[0]]
         env_now, _ = capture_env(controlled(environ, first, commit.time))

@@ -45,15 +45,18 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class EnvRecord:
-    """An environment captured once per invocation and stored, shared by its runs."""
+    """An environment and code version captured once per invocation, shared by its runs."""
 
     env: Env
     id: str
+    code: dict[str, Any] = field(default_factory=dict)
 
 
 def store_env(repo: Repo, env: Env) -> EnvRecord:
+    from mlv.gitcode.capture import capture
+
     env_id = repo.store.put_meta(env.to_bytes(), KIND_META)
-    return EnvRecord(env, env_id)
+    return EnvRecord(env, env_id, capture(repo) or {})
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ def execute(
         host=socket.gethostname(),
         pipeline=spec.pipeline,
         variables={k: child[k] for k in DETERMINISM_VARIABLES if k in child},
+        code=env.code,
     )
     run_id = repo.store.put_meta(run.to_bytes(), KIND_META)
     repo.store.flush()

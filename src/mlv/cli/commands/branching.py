@@ -16,7 +16,7 @@ from mlv.errors import InvalidArgumentError
 
 
 def checkout(
-    rev: str = typer.Argument(..., help="Branch, tag or commit to check out."),
+    rev: str = typer.Argument(None, help="Branch, tag or commit to check out."),
     more_paths: list[str] = typer.Argument(
         None, help="Only restore these paths (also after '--')."
     ),
@@ -24,20 +24,31 @@ def checkout(
         False, "--force", "-f", help="Overwrite files with uncommitted changes."
     ),
     paths: list[str] = PATH_OPTION,
+    lock: bool = typer.Option(
+        False, "--lock", help="Check out the commit mlv.lock names (same as mlv sync)."
+    ),
     json: bool = JSON_OPTION,
 ) -> None:
     """Make the working tree match a revision, or restore only some paths from it.
 
     Without paths HEAD moves to REV. Files with uncommitted changes are never
-    overwritten without --force.
+    overwritten without --force. With --lock, REV is the commit mlv.lock names.
 
     Example: mlv checkout v1      mlv checkout HEAD~2 -- data/labels.csv
     """
     wanted = (more_paths or []) + (paths or [])
+    if lock == (rev is not None) or (lock and wanted):
+        raise InvalidArgumentError("name a revision to check out, or use --lock without one")
     with open_repo() as repo:
-        result = repo.checkout(
-            rev, user_paths(wanted) if wanted else None, force=force, progress=TerminalProgress()
-        )
+        if lock:
+            result = repo.sync(force=force).checkout
+        else:
+            result = repo.checkout(
+                rev,
+                user_paths(wanted) if wanted else None,
+                force=force,
+                progress=TerminalProgress(),
+            )
     if json:
         print_json(result.to_json())
         return

@@ -125,6 +125,7 @@ def show(
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
         details = repo.show(rev)
+        codes = _code_lines(repo, details) if not json else {}
     if json:
         print_json(details.to_json())
         return
@@ -139,16 +140,24 @@ def show(
         "",
     ]
     lines.extend(_change_lines(details.changes))
-    lines.extend(_run_lines(details))
+    lines.extend(_run_lines(details, codes))
     print_markup("\n".join(lines))
 
 
-def _run_lines(details) -> list[str]:  # type: ignore[no-untyped-def]
+def _code_lines(repo, details) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The code version of the commit (key "") and of each run (by run id), in words."""
+    from mlv.gitcode.describe import code_line
+
+    found = {"": code_line(repo, details.entry.commit.code)}
+    found.update({item.id: code_line(repo, item.run.code) for item in details.runs})
+    return found
+
+
+def _run_lines(details, codes: dict[str, str]) -> list[str]:  # type: ignore[no-untyped-def]
     """The runs behind the commit's outputs, and its reproductions, for ``show``."""
     lines: list[str] = []
-    code = details.entry.commit.code
-    if code:
-        lines += ["", "Code: " + ", ".join(f"{k} {v}" for k, v in sorted(code.items()))]
+    if codes.get(""):
+        lines += ["", "Code: " + codes[""]]
     for item in details.runs:
         run = item.run
         when = datetime.fromtimestamp(run.started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -165,6 +174,8 @@ def _run_lines(details) -> list[str]:  # type: ignore[no-untyped-def]
         if values:
             lines.append("    params:   " + ", ".join(values))
         lines.append("    outputs:  " + _artifact_list(run.outs))
+        if codes.get(item.id):
+            lines.append("    code:     " + codes[item.id])
         metrics = [f"{k}={v}" for m in run.metrics.values() for k, v in sorted(m.items())]
         if metrics:
             lines.append("    metrics:  " + ", ".join(metrics))

@@ -1,0 +1,1 @@
+"""Code versions from git (read with dulwich, never the git binary) and ``mlv.lock``."""

@@ -1,0 +1,187 @@
+"""``mlv.lock``: the mlv commit and top-level ids that go with the code, at the project root."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
+from mlv.repo.files import atomic_write
+from mlv.repo.repository import Repo
+from mlv.repo.results import CheckoutResult
+
+LOCK_FILE = "mlv.lock"
+LOCK_FORMAT = 1
+HEADER = (
+    "# mlv.lock: the data that goes with this code. Written by mlv commit; restore with mlv sync.\n"
+)
+# Names made only of these characters are written bare; any other, and any a YAML
+# reader would take for a boolean or null, is a JSON string: YAML reads it as a
+# double-quoted scalar, so the file loads as the same mapping there.
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_.+/-]*")
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})
+_ID = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Lock:
+    """An mlv commit id and, by top-level tracked name, the id of each (file or tree)."""
+
+    commit: str
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def to_text(self) -> str:
+        lines = [HEADER, f"format: {LOCK_FORMAT}\n", f"commit: {self.commit}\n", "paths:\n"]
+        # Sorted by UTF-8 bytes, as trees are: the order never depends on the platform.
+        for name in sorted(self.paths, key=lambda n: n.encode("utf-8")):
+            bare = _BARE.fullmatch(name) and name.lower() not in _YAML_WORDS
+            shown = name if bare else json.dumps(name, ensure_ascii=False)
+            lines.append(f"  {shown}: {self.paths[name]}\n")
+        return "".join(lines)
+
+    @classmethod
+    def from_text(cls, text: str) -> Lock:
+        fields: dict[str, str] = {}
+        paths: dict[str, str] = {}
+        in_paths = False
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.rstrip()
+            if not line or line.lstrip().startswith("#"):
+                continue
+            if in_paths and line.startswith("  "):
+                name, value = _entry(line.strip(), number)
+                paths[name] = value
+                continue
+            key, sep, value = line.partition(":")
+            if not sep or key not in ("format", "commit", "paths"):
+                raise FormatError(f"{LOCK_FILE} line {number}: expected format, commit or paths")
+            in_paths = key == "paths"
+            fields[key] = value.strip()
+        if fields.get("format") != str(LOCK_FORMAT):
+            raise FormatError(
+                f"{LOCK_FILE} has format {fields.get('format') or 'none'}; "
+                f"this mlv reads format {LOCK_FORMAT}"
+            )
+        commit = fields.get("commit", "")
+        if not _ID.fullmatch(commit):
+            raise FormatError(f"{LOCK_FILE} names no valid commit id")
+        for name, value in paths.items():
+            if not _ID.fullmatch(value):
+                raise FormatError(f"{LOCK_FILE}: {name} has no valid id")
+        return cls(commit, paths)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _entry(text: str, number: int) -> tuple[str, str]:
+    if text.startswith('"'):
+        try:
+            name, end = json.JSONDecoder().raw_decode(text)
+        except ValueError:
+            raise FormatError(f"{LOCK_FILE} line {number}: a badly quoted path") from None
+        rest = text[end:]
+    else:
+        name, sep, value = text.rpartition(": ")
+        if not sep:
+            raise FormatError(f"{LOCK_FILE} line {number}: expected 'path: id'")
+        rest = ": " + value
+    if not rest.startswith(": "):
+        raise FormatError(f"{LOCK_FILE} line {number}: expected 'path: id'")
+    return str(name), rest[2:].strip()
+
+
+def lock_path(repo: Repo) -> Path:
+    return repo.root / LOCK_FILE
+
+
+def lock_for(repo: Repo, rev: str = "HEAD") -> Lock:
+    """The lock that describes ``rev``: its id and the id of each top-level entry."""
+    commit_id = repo.resolve(rev)
+    tree = repo.trees.tree(repo.read_commit(commit_id).tree)
+    return Lock(commit_id, {e.name: e.id for e in tree.entries})
+
+
+def read_lock(repo: Repo) -> Lock | None:
+    """The project's ``mlv.lock``, or None when there is none."""
+    try:
+        text = lock_path(repo).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Lock.from_text(text)
+
+
+def write_lock(repo: Repo) -> Path:
+    """Write ``mlv.lock`` for HEAD (atomically, and only when it changes); return its path."""
+    if repo.refs.head().commit is None:
+        raise InvalidArgumentError("nothing committed yet: run 'mlv commit' before 'mlv lock'")
+    path = lock_path(repo)
+    data = lock_for(repo).to_text().encode("utf-8")
+    try:
+        unchanged = path.read_bytes() == data
+    except FileNotFoundError:
+        unchanged = False
+    if not unchanged:
+        atomic_write(path, data)
+    return path
+
+
+def lock_is_current(repo: Repo) -> bool:
+    """Whether ``mlv.lock`` names HEAD and its paths.
+
+    With no lock file it is current only when there is nothing it should hold:
+    no commit yet, or a project outside git that never wrote one.
+    """
+    from mlv.gitcode.gitrepo import find_git
+
+    head = repo.refs.head().commit
+    lock = read_lock(repo)
+    if lock is None:
+        return head is None or find_git(repo.root) is None
+    return head is not None and lock == lock_for(repo)
+
+
+def keeps_lock(repo: Repo) -> bool:
+    """Whether ``mlv commit`` maintains the lock: inside git, or once one exists."""
+    from mlv.gitcode.gitrepo import find_git
+
+    return lock_path(repo).exists() or find_git(repo.root) is not None
+
+
+@dataclass
+class SyncResult:
+    """What ``mlv sync`` did: the commit it moved to and the files it wrote or removed."""
+
+    commit: str
+    moved: bool
+    checkout: CheckoutResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "moved": self.moved, **self.checkout.to_json()}
+
+
+def sync(repo: Repo, *, force: bool = False) -> SyncResult:
+    """Make the working tree's data match ``mlv.lock``: check out the commit it names.
+
+    HEAD stays on its branch when the branch already points there, or moves onto a
+    branch that does; otherwise it is detached at the commit.
+    """
+    lock = read_lock(repo)
+    if lock is None:
+        raise NotFoundError(f"no {LOCK_FILE} at {repo.root}: write one with 'mlv lock'")
+    with repo.lock:
+        if not repo.store.has(lock.commit):
+            raise NotFoundError(
+                f"{LOCK_FILE} names commit {lock.commit[:12]}, which this repository lacks"
+            )
+        head = repo.refs.head()
+        branches = repo.branches()
+        if head.branch is not None and branches.get(head.branch) == lock.commit:
+            rev = head.branch
+        else:
+            rev = next((b for b, c in sorted(branches.items()) if c == lock.commit), lock.commit)
+        result = repo.checkout(rev, force=force)
+    return SyncResult(lock.commit, head.commit != lock.commit, result)

@@ -1,0 +1,44 @@
+"""Putting a recorded code tree into a reproduction's workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlv.gitcode.describe import describe
+from mlv.model.runs import Run
+from mlv.pipeline.paths import overlaps
+from mlv.repo.checkout import Materialiser
+from mlv.repo.repository import Repo
+
+
+def recorded_code(runs: Iterable[Run], commit_code: Mapping[str, Any]) -> dict[str, Any]:
+    """The code version to rebuild with: the first run's that has one, else the commit's.
+
+    A run's own code is what it ran; the commit's may have moved on since.
+    """
+    for run in runs:
+        if run.code.get("tree"):
+            return dict(run.code)
+    return dict(commit_code) if commit_code.get("tree") else {}
+
+
+def write_code(repo: Repo, runs: list[Run], commit_code: Mapping[str, Any], space: Path) -> str:
+    """Write the recorded source files into ``space``; return a note, "" when there were none.
+
+    Declared inputs and outputs are left out: inputs are written afterwards from
+    what the run read, and outputs are the run's to write.
+    """
+    code = recorded_code(runs, commit_code)
+    if not code:
+        return ""
+    declared = [p for run in runs for p in (*run.inputs(), *run.outs)]
+    files = {
+        path: entry
+        for path, entry in repo.trees.flatten(code["tree"]).items()
+        if not any(overlaps(path, d) for d in declared)
+    }
+    space.mkdir(parents=True, exist_ok=True)
+    Materialiser(space, repo.store).apply(files, [])
+    return f"source files from {describe(code)} written into the workspace ({len(files)} files)"
