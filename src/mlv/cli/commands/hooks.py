@@ -1,0 +1,138 @@
+"""hooks: install, remove and run mlv's git hooks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from mlv.cli.commands.common import JSON_OPTION, open_repo
+from mlv.cli.output import echo, print_json
+
+if TYPE_CHECKING:
+    from mlv.githooks import HookState
+
+hooks_app = typer.Typer(
+    name="hooks", no_args_is_help=True, rich_markup_mode=None, add_completion=False
+)
+
+SAID = {
+    "installed": "installed",
+    "updated": "updated",
+    "unchanged": "up to date",
+    "chained": "installed; the hook that was there runs first (kept as {name}.pre-mlv)",
+    "replaced": "installed; the hook that was there is kept as {name}.pre-mlv, not run",
+    "removed": "removed",
+    "restored": "removed; the hook that was there before is back",
+    "absent": "not installed",
+    "mlv": "installed",
+    "mlv-chained": "installed; runs {name}.pre-mlv first",
+    "mlv-replacing": "installed; {name}.pre-mlv is kept but not run",
+    "other": "not mlv's hook: left alone",
+}
+
+
+@hooks_app.callback()
+def hooks() -> None:
+    """Git hooks that keep git and the mlv data in step.
+
+    pre-commit refuses a git commit while tracked data has uncommitted changes or
+    mlv.lock is stale; post-checkout and post-merge check out the data mlv.lock names;
+    pre-push will push mlv objects once remotes exist.
+
+    Example: mlv hooks install      mlv hooks status
+    """
+
+
+@hooks_app.command("install")
+def install(
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Keep a hook that is already there as HOOK.pre-mlv but do not run it.",
+    ),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Install mlv's git hooks (honours core.hooksPath).
+
+    A hook that is already there and is not mlv's is kept as HOOK.pre-mlv and runs
+    before mlv's; `mlv hooks uninstall` puts it back. Installing again updates mlv's
+    hooks.
+
+    Example: mlv hooks install
+    """
+    from mlv.githooks import install as install_hooks
+
+    with open_repo() as repo:
+        states = install_hooks(repo, force=force)
+    _show(states, json)
+
+
+@hooks_app.command("uninstall")
+def uninstall(json: bool = JSON_OPTION) -> None:
+    """Remove mlv's git hooks and put back the hooks they kept.
+
+    Hooks that are not mlv's are left alone.
+
+    Example: mlv hooks uninstall
+    """
+    from mlv.githooks import uninstall as uninstall_hooks
+
+    with open_repo() as repo:
+        states = uninstall_hooks(repo)
+    _show(states, json)
+
+
+@hooks_app.command("status")
+def status(json: bool = JSON_OPTION) -> None:
+    """Show which of mlv's git hooks are installed.
+
+    Example: mlv hooks status --json
+    """
+    from mlv.githooks import hook_states
+
+    with open_repo() as repo:
+        states = hook_states(repo)
+    _show(states, json)
+
+
+@hooks_app.command(
+    "run", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+def run(
+    name: str = typer.Argument(
+        ...,
+        help="pre-commit, post-checkout, post-merge, pre-push, status-clean or lock-current.",
+    ),
+    args: list[str] = typer.Argument(None, help="The arguments git passed to the hook."),
+) -> None:
+    """Run one hook's check or action, as the installed hook scripts do.
+
+    Messages go to stderr, as git shows a hook's output; the exit code is the hook's.
+    status-clean (no uncommitted tracked data) and lock-current (mlv.lock names
+    HEAD) are the two halves of pre-commit.
+
+    Example: mlv hooks run pre-commit      mlv hooks run status-clean
+    """
+    from mlv.githooks import run_hook
+
+    with open_repo() as repo:
+        code, message = run_hook(repo, name, args or [], git_index=os.environ.get("GIT_INDEX_FILE"))
+    if message:
+        sys.stderr.write(message + "\n")
+    if code:
+        raise typer.Exit(code)
+
+
+def _show(states: list[HookState], json: bool) -> None:
+    if json:
+        print_json([s.to_json() for s in states])
+        return
+    for s in states:
+        echo(f"{s.name}: {SAID[s.state].format(name=s.name)}  ({s.path})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(hooks_app)

@@ -1,0 +1,143 @@
+"""What each git hook does when git runs it: ``mlv hooks run NAME ARGS``."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from mlv.errors import InvalidArgumentError, MlvError
+
+if TYPE_CHECKING:
+    from mlv.repo.repository import Repo
+
+# How many paths a refusal lists before it says "and N more".
+SHOWN_PATHS = 20
+NO_REMOTES = "mlv: no remotes yet: nothing to push"
+
+
+def run_hook(
+    repo: Repo, name: str, args: Sequence[str] = (), *, git_index: str | None = None
+) -> tuple[int, str]:
+    """Run hook ``name`` with git's arguments; return the exit code and what to tell the user.
+
+    Besides git's hook names, ``status-clean`` and ``lock-current`` run the two halves of
+    pre-commit alone (the pre-commit framework's ``mlv-status`` and ``mlv-lock``).
+    ``git_index`` is the index file git commits from when it is not the usual one.
+    """
+    hooks: dict[str, Callable[[Repo, Sequence[str]], tuple[int, str]]] = {
+        "pre-commit": lambda repo, _: _pre_commit(repo, git_index),
+        "post-checkout": _post_checkout,
+        "post-merge": _post_merge,
+        "pre-push": _pre_push,
+        "status-clean": lambda repo, _: _status_problem(repo) or (0, ""),
+        "lock-current": lambda repo, _: _lock_problem(repo) or (0, ""),
+    }
+    hook = hooks.get(name)
+    if hook is None:
+        raise InvalidArgumentError(f"no hook named {name!r}: known hooks are {', '.join(hooks)}")
+    return hook(repo, args)
+
+
+def _pre_commit(repo: Repo, git_index: str | None) -> tuple[int, str]:
+    found = (_status_problem(repo), _lock_problem(repo) or _lock_unstaged(repo, git_index))
+    problems = [p for p in found if p is not None]
+    if not problems:
+        return 0, ""
+    lines = [message for _, message in problems]
+    lines.append("git commit refused by mlv's pre-commit hook (git commit --no-verify skips it)")
+    return 1, "\n".join(lines)
+
+
+def _status_problem(repo: Repo) -> tuple[int, str] | None:
+    """Tracked data that is not in HEAD: staged, modified or deleted paths.
+
+    Untracked files are not counted, even inside tracked folders: mlv cannot tell a new
+    data file from a scratch file, and `mlv status` lists them for the user to decide.
+    """
+    status = repo.status()
+    rows = [("staged", c.path) for c in status.staged]
+    rows += [("modified", p) for p in status.modified]
+    rows += [("deleted", p) for p in status.deleted]
+    if not rows:
+        return None
+    lines = ["mlv: tracked data has changes that are not in an mlv commit:"]
+    lines += [f"  {kind + ':':<9} {path}" for kind, path in rows[:SHOWN_PATHS]]
+    if len(rows) > SHOWN_PATHS:
+        lines.append(f"  and {len(rows) - SHOWN_PATHS} more (see 'mlv status')")
+    to_add = sorted({p for p in (*status.modified, *status.deleted)})
+    commit = 'mlv commit -m "..."'
+    if to_add:
+        shown = " ".join(shlex.quote(p) for p in to_add[:SHOWN_PATHS])
+        more = " ..." if len(to_add) > SHOWN_PATHS else ""
+        lines.append(f"run: mlv add {shown}{more} && {commit}")
+    else:
+        lines.append(f"run: {commit}")
+    return 1, "\n".join(lines)
+
+
+def _lock_problem(repo: Repo) -> tuple[int, str] | None:
+    from mlv.gitcode.lock import lock_is_current
+
+    if lock_is_current(repo):
+        return None
+    return 1, (
+        "mlv: mlv.lock does not name the current mlv commit (HEAD)\n"
+        "run: mlv commit (or mlv lock) and git add mlv.lock"
+    )
+
+
+def _lock_unstaged(repo: Repo, git_index: str | None) -> tuple[int, str] | None:
+    """A current mlv.lock that git would leave out of the commit."""
+    from mlv.gitcode.lock import lock_path
+    from mlv.githooks.gitindex import index_matches_file
+
+    path = lock_path(repo)
+    if not path.exists() or index_matches_file(path, git_index):
+        return None
+    return 1, (
+        "mlv: mlv.lock has changes that git has not staged: this commit would go without them\n"
+        "run: git add mlv.lock"
+    )
+
+
+def _post_checkout(repo: Repo, args: Sequence[str]) -> tuple[int, str]:
+    # git passes: previous HEAD, new HEAD, and 1 for a branch checkout, 0 for files.
+    if len(args) >= 3 and args[2] != "1":
+        return 0, ""
+    return _sync(repo)
+
+
+def _post_merge(repo: Repo, args: Sequence[str]) -> tuple[int, str]:
+    return _sync(repo)
+
+
+def _sync(repo: Repo) -> tuple[int, str]:
+    """Check out the data ``mlv.lock`` names and say what changed."""
+    from mlv.gitcode.lock import read_lock, sync
+
+    if read_lock(repo) is None:
+        return 0, "mlv: no mlv.lock here: no data to sync"
+    try:
+        result = sync(repo)
+    except MlvError as exc:
+        return 1, f"mlv: could not sync the data to mlv.lock: {exc}"
+    done = result.checkout
+    if not result.moved and not done.written and not done.removed:
+        return 0, f"mlv: data already matches mlv.lock ({result.commit[:12]})"
+    lines = [
+        f"mlv: synced the data to mlv.lock ({result.commit[:12]}): "
+        f"{len(done.written)} written, {len(done.removed)} removed"
+    ]
+    lines += [f"  written: {p}" for p in done.written[:SHOWN_PATHS]]
+    lines += [f"  removed: {p}" for p in done.removed[:SHOWN_PATHS]]
+    hidden = max(0, len(done.written) - SHOWN_PATHS) + max(0, len(done.removed) - SHOWN_PATHS)
+    if hidden:
+        lines.append(f"  and {hidden} more")
+    return 0, "\n".join(lines)
+
+
+def _pre_push(repo: Repo, args: Sequence[str]) -> tuple[int, str]:
+    # mlv has no remotes yet; when it has, the objects mlv.lock needs go up here, before
+    # git's refs do.
+    return 0, NO_REMOTES
