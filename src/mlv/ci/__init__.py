@@ -1,0 +1,1 @@
+"""``mlv ci``: one verdict and one Markdown report for a continuous-integration job."""
