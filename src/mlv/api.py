@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mlv.model.tables import Profile
     from mlv.pipeline.repro import ReproReporter, ReproResult
     from mlv.repo.diff import Change
-    from mlv.repo.results import AddResult, CommitDetails, Progress
+    from mlv.repo.results import AddResult, CommitDetails, MergeResult, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
     from mlv.tables.contracts import CheckReport
     from mlv.tables.diff import TableDiff
@@ -317,8 +317,14 @@ class Repo(CoreRepo):
         code: dict[str, Any] | None = None,
         strict: bool | None = None,
         on_warning: Callable[[str], None] | None = None,
+        environ: Mapping[str, str] | None = None,
+        stdout: IO[Any] | int | None = None,
     ) -> str:
         """Record the staging area as a new commit on the current branch; return its id.
+
+        The ``pre-commit`` hooks of ``mlv.yaml`` run first (one failing raises
+        ``HookFailedError`` and nothing is committed), the ``post-commit`` hooks after
+        (a failure goes to ``on_warning``); not for the commit a merge makes.
 
         Inside a git work tree the commit records the code version (``code``, by
         default captured now) and ``mlv.lock`` is rewritten to name it.
@@ -327,10 +333,18 @@ class Repo(CoreRepo):
         broken one is passed to ``on_warning``, or with ``strict`` (None: the config's
         ``tables.strict``) refused with ``ContractError``.
         """
+        from mlv.actions import run_hooks
         from mlv.gitcode.capture import capture
         from mlv.gitcode.lock import keeps_lock, write_lock
         from mlv.tables.hooks import before_commit
 
+        # Hooks run outside the lock, so that they may run mlv themselves; a merge
+        # commits while holding it, and has pre-merge hooks of its own.
+        hooked = not self.lock.held
+        environ = os.environ if environ is None else environ
+        facts = {**self._hook_facts(), "MLV_MESSAGE": message, "MLV_AUTHOR": self._who(author)}
+        if hooked:
+            run_hooks(self.root, "pre-commit", facts, environ, stdout=stdout)
         with self.lock:
             for line in before_commit(self, strict=strict):
                 if on_warning is not None:
@@ -345,7 +359,40 @@ class Repo(CoreRepo):
             )
             if keeps_lock(self):
                 write_lock(self)
-            return commit_id
+        if hooked:
+            facts["MLV_COMMIT"] = commit_id
+            for line in run_hooks(self.root, "post-commit", facts, environ, stdout=stdout):
+                if on_warning is not None:
+                    on_warning(line)
+        return commit_id
+
+    def merge(
+        self,
+        rev: str,
+        *,
+        prefer: str | None = None,
+        message: str | None = None,
+        author: Person | None = None,
+        environ: Mapping[str, str] | None = None,
+        stdout: IO[Any] | int | None = None,
+    ) -> MergeResult:
+        """Merge ``rev`` into the current branch, after the ``pre-merge`` hooks of
+        ``mlv.yaml`` (one failing raises ``HookFailedError`` and nothing is merged)."""
+        from mlv.actions import run_hooks
+
+        if not self.lock.held:
+            facts = {
+                **self._hook_facts(),
+                "MLV_MERGE_SOURCE": rev,
+                "MLV_MERGE_SOURCE_COMMIT": self.resolve(rev),
+            }
+            environ = os.environ if environ is None else environ
+            run_hooks(self.root, "pre-merge", facts, environ, stdout=stdout)
+        return super().merge(rev, prefer=prefer, message=message, author=author)
+
+    def _hook_facts(self) -> dict[str, str]:
+        head = self.refs.head()
+        return {"MLV_BRANCH": head.branch or "", "MLV_HEAD": head.commit or ""}
 
     # -- code versions and mlv.lock ----------------------------------------------------
 

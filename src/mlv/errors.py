@@ -99,6 +99,12 @@ class CommandFailedError(MlvError):
         self.exit_code = exit_code if exit_code > 0 else 128 - exit_code if exit_code < 0 else 1
 
 
+class HookFailedError(MlvError):
+    """A pre-commit or pre-merge hook declared in mlv.yaml failed: the operation is off."""
+
+    exit_code = 1
+
+
 class PipelineError(InvalidArgumentError):
     """A pipeline file, a params file or a run's declaration cannot be used as written.
 

@@ -42,6 +42,7 @@ TOP_LEVEL_KEYS = (
     "artifacts",
     "datasets",
     "tables",  # mlv.yaml only: table keys and data contracts (mlv.tables.config)
+    "hooks",  # mlv.yaml only: commands around commit and merge (mlv.actions)
 )
 STAGE_KEYS = (
     "cmd",

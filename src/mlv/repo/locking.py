@@ -60,6 +60,11 @@ class RepoLock:
         self._fd = fd
         self._depth = 1
 
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the lock (inside a ``with repo.lock`` block)."""
+        return self._depth > 0
+
     def holder(self) -> str:
         try:
             pid = self.path.read_text().strip()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from mlv.cli.commands.common import (
@@ -173,7 +176,8 @@ def merge(
     """Merge a branch: fast-forward when possible, else a three-way merge by file.
 
     A path changed on both sides is a conflict: nothing is changed and the
-    paths are listed, until you rerun with --ours or --theirs.
+    paths are listed, until you rerun with --ours or --theirs. The pre-merge
+    hooks of mlv.yaml run first.
 
     Example: mlv merge experiment --theirs
     """
@@ -181,7 +185,14 @@ def merge(
         raise InvalidArgumentError("choose one of --ours and --theirs")
     prefer = "ours" if ours else "theirs" if theirs else None
     with open_repo() as repo:
-        result = repo.merge(rev, prefer=prefer, message=message, author=author_from_env())
+        result = repo.merge(
+            rev,
+            prefer=prefer,
+            message=message,
+            author=author_from_env(),
+            environ=os.environ,
+            stdout=sys.stderr if json else None,
+        )
     if json:
         print_json(result.to_json())
         return

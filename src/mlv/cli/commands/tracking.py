@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -121,7 +123,8 @@ def commit(
 
     The author comes from MLV_AUTHOR_NAME / MLV_AUTHOR_EMAIL, else git's
     user.name / user.email. Staged tables that changed are checked against their
-    contracts in mlv.yaml: a warning, or with --strict a refusal.
+    contracts in mlv.yaml: a warning, or with --strict a refusal. The pre-commit
+    and post-commit hooks of mlv.yaml run around it.
 
     Example: mlv commit -m "Add the November training data"
     """
@@ -132,6 +135,8 @@ def commit(
             allow_empty=allow_empty,
             strict=True if strict else None,
             on_warning=warn,
+            environ=os.environ,
+            stdout=sys.stderr if json else None,
         )
         details = repo.show(commit_id)
     if json:

@@ -1,0 +1,121 @@
+"""mlv's own hooks: commands that ``mlv.yaml`` declares around ``commit`` and ``merge``.
+
+```yaml
+hooks:
+  pre-commit:                 # before a commit; a failure aborts it
+    - mlv check
+    - name: data tests
+      cmd: pytest -q tests/data
+  post-commit:                # after it; a failure is reported, the commit stays
+    - ./notify.sh
+  pre-merge:                  # before a merge; a failure aborts it
+    - mlv check
+```
+
+Each command runs with ``sh -c`` at the repository root, its output going where
+mlv's goes, with the operation's facts in ``MLV_*`` environment variables:
+``MLV_EVENT``, ``MLV_REPO``, ``MLV_BRANCH``, ``MLV_HEAD``, and for commits
+``MLV_MESSAGE`` and ``MLV_AUTHOR`` (``MLV_COMMIT`` after it), for merges
+``MLV_MERGE_SOURCE`` and ``MLV_MERGE_SOURCE_COMMIT``. They run without mlv's lock
+held, so a hook may itself run mlv.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mlv.errors import HookFailedError, PipelineError
+
+CONFIG_FILE = "mlv.yaml"
+SECTION = "hooks"
+EVENTS = ("pre-commit", "post-commit", "pre-merge")
+
+
+@dataclass(frozen=True)
+class Hook:
+    event: str
+    name: str
+    cmd: str
+
+
+def load_hooks(root: Path) -> dict[str, list[Hook]]:
+    """The ``hooks:`` section of the root ``mlv.yaml``, by event; {} without one."""
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return {}
+    from mlv.pipeline.yamlio import load_yaml
+
+    doc = load_yaml(path.read_text(encoding="utf-8"), CONFIG_FILE)
+    section = doc.get(SECTION) if isinstance(doc, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise PipelineError(
+            f"{CONFIG_FILE}: 'hooks:' must map events ({', '.join(EVENTS)}) to commands"
+        )
+    found: dict[str, list[Hook]] = {}
+    for event, items in section.items():
+        if event not in EVENTS:
+            raise PipelineError(
+                f"{CONFIG_FILE}: unknown hook event '{event}'; events: {', '.join(EVENTS)}"
+            )
+        items = [items] if isinstance(items, str | dict) else items or []
+        if not isinstance(items, list):
+            raise PipelineError(f"{CONFIG_FILE}: hooks.{event} must be a list of commands")
+        found[event] = [_hook(event, i, item) for i, item in enumerate(items, 1)]
+    return found
+
+
+def _hook(event: str, position: int, item: Any) -> Hook:
+    where = f"{CONFIG_FILE}: hooks.{event}, item {position}"
+    if isinstance(item, str) and item.strip():
+        return Hook(event, item.strip(), item)
+    if isinstance(item, dict):
+        unknown = set(item) - {"name", "cmd"}
+        if unknown:
+            raise PipelineError(f"{where}: unknown key '{sorted(unknown)[0]}'; keys: name, cmd")
+        cmd = item.get("cmd")
+        if isinstance(cmd, str) and cmd.strip():
+            return Hook(event, str(item.get("name") or cmd).strip(), cmd)
+    raise PipelineError(f"{where}: give a command, or a mapping with cmd: (and name:)")
+
+
+def run_hooks(
+    root: Path,
+    event: str,
+    facts: Mapping[str, str],
+    environ: Mapping[str, str],
+    *,
+    stdout: IO[Any] | int | None = None,
+) -> list[str]:
+    """Run the hooks of ``event`` in order.
+
+    A failing pre-hook raises ``HookFailedError`` and later hooks do not run; a
+    failing post-hook becomes a warning (returned) and the others still run.
+    """
+    hooks = load_hooks(root).get(event, [])
+    if not hooks:
+        return []
+    env = {**environ, "MLV_EVENT": event, "MLV_REPO": str(root), **facts}
+    warnings = []
+    for hook in hooks:
+        try:
+            code = subprocess.run(hook.cmd, shell=True, cwd=root, env=env, stdout=stdout).returncode
+        except OSError as exc:
+            code, reason = 127, str(exc)
+        else:
+            reason = f"exit code {code}"
+        if code == 0:
+            continue
+        if event.startswith("pre-"):
+            operation = event.removeprefix("pre-")
+            raise HookFailedError(
+                f"{event} hook '{hook.name}' failed ({reason}): the {operation} is not made; "
+                f"fix what it reports, or change hooks.{event} in {CONFIG_FILE}"
+            )
+        warnings.append(f"{event} hook '{hook.name}' failed ({reason}); the commit stands")
+    return warnings
