@@ -44,13 +44,9 @@ class Hook:
 
 def load_hooks(root: Path) -> dict[str, list[Hook]]:
     """The ``hooks:`` section of the root ``mlv.yaml``, by event; {} without one."""
-    path = root / CONFIG_FILE
-    if not path.exists():
-        return {}
-    from mlv.pipeline.yamlio import load_yaml
+    from mlv.pipeline.yamlio import mlv_yaml_section
 
-    doc = load_yaml(path.read_text(encoding="utf-8"), CONFIG_FILE)
-    section = doc.get(SECTION) if isinstance(doc, dict) else None
+    section = mlv_yaml_section(root, SECTION)
     if section is None:
         return {}
     if not isinstance(section, dict):

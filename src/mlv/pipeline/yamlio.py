@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -112,3 +113,12 @@ def load_yaml(text: str, name: str) -> Any:
     except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())
         raise PipelineError(f"{name}: not valid YAML: {problem}") from None
+
+
+def mlv_yaml_section(root: Path, section: str) -> Any:
+    """A top-level section of the root ``mlv.yaml`` (``tables:``, ``hooks:``), or None."""
+    path = root / "mlv.yaml"
+    if not path.exists():
+        return None
+    doc = load_yaml(path.read_text(encoding="utf-8"), path.name)
+    return doc.get(section) if isinstance(doc, dict) else None

@@ -32,13 +32,9 @@ class TableConfig:
 
 def load_table_configs(root: Path) -> list[TableConfig]:
     """The ``tables:`` section of the root ``mlv.yaml``, in file order; [] without one."""
-    path = root / CONFIG_FILE
-    if not path.exists():
-        return []
-    from mlv.pipeline.yamlio import load_yaml
+    from mlv.pipeline.yamlio import mlv_yaml_section
 
-    doc = load_yaml(path.read_text(encoding="utf-8"), CONFIG_FILE)
-    section = doc.get(SECTION) if isinstance(doc, dict) else None
+    section = mlv_yaml_section(root, SECTION)
     if section is None:
         return []
     if not isinstance(section, dict):
