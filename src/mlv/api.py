@@ -1,8 +1,9 @@
 """``mlv.Repo``: the repository with every capability on it, the one public Python API.
 
 The core repository (``mlv.repo``) knows files, trees and commits. The methods here
-add runs, pipelines, lineage and reproduction, each a thin call into its own
-capability package, so that a notebook can do everything the ``mlv`` command does.
+add runs, pipelines, lineage, reproduction, tables, code versions, hooks and CI,
+each a thin call into its own capability package, so that a notebook can do
+everything the ``mlv`` command does.
 """
 
 from __future__ import annotations
@@ -185,6 +186,8 @@ class Repo(CoreRepo):
             stdout=stdout,
         )
 
+    # -- CI ---------------------------------------------------------------------------
+
     def ci(
         self,
         head: str = "HEAD",
@@ -212,11 +215,6 @@ class Repo(CoreRepo):
             who=self._who(author),
             stdout=stdout,
         )
-
-    def _who(self, author: Person | None) -> str:
-        from mlv.repo.identity import default_author
-
-        return str(author or default_author(self.root))
 
     # -- lineage and history ---------------------------------------------------------
 
@@ -276,7 +274,7 @@ class Repo(CoreRepo):
 
         return diff(self, a, b, PARAMS, all_keys=all_keys)
 
-    # -- tables ---------------------------------------------------------------------
+    # -- add, commit, merge: contracts, profiles, code versions, hooks -------------
 
     # Table files: their content is profiled on add, and tree entries carry the profile.
     PROFILED_SUFFIXES = tuple(FORMAT_OF_SUFFIX)
@@ -394,6 +392,11 @@ class Repo(CoreRepo):
         head = self.refs.head()
         return {"MLV_BRANCH": head.branch or "", "MLV_HEAD": head.commit or ""}
 
+    def _who(self, author: Person | None) -> str:
+        from mlv.repo.identity import default_author
+
+        return str(author or default_author(self.root))
+
     # -- code versions and mlv.lock ----------------------------------------------------
 
     def code_version(self) -> dict[str, Any] | None:
@@ -419,6 +422,8 @@ class Repo(CoreRepo):
         from mlv.gitcode.lock import sync
 
         return sync(self, force=force)
+
+    # -- tables: profiles -----------------------------------------------------------
 
     def profile(self, path: str | os.PathLike[str], rev: str | None = None) -> Profile:
         """The profile of a table (schema, rows, column statistics) at ``rev``, or in the
