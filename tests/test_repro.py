@@ -379,3 +379,12 @@ def test_an_mlv_yaml_of_tables_only_leaves_the_stages_to_dvc_yaml(project) -> No
     result = repro(root, env)
     assert result["pipeline"] == "dvc.yaml"
     assert set(statuses(result)) == {"prepare", "train", "evaluate"}
+
+
+def test_downstream_runs_what_depends_on_the_target(project) -> None:
+    root, env = project
+    repro(root, env)
+    executed(env)
+    result = repro(root, env, "train", "--force", "--downstream")
+    assert list(statuses(result)) == ["train", "evaluate"]
+    assert executed(env) == ["train", "evaluate"]

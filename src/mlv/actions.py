@@ -81,21 +81,21 @@ def _hook(event: str, position: int, item: Any) -> Hook:
 
 
 def run_hooks(
+    hooks: list[Hook],
     root: Path,
-    event: str,
     facts: Mapping[str, str],
     environ: Mapping[str, str],
     *,
     stdout: IO[Any] | int | None = None,
 ) -> list[str]:
-    """Run the hooks of ``event`` in order.
+    """Run ``hooks`` (one event's, from :func:`load_hooks`) in order.
 
     A failing pre-hook raises ``HookFailedError`` and later hooks do not run; a
     failing post-hook becomes a warning (returned) and the others still run.
     """
-    hooks = load_hooks(root).get(event, [])
     if not hooks:
         return []
+    event = hooks[0].event
     env = {**environ, "MLV_EVENT": event, "MLV_REPO": str(root), **facts}
     warnings = []
     for hook in hooks:

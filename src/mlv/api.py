@@ -331,18 +331,19 @@ class Repo(CoreRepo):
         broken one is passed to ``on_warning``, or with ``strict`` (None: the config's
         ``tables.strict``) refused with ``ContractError``.
         """
-        from mlv.actions import run_hooks
+        from mlv.actions import load_hooks, run_hooks
         from mlv.gitcode.capture import capture
         from mlv.gitcode.lock import keeps_lock, write_lock
+        from mlv.repo.identity import default_author
         from mlv.tables.hooks import before_commit
 
         # Hooks run outside the lock, so that they may run mlv themselves; a merge
         # commits while holding it, and has pre-merge hooks of its own.
-        hooked = not self.lock.held
+        hooks = {} if self.lock.held else load_hooks(self.root)
         environ = os.environ if environ is None else environ
-        facts = {**self._hook_facts(), "MLV_MESSAGE": message, "MLV_AUTHOR": self._who(author)}
-        if hooked:
-            run_hooks(self.root, "pre-commit", facts, environ, stdout=stdout)
+        author = author or default_author(self.root)
+        facts = {**self._hook_facts(), "MLV_MESSAGE": message, "MLV_AUTHOR": str(author)}
+        run_hooks(hooks.get("pre-commit", []), self.root, facts, environ, stdout=stdout)
         with self.lock:
             for line in before_commit(self, strict=strict):
                 if on_warning is not None:
@@ -357,11 +358,11 @@ class Repo(CoreRepo):
             )
             if keeps_lock(self):
                 write_lock(self)
-        if hooked:
-            facts["MLV_COMMIT"] = commit_id
-            for line in run_hooks(self.root, "post-commit", facts, environ, stdout=stdout):
-                if on_warning is not None:
-                    on_warning(line)
+        facts["MLV_COMMIT"] = commit_id
+        post = hooks.get("post-commit", [])
+        for line in run_hooks(post, self.root, facts, environ, stdout=stdout):
+            if on_warning is not None:
+                on_warning(line)
         return commit_id
 
     def merge(
@@ -376,16 +377,17 @@ class Repo(CoreRepo):
     ) -> MergeResult:
         """Merge ``rev`` into the current branch, after the ``pre-merge`` hooks of
         ``mlv.yaml`` (one failing raises ``HookFailedError`` and nothing is merged)."""
-        from mlv.actions import run_hooks
+        from mlv.actions import load_hooks, run_hooks
 
-        if not self.lock.held:
+        hooks = [] if self.lock.held else load_hooks(self.root).get("pre-merge", [])
+        if hooks:
             facts = {
                 **self._hook_facts(),
                 "MLV_MERGE_SOURCE": rev,
                 "MLV_MERGE_SOURCE_COMMIT": self.resolve(rev),
             }
             environ = os.environ if environ is None else environ
-            run_hooks(self.root, "pre-merge", facts, environ, stdout=stdout)
+            run_hooks(hooks, self.root, facts, environ, stdout=stdout)
         return super().merge(rev, prefer=prefer, message=message, author=author)
 
     def _hook_facts(self) -> dict[str, str]:

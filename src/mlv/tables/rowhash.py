@@ -7,8 +7,8 @@ cast to the comparison type of their column first (``mlv.tables.schema_diff``),
 Two different values share a hash with probability 2**-64.
 
 Why numpy: pyarrow has no hash kernel, and it has neither the scatter nor the sorted
-search that matching two key columns needs; numpy has all three. It is imported
-lazily, and only by the row diff.
+search that matching two key columns needs; numpy (a dependency for this) has all
+three. It is imported lazily, and only by the row diff.
 """
 
 from __future__ import annotations
@@ -35,11 +35,9 @@ class UnhashableTypeError(MlvError):
 
 
 def numpy() -> Any:
-    """numpy, or an error saying that the row diff needs it."""
-    try:
-        import numpy
-    except ImportError:
-        raise MlvError("row-level table diffs need numpy: pip install numpy") from None
+    """numpy, imported on first use: only the row diff needs it."""
+    import numpy
+
     return numpy
 
 
