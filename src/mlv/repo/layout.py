@@ -13,6 +13,7 @@ LOGS_DIR = "logs"
 PACKS_DIR = "packs"
 INDEX_DB = "index.db"
 LOCK_FILE = "lock"
+TMP_DIR = "tmp"
 IGNORE_FILE = ".mlvignore"
 REPOSITORY_FORMAT = 1
 DEFAULT_BRANCH = "main"
@@ -55,6 +56,11 @@ class Layout:
     @property
     def lock(self) -> Path:
         return self.mlv / LOCK_FILE
+
+    @property
+    def tmp(self) -> Path:
+        """Scratch space of writes in progress (checkouts); what is there may be removed."""
+        return self.mlv / TMP_DIR
 
 
 def find_root(start: Path) -> Path | None:
