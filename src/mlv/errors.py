@@ -111,3 +111,11 @@ class PipelineError(InvalidArgumentError):
     The message is one line: the file, the stage when there is one, the problem
     and what to do about it.
     """
+
+
+class IndexDamagedError(FormatError):
+    """``index.db`` is lost, unreadable or damaged; ``mlv rebuild-index`` rebuilds it."""
+
+
+class DatabaseAccessError(MlvError):
+    """``index.db`` cannot be read or written: a full disk, an I/O error, permissions."""
