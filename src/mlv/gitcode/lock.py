@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlv.core.paths import TreeGate
 from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
 from mlv.repo.files import atomic_write
 from mlv.repo.repository import Repo
@@ -118,10 +119,15 @@ def write_lock(repo: Repo) -> Path:
     """Write ``mlv.lock`` for HEAD (atomically, and only when it changes); return its path."""
     if repo.refs.head().commit is None:
         raise InvalidArgumentError("nothing committed yet: run 'mlv commit' before 'mlv lock'")
-    path = lock_path(repo)
+    path = TreeGate(repo.root).full(LOCK_FILE)
+    if path.is_dir() and not path.is_symlink():
+        raise InvalidArgumentError(
+            f"{LOCK_FILE} is a folder: move it away so mlv can write the file"
+        )
     data = lock_for(repo).to_text().encode("utf-8")
     try:
-        unchanged = path.read_bytes() == data
+        # A symlink is replaced, never written through (os.replace renames over the link).
+        unchanged = not path.is_symlink() and path.read_bytes() == data
     except FileNotFoundError:
         unchanged = False
     if not unchanged:

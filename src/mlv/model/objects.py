@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any, ClassVar, NamedTuple, Self
 
 from mlv.core.hashing import hash_bytes, is_object_id
+from mlv.core.paths import name_problem
 from mlv.errors import FormatError, UnsafePathError, UnsupportedVersionError
 from mlv.model.canonical import dumps, loads
 
@@ -17,22 +18,12 @@ KIND_DIR = "dir"
 KIND_SYMLINK = "symlink"
 ENTRY_KINDS = (KIND_FILE, KIND_DIR, KIND_SYMLINK)
 
-# Names that a tree may never hold: they would escape the working tree or reach
-# into a repository's own metadata on checkout.
-RESERVED_NAMES = frozenset({".mlv", ".git"})
-
 
 def check_entry_name(name: str) -> None:
-    """Refuse a tree entry name that is not a single, safe path component."""
-    if (
-        not name
-        or name in (".", "..")
-        or "/" in name
-        or "\\" in name
-        or "\x00" in name
-        or name.lower() in RESERVED_NAMES
-    ):
-        raise UnsafePathError(f"unsafe name {name!r} in a tree: refusing to use it")
+    """Refuse a tree entry name that is not one the working tree can hold (core.paths)."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise UnsafePathError(f"unsafe name {name!r} in a tree: {problem}; refusing to use it")
 
 
 class StoredObject:

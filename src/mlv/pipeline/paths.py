@@ -5,6 +5,8 @@ from __future__ import annotations
 import posixpath
 import re
 
+from mlv.core.paths import name_problem
+
 # mlv and git keep their own state there; a stage must never read or write it.
 PROTECTED_DIRS = (".mlv", ".git")
 
@@ -30,8 +32,11 @@ def repo_path(raw: str, wdir: str = "") -> str:
     if joined == ".." or joined.startswith("../"):
         raise ValueError("leads outside the repository; keep it inside the project")
     for part in joined.split("/"):
-        if part in PROTECTED_DIRS:
+        if part.lower() in PROTECTED_DIRS:
             raise ValueError(f"is inside {part}, which stages may not touch")
+        problem = name_problem(part)
+        if problem is not None:
+            raise ValueError(f"has a name mlv cannot track ({part!r}: {problem})")
     return joined
 
 

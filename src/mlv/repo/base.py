@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 from mlv.errors import (
     InvalidArgumentError,
@@ -16,7 +16,8 @@ from mlv.errors import (
 from mlv.model.objects import Commit
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo import revisions
-from mlv.repo.blobs import hash_file
+from mlv.repo.blobs import FileChangedError, hash_file
+from mlv.repo.checkout import Materialiser, clear_scratch
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
 from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR, Layout, find_root
@@ -38,6 +39,8 @@ from mlv.store.pack import KIND_META
 HASH_WORKERS = max(2, min(4, os.cpu_count() or 1))
 BATCH_FILES = 64
 BATCH_BYTES = 32 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 class RepoBase:
@@ -131,6 +134,14 @@ class RepoBase:
             raise InvalidArgumentError(f"{path} is inside {first}, which mlv never tracks")
         return rel
 
+    def materialiser(self) -> Materialiser:
+        """What writes tree content into the working tree; the caller holds the lock.
+
+        Temporaries go to `.mlv/tmp`; what a killed checkout left there goes first.
+        """
+        clear_scratch(self.layout.tmp)
+        return Materialiser(self.root, self.store, self.layout.tmp)
+
     # -- objects ----------------------------------------------------------------
 
     def read_commit(self, commit_id: str) -> Commit:
@@ -199,11 +210,9 @@ class RepoBase:
     def _parallel(
         self,
         items: list[tuple[str, FileStat]],
-        work: Callable[
-            [list[tuple[str, FileStat]], Callable[[int], None]], list[tuple[str, FileStat]]
-        ],
+        work: Callable[[list[tuple[str, FileStat]], Callable[[int], None]], list[T]],
         progress: Progress,
-    ) -> list[tuple[str, FileStat]]:
+    ) -> list[T]:
         """Run ``work`` over batches of (path, stat) items on the hashing threads, in order.
 
         ``work`` gets each batch and the function to report bytes done to ``progress``.
@@ -217,7 +226,7 @@ class RepoBase:
             batches[-1].append(item)
             size += item[1].size
 
-        def run(batch: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
+        def run(batch: list[tuple[str, FileStat]]) -> list[T]:
             return work(batch, progress.advance)
 
         if len(batches) == 1:
@@ -227,17 +236,33 @@ class RepoBase:
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
             return [r for rs in pool.map(run, batches) for r in rs]
 
-    def _hash_files(self, items: list[tuple[str, FileStat]]) -> list[tuple[str, FileStat]]:
-        """(id, fresh stat) of working tree files, without storing them."""
+    def _hash_files(
+        self, items: list[tuple[str, FileStat]], problems: dict[str, str]
+    ) -> list[tuple[str, FileStat] | None]:
+        """(id, fresh stat) of working tree files, without storing them.
+
+        A file that cannot be read (gone, unreadable, no longer a file) gets None,
+        and why in ``problems``: one such file must not stop the rest.
+        """
+
+        def hash_one(path: str, info: FileStat) -> tuple[str, FileStat] | None:
+            try:
+                return hash_file(self.root / path, info.kind)
+            except (OSError, FileChangedError) as exc:
+                problems[path] = f"cannot read {path}: {describe_error(exc)}"
+                return None
+
         return self._parallel(
-            items,
-            lambda batch, _advance: [hash_file(self.root / p, info.kind) for p, info in batch],
-            NoProgress(),
+            items, lambda batch, _advance: [hash_one(p, info) for p, info in batch], NoProgress()
         )
 
     def _content_on_disk(self, found: dict[str, FileStat], staged: dict[str, Staged]) -> Flat:
         """What each found file holds: the staged entry where the stat cache vouches for
-        it, else the hash of its content (without storing it)."""
+        it, else the hash of its content (without storing it).
+
+        A file that cannot be read is given an empty id: it matches no content, so
+        whatever would replace it counts as replacing work mlv does not hold.
+        """
         flat: Flat = {}
         suspects = []
         for path, info in found.items():
@@ -246,6 +271,15 @@ class RepoBase:
                 flat[path] = as_entry(known)
             else:
                 suspects.append((path, info))
-        for (path, _), (object_id, info) in zip(suspects, self._hash_files(suspects), strict=True):
+        hashed = self._hash_files(suspects, {})
+        for (path, seen), result in zip(suspects, hashed, strict=True):
+            object_id, info = result if result is not None else ("", seen)
             flat[path] = Entry(info.kind, object_id, info.size, info.executable)
         return flat
+
+
+def describe_error(exc: BaseException) -> str:
+    """An OS error as a reader wants it: its plain reason, not its repr."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,6 +28,19 @@ STABLE_READ_TRIES = 3
 
 class FileChangedError(MlvError):
     """A file kept changing while mlv read it."""
+
+
+def open_regular(path: str | Path) -> int:
+    """Open a file for reading, refusing anything but a regular file.
+
+    O_NONBLOCK: a FIFO that took a file's place between the scan and the read
+    would otherwise block the open until some writer came.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it is no longer a regular file", str(path))
+    return fd
 
 
 def save_files(
@@ -66,7 +81,7 @@ def save_files(
 def _read_small(path: str) -> tuple[bytes | None, FileStat]:
     """A file's bytes and stat if it is small and stable while read; (None, stat) otherwise."""
     for _ in range(STABLE_READ_TRIES):
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_regular(path)
         try:
             before = os.fstat(fd)
             if before.st_size > IN_MEMORY_LIMIT:
@@ -127,7 +142,7 @@ def hash_file(path: Path, kind: str) -> tuple[str, FileStat]:
 def _read_stable(path: Path, read) -> tuple[str, FileStat]:  # type: ignore[no-untyped-def]
     """Run ``read`` on the file until its stat is the same before and after."""
     for _ in range(STABLE_READ_TRIES):
-        with open(path, "rb") as f:
+        with open(open_regular(path), "rb") as f:
             before = os.fstat(f.fileno())
             object_id = read(f)
             after = os.fstat(f.fileno())

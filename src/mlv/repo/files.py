@@ -6,9 +6,11 @@ import contextlib
 import os
 from pathlib import Path
 
+from mlv.core.paths import temporary_name
+
 
 def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    tmp = path.with_name(temporary_name(path.name))
     try:
         with open(tmp, "xb") as f:
             f.write(data)

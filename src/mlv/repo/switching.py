@@ -14,7 +14,6 @@ from mlv.errors import (
 from mlv.model.objects import Person
 from mlv.repo import history
 from mlv.repo.browsing import HistoryOps
-from mlv.repo.checkout import Materialiser
 from mlv.repo.diff import same
 from mlv.repo.merge import three_way
 from mlv.repo.refs import HEADS, TAGS, check_ref_name
@@ -125,7 +124,7 @@ class SwitchingOps(HistoryOps):
                 f"e.g. {at_risk[0]}; commit them first or use --force"
             )
         progress.start(sum(e.size for e in writes.values()), "checking out")
-        written = Materialiser(self.root, self.store).apply(writes, removals, progress.advance)
+        written = self.materialiser().apply(writes, removals, progress.advance)
         progress.finish()
         # Files that were already right on disk keep their (possibly fresh) stat.
         upserts = dict(written)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +14,8 @@ from mlv.errors import (
     UncommittedChangesError,
 )
 from mlv.model.objects import Commit, Person
-from mlv.repo.base import RepoBase
-from mlv.repo.blobs import save_files
-from mlv.repo.checkout import Materialiser
+from mlv.repo.base import RepoBase, describe_error
+from mlv.repo.blobs import FileChangedError, save_files
 from mlv.repo.diff import Change, diff_flat, same
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.results import (
@@ -49,19 +48,24 @@ class TrackingOps(RepoBase):
             todo = list(found.files.items())
             result.unchanged = len(found.unchanged)
             present = set(found.unchanged) | found.files.keys()
-            deletions = sorted(p for p in cache if p not in present and under(p, rels))
+            deletions = sorted(
+                p
+                for p in cache
+                if p not in present and under(p, rels) and not under(p, found.unreadable)
+            )
             staged = self.staging.load_paths(p for p in found.files if p in cache)
             progress.start(sum(info.size for _, info in todo), "adding")
+            problems: dict[str, str] = {}
             saved = self._parallel(
-                todo,
-                lambda batch, advance: save_files(
-                    self.store, self.root, [(p, i.kind) for p, i in batch], advance
-                ),
-                progress,
+                todo, lambda batch, advance: self._save_batch(batch, advance, problems), progress
             )
             self.store.flush()
+            result.warnings.extend(problems[p] for p in sorted(problems))
             upserts = []
-            for (path, _info), (object_id, info) in zip(todo, saved, strict=True):
+            for (path, _info), done in zip(todo, saved, strict=True):
+                if done is None:
+                    continue  # could not be read: it keeps whatever it had staged
+                object_id, info = done
                 before = staged.get(path)
                 entry = staged_from(object_id, info)
                 if before is None:
@@ -79,6 +83,28 @@ class TrackingOps(RepoBase):
         result.added.sort()
         result.modified.sort()
         return result
+
+    def _save_batch(
+        self,
+        batch: list[tuple[str, FileStat]],
+        advance: Callable[[int], None],
+        problems: dict[str, str],
+    ) -> list[tuple[str, FileStat] | None]:
+        """Store a batch of files; one that cannot be read is left out, with why in
+        ``problems``, so that it does not stop the rest."""
+        items = [(p, info.kind) for p, info in batch]
+        try:
+            return list(save_files(self.store, self.root, items, advance))
+        except (OSError, FileChangedError):
+            pass  # rare: find which files failed, one at a time
+        saved: list[tuple[str, FileStat] | None] = []
+        for path, kind in items:
+            try:
+                saved.extend(save_files(self.store, self.root, [(path, kind)], advance))
+            except (OSError, FileChangedError) as exc:
+                problems[path] = f"skipped {path}: {describe_error(exc)}"
+                saved.append(None)
+        return saved
 
     def _existing_or_tracked(self, rels: list[str], staged: Iterable[str]) -> list[str]:
         for rel in rels:
@@ -113,7 +139,7 @@ class TrackingOps(RepoBase):
                         f"e.g. {sorted(set(dirty))[0]}; commit them, or use --cached or --force"
                     )
             if not cached:
-                Materialiser(self.root, self.store).apply({}, targets)
+                self.materialiser().apply({}, targets)
             self.staging.apply(deletes=targets)
             return targets
 
@@ -131,7 +157,10 @@ class TrackingOps(RepoBase):
             )
         found = scan(self.root, tracked_roots(cache), IgnoreRules.load(self.root), cache)
         changed = {p: info for p, info in found.files.items() if p in cache}
-        modified, refresh = self._compare_with_stage(changed, self.staging.load_paths(changed))
+        unreadable: dict[str, str] = {}
+        modified, refresh = self._compare_with_stage(
+            changed, self.staging.load_paths(changed), unreadable
+        )
         if refresh:
             self.staging.refresh_stats(refresh)
         deleted: list[str] = []
@@ -145,14 +174,22 @@ class TrackingOps(RepoBase):
             modified=modified,
             deleted=deleted,
             untracked=sorted(p for p in found.files if p not in cache),
-            warnings=found.warnings,
+            warnings=found.warnings + sorted(unreadable.values()),
             pending_runs=[run_id for run_id, _ in self.records.pending()],
         )
 
     def _compare_with_stage(
-        self, files: dict[str, FileStat], staged: dict[str, Staged]
+        self,
+        files: dict[str, FileStat],
+        staged: dict[str, Staged],
+        problems: dict[str, str] | None = None,
     ) -> tuple[list[str], list[tuple[str, str, int, int]]]:
-        """Modified paths, and fresh stats for files whose content proved unchanged."""
+        """Modified paths, and fresh stats for files whose content proved unchanged.
+
+        A file that cannot be read counts as modified (mlv cannot vouch for it), and
+        why goes to ``problems``.
+        """
+        problems = {} if problems is None else problems
         suspects = [
             (path, info)
             for path, info in files.items()
@@ -160,8 +197,12 @@ class TrackingOps(RepoBase):
         ]
         modified: list[str] = []
         refresh: list[tuple[str, str, int, int]] = []
-        hashed = self._hash_files(suspects)
-        for (path, _info), (object_id, info) in zip(suspects, hashed, strict=True):
+        hashed = self._hash_files(suspects, problems)
+        for (path, _info), result in zip(suspects, hashed, strict=True):
+            if result is None:
+                modified.append(path)
+                continue
+            object_id, info = result
             before = staged[path]
             if before.same_content(staged_from(object_id, info)):
                 mtime = trusted_mtime(info.mtime_ns)

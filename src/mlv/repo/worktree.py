@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from mlv.core.paths import is_temporary_name, name_problem, symlink_problem
 from mlv.repo.ignore import ALWAYS_IGNORED, IgnoreRules
 
 KIND_FILE = "file"
@@ -16,6 +17,13 @@ KIND_SYMLINK = "symlink"
 
 _FMT_MASK = 0o170000
 _KINDS = {stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
+# What the other kinds of entry are called in a warning.
+_OTHER_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 class FileStat(NamedTuple):
@@ -46,6 +54,9 @@ class ScanResult(NamedTuple):
     warnings: list[str]
     # With a stat cache: the paths left out of ``files`` because their stat matched.
     unchanged: list[str]
+    # Files and folders skipped because they could not be read: what they hold is
+    # unknown, so tracked paths at or under them must not count as deleted.
+    unreadable: list[str]
 
 
 def scan(
@@ -65,6 +76,7 @@ def scan(
     files: dict[str, FileStat] = {}
     unchanged: list[str] = []
     warnings: list[str] = []
+    unreadable: list[str] = []
     root_str = str(root)
     frontier: list[str] = []
     for rel in rel_paths:
@@ -75,25 +87,36 @@ def scan(
             st = os.lstat(os.path.join(root_str, rel))
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            warnings.append(f"skipped {rel}: {exc.strerror}")
+            unreadable.append(rel)
+            continue
         is_dir = stat.S_ISDIR(st.st_mode)
-        if ignore and ignore.ignores(rel, is_dir=is_dir):
+        problem = _path_problem(root_str, rel, st)
+        if problem is not None:
+            warnings.append(f"skipped {rel!r}: {problem}")
+        elif ignore and ignore.ignores(rel, is_dir=is_dir):
             # Named outright but ignored: say so rather than do nothing in silence.
             warnings.append(f"skipped {rel}: it matches .mlvignore")
         elif is_dir:
             frontier.append(rel)
         elif (info := stat_of(st)) is not None:
             files[rel] = info
+        else:
+            warnings.append(f"skipped {rel}: {_other_kind(st)}")
     seen: set[str] = set()
     while frontier:
         folder = frontier.pop()
         if folder in seen:
             continue
         seen.add(folder)
-        found, subdirs, problems = _scan_folder(root_str, folder, ignore, cache, unchanged)
+        found, subdirs, problems = _scan_folder(
+            root_str, folder, ignore, cache, unchanged, unreadable
+        )
         files.update(found)
         frontier.extend(subdirs)
         warnings.extend(problems)
-    return ScanResult(files, warnings, unchanged)
+    return ScanResult(files, warnings, unchanged, unreadable)
 
 
 def _scan_folder(
@@ -102,6 +125,7 @@ def _scan_folder(
     ignore: IgnoreRules | None,
     cache: dict[str, StatRow] | None,
     unchanged: list[str],
+    unreadable: list[str],
 ) -> tuple[dict[str, FileStat], list[str], list[str]]:
     """The files, subfolders and problems of one folder; cache hits go to ``unchanged``."""
     files: dict[str, FileStat] = {}
@@ -111,6 +135,7 @@ def _scan_folder(
     try:
         entries = list(os.scandir(os.path.join(root, rel_dir)))
     except OSError as exc:
+        unreadable.append(rel_dir)
         return files, subdirs, [f"skipped {rel_dir or '.'}: {exc.strerror}"]
     new = tuple.__new__
     for entry in entries:
@@ -118,9 +143,12 @@ def _scan_folder(
         if name in ALWAYS_IGNORED:
             continue
         rel = prefix + name
-        if not name.isascii() and not _utf8(name):
-            problems.append(f"skipped {rel!r}: its name is not valid UTF-8; rename it")
+        problem = name_problem(name)
+        if problem is not None:
+            problems.append(f"skipped {rel!r}: {problem}; rename it")
             continue
+        if is_temporary_name(name):
+            continue  # a write of mlv's that was interrupted: never content
         try:
             if entry.is_dir(follow_symlinks=False):
                 if not (ignore and ignore.ignores(rel, is_dir=True)):
@@ -129,9 +157,13 @@ def _scan_folder(
             st = entry.stat(follow_symlinks=False)
         except OSError as exc:
             problems.append(f"skipped {rel}: {exc.strerror}")
+            unreadable.append(rel)
             continue
         kind = _KINDS.get(st.st_mode & _FMT_MASK)
-        if kind is None or (ignore and ignore.ignores(rel)):
+        if ignore and ignore.ignores(rel):
+            continue
+        if kind is None:
+            problems.append(f"skipped {rel}: {_other_kind(st)}")
             continue
         executable = kind == KIND_FILE and bool(st.st_mode & stat.S_IXUSR)
         if cache is not None:
@@ -146,17 +178,40 @@ def _scan_folder(
             ):
                 unchanged.append(rel)
                 continue
+        if kind == KIND_SYMLINK and (problem := _link_problem(root, rel)) is not None:
+            problems.append(f"skipped {rel}: {problem}")
+            continue
         # tuple.__new__ builds the named tuple without the cost of its __new__.
         files[rel] = new(FileStat, (kind, st.st_size, executable, st.st_mtime_ns, st.st_ino))
     return files, subdirs, problems
 
 
-def _utf8(name: str) -> bool:
+def _path_problem(root: str, rel: str, st: os.stat_result) -> str | None:
+    """Why a path named outright cannot be tracked: a bad name in it, or a bad symlink."""
+    for part in rel.split("/"):
+        problem = name_problem(part)
+        if problem is not None:
+            return f"{problem}; rename it"
+    if stat.S_ISLNK(st.st_mode):
+        return _link_problem(root, rel)
+    return None
+
+
+def _link_problem(root: str, rel: str) -> str | None:
+    """Why a symlink cannot be tracked: checkout would refuse to write it back."""
     try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
-        return False
-    return True
+        target = os.readlink(os.path.join(root, rel))
+    except OSError as exc:
+        return f"cannot read the symlink: {exc.strerror}"
+    problem = symlink_problem(rel, target)
+    if problem is None:
+        return None
+    return f"the symlink {problem}; mlv tracks only symlinks that stay inside the working tree"
+
+
+def _other_kind(st: os.stat_result) -> str:
+    what = _OTHER_KINDS.get(st.st_mode & _FMT_MASK, "not a file, folder or symlink")
+    return f"it is {what}; mlv tracks files, folders and symlinks"
 
 
 def tracked_roots(paths: Iterable[str]) -> list[str]:

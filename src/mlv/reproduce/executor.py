@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from mlv.core.paths import TreeGate
 from mlv.errors import CommandFailedError
 from mlv.model.runs import Run
 
@@ -36,10 +37,11 @@ def run_in(
     them that its error output names, and that the workspace lacks, is most likely
     an input the run does not declare.
     """
-    cwd = workspace / run.wdir
-    cwd.mkdir(parents=True, exist_ok=True)
+    # The run object says where to work and write: the gate keeps both inside the workspace.
+    gate = TreeGate(workspace)
+    cwd = gate.make_folder(run.wdir)
     for out in run.outs:
-        (workspace / out).parent.mkdir(parents=True, exist_ok=True)
+        gate.make_parents(out)
     try:
         proc = subprocess.Popen(
             run.cmd, shell=True, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE

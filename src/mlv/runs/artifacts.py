@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mlv.core.hashing import hash_bytes
+from mlv.core.paths import TreeGate
 from mlv.errors import InvalidArgumentError, NotFoundError
 from mlv.model.runs import ARTIFACT_DIR, ARTIFACT_FILE, Artifact
 from mlv.repo.checkout import Materialiser
@@ -105,27 +106,29 @@ def materialise(repo: Repo, artifacts: dict[str, Artifact], root: Path) -> None:
 def restore(repo: Repo, artifacts: dict[str, Artifact]) -> None:
     """Put artifacts back in the working tree and stage them (a run cache hit).
 
-    Files inside a restored folder that the artifact does not hold are removed, so
-    that the folder is exactly what the run wrote.
+    Whatever stands at an output's path that the artifact does not hold is removed,
+    so that the output is exactly what the run wrote. Every path passes the tree's
+    gate first: nothing is removed through a symlink or outside the tree.
     """
     with repo.lock:
+        gate = TreeGate(repo.root)
         writes: dict[str, Entry] = {}
         removes: list[str] = []
         for path, artifact in artifacts.items():
+            full = gate.full(path)
             entries = entries_of(repo, path, artifact)
             writes.update(entries)
-            full = repo.root / path
-            if artifact.kind == ARTIFACT_DIR:
-                if full.is_file() or full.is_symlink():
-                    full.unlink()
-                for base, _dirs, names in os.walk(full):
-                    for name in names:
-                        rel = Path(base, name).relative_to(repo.root).as_posix()
-                        if rel not in entries:
-                            removes.append(rel)
-            elif full.is_dir() and not full.is_symlink():
-                import shutil
-
-                shutil.rmtree(full)
-        written = Materialiser(repo.root, repo.store).apply(writes, removes)
+            removes.extend(p for p in _entries_on_disk(repo.root, full) if p not in entries)
+        written = repo.materialiser().apply(writes, removes)
         repo.staging.apply(written.items(), removes)
+
+
+def _entries_on_disk(root: Path, full: Path) -> list[str]:
+    """The files and symlinks at or under ``full``, as paths relative to ``root``."""
+    if full.is_symlink() or full.is_file():
+        return [full.relative_to(root).as_posix()]
+    found = []
+    for base, dirs, names in os.walk(full):
+        links = [d for d in dirs if os.path.islink(os.path.join(base, d))]
+        found.extend(Path(base, name).relative_to(root).as_posix() for name in [*names, *links])
+    return found

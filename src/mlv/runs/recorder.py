@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -14,7 +13,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlv.core.hashing import hash_bytes
-from mlv.errors import CommandFailedError, NotFoundError, PipelineError
+from mlv.core.paths import TreeGate
+from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
 from mlv.model.canonical import dumps
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
 from mlv.pipeline.paths import is_within
@@ -93,8 +93,17 @@ def check_spec(repo: Repo, spec: RunSpec) -> None:
             f"run '{spec.name}': {overlap[0]} is both a dependency and an output "
             "(or inside one); write the output to another path"
         )
+    gate = TreeGate(repo.root)
     if not (repo.root / spec.wdir).is_dir():
         raise NotFoundError(f"run '{spec.name}': working folder {spec.wdir} does not exist")
+    # Outputs are deleted and written, and the command runs in wdir: none of it may
+    # reach outside the repository through a symlink, whatever the pipeline file says.
+    try:
+        gate.folder(spec.wdir)
+        for path in (*spec.outs, *spec.deps, *spec.params):
+            gate.full(path)
+    except UnsafePathError as exc:
+        raise PipelineError(f"run '{spec.name}': {exc}") from None
 
 
 def read_inputs(repo: Repo, spec: RunSpec, env: EnvRecord, *, store: bool = True) -> Inputs:
@@ -167,17 +176,20 @@ def execute(
     A failing command records nothing and raises ``CommandFailedError`` carrying its
     exit code; whatever it wrote is left in place for inspection.
     """
-    for out in spec.outs:
-        if out not in spec.persist:
-            _remove(repo.root / out)
-        (repo.root / out).parent.mkdir(parents=True, exist_ok=True)
+    gate = TreeGate(repo.root)
+    try:
+        cwd = gate.folder(spec.wdir)
+        for out in spec.outs:
+            if out not in spec.persist:
+                gate.remove(out)
+            gate.make_parents(out)
+    except UnsafePathError as exc:
+        raise PipelineError(f"run '{spec.name}': {exc}") from None
     child = child_environment(environ)
     started = time.time()
     begin = time.monotonic()
     try:
-        done = subprocess.run(
-            spec.cmd, shell=True, cwd=repo.root / spec.wdir, env=child, stdout=stdout
-        )
+        done = subprocess.run(spec.cmd, shell=True, cwd=cwd, env=child, stdout=stdout)
     except OSError as exc:
         raise CommandFailedError(f"run '{spec.name}' could not start: {exc}", 127) from None
     duration_ms = int((time.monotonic() - begin) * 1000)
@@ -246,13 +258,6 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float):
         return value
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()
 
 
 def run_once(

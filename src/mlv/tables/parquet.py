@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlv.core.paths import temporary_name
 from mlv.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str], **options: Any)
     if not isinstance(target_rows, int) or isinstance(target_rows, bool) or target_rows < 1:
         raise InvalidArgumentError(f"row_group_size must be a positive integer: {target_rows!r}")
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    tmp = path.with_name(temporary_name(path.name))
     try:
         try:
             with pq.ParquetWriter(tmp, table.schema, **kwargs) as writer:

@@ -1,0 +1,207 @@
+"""Which names and paths mlv tracks, and the gate every write or delete in a tree goes through.
+
+One rule decides a name everywhere: ``add`` skips (with a warning) what the rule
+refuses, a tree that holds such a name is damaged, and checkout refuses to write
+it. So nothing that reaches a commit can fail to come back out of it.
+
+The gate (:class:`TreeGate`) resolves each parent of a path with ``lstat``, never
+following a symlink: whatever a pipeline file, a run object or a damaged tree
+says, a write or delete lands inside the tree it was meant for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+from pathlib import Path
+
+from mlv.errors import UncommittedChangesError, UnsafePathError
+
+# mlv and git keep their own state there. Compared without case: on a case-folding
+# file system (macOS, Windows) `.GIT` is `.git`.
+RESERVED_NAMES = frozenset({".mlv", ".git"})
+# Longest name most file systems accept, in bytes of UTF-8.
+NAME_MAX_BYTES = 255
+# A file mlv is writing, beside the one it will replace: `.<name>.mlv-<hex>.tmp`.
+# Eight hex digits are what mlv 0.2 wrote; twelve are written now.
+_TEMPORARY = re.compile(r"\..+\.mlv-(?:[0-9a-f]{8}|[0-9a-f]{12})\.tmp")
+
+
+def temporary_name(name: str) -> str:
+    """The name under which mlv writes ``name`` before renaming it into place."""
+    return f".{name}.mlv-{os.urandom(6).hex()}.tmp"
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` is one of mlv's temporary files, never content to track."""
+    return name.endswith(".tmp") and _TEMPORARY.fullmatch(name) is not None
+
+
+def name_problem(name: str) -> str | None:
+    """Why mlv cannot track a file or folder called ``name``; None when it can."""
+    if not name or name in (".", ".."):
+        return "it is not a name"
+    if "/" in name or "\x00" in name:
+        return "it holds a path separator or a NUL byte"
+    if "\\" in name:
+        # A separator on Windows: the name could not be checked out there, and
+        # `a\..\..\x` would climb out of the tree.
+        return "it holds a backslash, a path separator on Windows"
+    if name.lower() in RESERVED_NAMES:
+        return f"{name} is where a repository keeps its own state"
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return "it is not valid UTF-8"
+    if len(encoded) > NAME_MAX_BYTES:
+        return f"it is longer than {NAME_MAX_BYTES} bytes"
+    return None
+
+
+def check_name(name: str, what: str = "name") -> None:
+    """Raise ``UnsafePathError`` when ``name`` is not one safe path component."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise UnsafePathError(f"unsafe {what} {name!r}: {problem}; refusing to use it")
+
+
+def check_relpath(path: str) -> None:
+    """Refuse a path that is not a plain relative path of safe names."""
+    if not path or path.startswith("/"):
+        raise UnsafePathError(f"unsafe path {path!r}: refusing to write it")
+    for part in path.split("/"):
+        problem = name_problem(part)
+        if problem is not None:
+            raise UnsafePathError(f"unsafe path {path!r}: {part!r}: {problem}; refusing it")
+
+
+def symlink_problem(path: str, target: str) -> str | None:
+    """Why a symlink at ``path`` pointing to ``target`` would lead out of its tree; or None.
+
+    The rule is lexical, on purpose: it is the same on every machine, whatever
+    the targets happen to exist there.
+    """
+    if not target or posixpath.isabs(target) or "\x00" in target:
+        return f"points to {target!r}, outside the working tree"
+    # A ".." after a name climbs out of wherever that name leads, perhaps another symlink
+    # (`a -> b/c/..` with `b/c -> ..`), which normpath cannot see: only leading ".." pass.
+    named = False
+    for part in target.split("/"):
+        if part == ".." and named:
+            return f"points to {target!r}: '..' after a name"
+        named = named or part not in ("", ".", "..")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        return f"points to {target!r}, outside the working tree"
+    first = resolved.split("/")[0].lower()
+    if first in RESERVED_NAMES:
+        return f"points into {first}"
+    return None
+
+
+def check_symlink_target(path: str, target: str) -> None:
+    """Refuse a symlink whose target is absolute or climbs out of the working tree."""
+    problem = symlink_problem(path, target)
+    if problem is not None:
+        raise UnsafePathError(f"symlink {path} {problem}: refusing it")
+
+
+class TreeGate:
+    """Every path mlv writes or deletes under ``root`` passes here first.
+
+    Paths are POSIX and relative to ``root``. A parent that is a symlink is
+    refused, even one that points inside: what lies behind it is another path,
+    tracked (or not) under its own name.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def full(self, path: str) -> Path:
+        """``path`` made absolute after checking its names and its parents."""
+        if path == "":
+            return self.root
+        check_relpath(path)
+        self.check_parents(path)
+        return self.root / path
+
+    def check_parents(self, path: str) -> None:
+        """Refuse a parent of ``path`` that is a symlink or a file; missing ones are fine."""
+        current = self.root
+        for part in path.split("/")[:-1]:
+            current = current / part
+            try:
+                st = os.lstat(current)
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePathError(
+                    f"{self._rel(current)} is a symlink: refusing to write or delete "
+                    f"{path} through it; name the folder it points to instead"
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                raise UncommittedChangesError(
+                    f"{self._rel(current)} is a file where {path} needs a folder; "
+                    "move it away or commit it first"
+                )
+
+    def folder(self, path: str) -> Path:
+        """An existing folder at ``path`` (every component a real folder), made absolute."""
+        full = self.full(path)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            raise UnsafePathError(f"folder {path} does not exist") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePathError(
+                f"{path} is a symlink: refusing to work inside it; name the folder it points to"
+            )
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePathError(f"{path} is not a folder")
+        return full
+
+    def make_parents(self, path: str) -> Path:
+        """Create the folders above ``path``, one at a time, none through a symlink."""
+        full = self.full(path)
+        self._make_folders(path, path.split("/")[:-1])
+        return full
+
+    def make_folder(self, path: str) -> Path:
+        """Create the folder ``path`` and those above it, none through a symlink."""
+        full = self.full(path)
+        if path:
+            self._make_folders(path, path.split("/"))
+        return full
+
+    def _make_folders(self, path: str, parts: list[str]) -> None:
+        current = self.root
+        for part in parts:
+            current = current / part
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(current)
+            # Checked after the mkdir too: something may have raced a symlink in.
+            st = os.lstat(current)
+            if not stat.S_ISDIR(st.st_mode):
+                raise UnsafePathError(
+                    f"{self._rel(current)} is not a folder: refusing to write {path} under it"
+                )
+
+    def remove(self, path: str) -> None:
+        """Delete the file, symlink or folder at ``path``: a symlink itself, never its target."""
+        full = self.full(path)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat.S_ISDIR(st.st_mode):
+            # rmtree unlinks the symlinks it finds inside, never what they point to.
+            shutil.rmtree(full)
+        else:
+            os.unlink(full)
+
+    def _rel(self, full: Path) -> str:
+        return full.relative_to(self.root).as_posix()
