@@ -44,6 +44,25 @@ def styled(text: str, style: str) -> str:
     return f"[{style}]{escape(text)}[/]" if sys.stdout.isatty() else text
 
 
+_C_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(path: str) -> str:
+    """A path as one line of output: in C-style quotes, as git writes it, when it holds a
+    control character, a quote or a backslash; as it is otherwise."""
+    if path.isprintable() and '"' not in path and "\\" not in path:
+        return path
+    out = []
+    for ch in path:
+        if ch in _C_ESCAPES:
+            out.append(_C_ESCAPES[ch])
+        elif not ch.isprintable() or 0xD800 <= ord(ch) <= 0xDFFF:
+            out.extend(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogateescape"))
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def print_markup(text: str) -> None:
     if sys.stdout.isatty():
         console().print(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlv.cli.context import open_repo
-from mlv.cli.output import print_json, print_markup, styled, warn
+from mlv.cli.output import print_json, print_markup, quote_path, styled, warn
 
 
 def show_status(json: bool) -> None:
@@ -23,15 +23,16 @@ def show_status(json: bool) -> None:
     if st.staged:
         lines.append("Changes to be committed:")
         for change in st.staged:
-            lines.append("  " + styled(f"{change.status + ':':<10} {change.path}", "green"))
+            label = change.status + ":"
+            lines.append("  " + styled(f"{label:<10} {quote_path(change.path)}", "green"))
     if st.modified or st.deleted:
         lines.append("Changes not staged for commit (use 'mlv add' to stage):")
         rows = [("modified:", p) for p in st.modified] + [("deleted:", p) for p in st.deleted]
         for label, path in sorted(rows, key=lambda r: r[1]):
-            lines.append("  " + styled(f"{label:<10} {path}", "red"))
+            lines.append("  " + styled(f"{label:<10} {quote_path(path)}", "red"))
     if st.untracked:
         lines.append("Untracked files in tracked folders (use 'mlv add' to track):")
-        lines.extend("  " + styled(p, "red") for p in st.untracked)
+        lines.extend("  " + styled(quote_path(p), "red") for p in st.untracked)
     if st.pending_runs:
         lines.append(
             f"{len(st.pending_runs)} recorded run(s) wait for a commit that holds their outputs"

@@ -59,22 +59,40 @@ class SwitchingOps(HistoryOps):
                 result = self._materialise(target, staged, [], force, progress, commit_id)
                 return result
             result = self._move_to(commit_id, staged, force, progress)
-            branch = rev if self.refs.read(HEADS + rev) == commit_id else None
-            if branch:
-                self.refs.set_head_ref(HEADS + branch)
+            head = self.refs.head()
+            if rev in ("HEAD", "@"):
+                branch = head.branch  # as git does: HEAD stays where it is
             else:
-                self.refs.set_head_detached(commit_id, message=f"checkout: moving to {rev}")
+                branch = rev if self.refs.read(HEADS + rev) == commit_id else None
+                if branch:
+                    self.refs.set_head_ref(HEADS + branch)
+                else:
+                    self.refs.set_head_detached(commit_id, message=f"checkout: moving to {rev}")
             result.branch = branch
             return result
 
     def _move_to(
         self, commit_id: str, staged: dict[str, Staged], force: bool, progress: Progress
     ) -> CheckoutResult:
-        """Make the working tree and stage hold ``commit_id``'s tree; refs are the caller's."""
+        """Make the working tree and stage hold ``commit_id``'s tree; refs are the caller's.
+
+        Without ``force``, local changes to paths the move does not touch are carried
+        along, as git does. With it, tracked files are made exactly the target's;
+        files staged but never committed are left on disk, no longer staged.
+        """
         tree = self.read_commit(commit_id).tree
         target = self.trees.flatten(tree)
         removals = sorted(p for p in staged if p not in target)
-        result = self._materialise(target, staged, removals, force, progress, commit_id, carry=True)
+        unstage: list[str] = []
+        if force:
+            head = self._head_flat()
+            unstage = [p for p in removals if p not in head]
+            removals = [p for p in removals if p in head]
+        result = self._materialise(
+            target, staged, removals, force, progress, commit_id, carry=not force
+        )
+        if unstage:
+            self.staging.apply(deletes=unstage)
         if not result.carried:
             self.staging.apply(tree_id=tree)
         return result

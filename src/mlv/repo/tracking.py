@@ -267,10 +267,21 @@ class TrackingOps(RepoBase):
             )
             commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
             self.store.flush()
+            self._check_written(commit_id)
+            # Last: the ref moves only to a commit written, flushed and read back whole.
             self.refs.update_head(commit_id, str(author), f"commit: {commit.summary}")
             self.staging.apply(tree_id=tree_id)
             self.records.drop_pending([*runs, *superseded])
             return commit_id
+
+    def _check_written(self, commit_id: str) -> None:
+        """Read a new commit and its root tree back from the store, verified and parsed.
+
+        The files and folders below were written by ``add`` and ``write_tree``, which
+        checked every name; what is read here is what nothing else has checked.
+        """
+        commit = Commit.from_bytes(self.store.get(commit_id))
+        self.trees.tree(commit.tree)
 
     def _write_stage(self) -> str:
         staged = self.staging.load()

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from mlv.core.hashing import hash_bytes
-from mlv.errors import FormatError
+from mlv.core.paths import name_problem
+from mlv.errors import FormatError, UnsafePathError
 from mlv.model.objects import KIND_DIR, Tree, TreeEntry, encode_tree
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
@@ -99,6 +100,7 @@ def write_tree(
     object per entry: a commit of 200,000 files builds them all. ``profiles`` gives
     the profile id of the tables among the paths.
     """
+    _check_names(flat)
     children: dict[str, dict[str, TreeEntry]] = {"": {}}
     new = tuple.__new__
     for path, entry in flat.items():
@@ -129,6 +131,22 @@ def write_tree(
         size = sum(e.size for e in ordered)
         children[parent][name] = TreeEntry(name, KIND_DIR, tree_id, size)
     raise AssertionError("unreachable: the root folder is always written last")
+
+
+def _check_names(flat: Mapping[str, Entry | Staged]) -> None:
+    """Refuse, before any tree is written, a path that checkout could not write back.
+
+    ``add`` never stages such a name; this catches one staged by an older mlv, so
+    that no commit (and no ref) ever reaches a tree nothing can read.
+    """
+    for path in flat:
+        for part in path.split("/"):
+            problem = name_problem(part)
+            if problem is not None:
+                raise UnsafePathError(
+                    f"cannot commit {path!r}: {problem}; "
+                    f"unstage it with 'mlv rm --cached' and rename it"
+                )
 
 
 def _utf8(name: str) -> bytes:

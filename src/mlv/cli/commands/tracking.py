@@ -14,6 +14,7 @@ from mlv.cli.output import (
     echo,
     human_size,
     print_json,
+    quote_path,
     warn,
 )
 
@@ -98,7 +99,7 @@ def rm(
         print_json({"removed": removed, "cached": cached})
         return
     for path in removed:
-        echo(f"rm {path}")
+        echo(f"rm {quote_path(path)}")
 
 
 def status(json: bool = JSON_OPTION) -> None:
