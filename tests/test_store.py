@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +44,9 @@ from mlv.store.pack import (
     decode_header,
     encode_record,
     iter_records,
+    orphaned_tmp_packs,
+    sweep_tmp_packs,
+    tmp_packs,
 )
 
 TEXT = b"".join(b"row %d,feature,%f\n" % (i, i / 7) for i in range(2000))
@@ -358,6 +362,104 @@ def test_unflushed_writer_killed_leaves_only_a_tmp_pack(tmp_path: Path, packs: P
     assert 40 <= len(list(iter_records(packs / names[0]))) <= 50
 
 
+# A writer that stays alive with an unfinished pack until told to flush (or killed).
+_WAITING_WRITER = """
+import os, sqlite3, sys
+from pathlib import Path
+from mlv.core.hashing import hash_bytes
+from mlv.store.objectstore import ObjectStore
+from mlv.store.pack import KIND_CHUNK
+store = ObjectStore(Path(sys.argv[1]), sqlite3.connect(sys.argv[2], timeout=30))
+ids = []
+for i in range(20):
+    data = os.urandom(5000)
+    ids.append(hash_bytes(data))
+    store.put(ids[-1], KIND_CHUNK, data)
+print(" ".join(ids), flush=True)
+sys.stdin.readline()
+store.flush()
+print("flushed", flush=True)
+"""
+
+
+def _start_writer(packs: Path, db: Path) -> tuple[subprocess.Popen, list[str]]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WAITING_WRITER, str(packs), str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    ids = child.stdout.readline().split()
+    assert len(ids) == 20, child.stderr
+    return child, ids
+
+
+def test_next_write_sweeps_killed_writers_tmp_packs_never_a_live_ones(
+    tmp_path: Path, packs: Path
+) -> None:
+    db = tmp_path / "index.db"
+    _connect(db).close()
+    killed, _ = _start_writer(packs, db)
+    live, live_ids = _start_writer(packs, db)
+    tmp_before = tmp_packs(packs)
+    assert len(tmp_before) == 2
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+
+    # A third writer's first put sweeps: the dead one's pack goes, the live one's stays.
+    store = _reopen(tmp_path, packs)
+    _put(store, b"third writer")
+    left = [p for p in tmp_packs(packs) if p in tmp_before]
+    assert len(left) == 1
+    store.close()
+    assert orphaned_tmp_packs(packs) == []  # the live writer's is not an orphan
+    assert live.stdin is not None and live.stdout is not None
+    live.stdin.write("flush\n")
+    live.stdin.flush()
+    assert live.stdout.readline().strip() == "flushed"
+    assert live.wait() == 0
+    store = _reopen(tmp_path, packs)
+    assert all(store.has(i) and len(store.get(i)) == 5000 for i in live_ids)
+    store.close()
+    assert tmp_packs(packs) == []
+
+
+def test_sweep_spares_a_writer_of_this_process(store: ObjectStore, packs: Path) -> None:
+    _put(store, b"unflushed")
+    (mine,) = tmp_packs(packs)
+    orphan = packs / f"{TMP_PREFIX}pack-{'0' * 24}{PACK_SUFFIX}"
+    orphan.write_bytes(PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION) + b"x" * 84)
+    assert orphaned_tmp_packs(packs) == [(orphan, 100)]
+    assert sweep_tmp_packs(packs) == (1, 100)
+    assert tmp_packs(packs) == [mine]
+    store.flush()
+    assert tmp_packs(packs) == []
+
+
+def test_sweeping_while_writers_start_and_finish_loses_nothing(packs: Path) -> None:
+    """The flock is taken right after the file is made, and let go only after the rename."""
+    stop = threading.Event()
+    swept: list[int] = []
+
+    def sweep() -> None:
+        while not stop.is_set():
+            swept.append(sweep_tmp_packs(packs)[0])
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    try:
+        for n in range(150):
+            writer = PackWriter(packs)
+            writer.append(encode_record(bytes(32), KIND_CHUNK, CODEC_RAW, 1, b"%d" % (n % 10)))
+            assert writer.finish().exists()
+    finally:
+        stop.set()
+        sweeper.join()
+    assert len(list(packs.glob(f"pack-*{PACK_SUFFIX}"))) == 150
+    assert sum(swept) == 0 and tmp_packs(packs) == []
+
+
 # -- pack format ---------------------------------------------------------------
 
 
@@ -540,3 +642,64 @@ def test_iter_records_refuses_foreign_file(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04" + bytes(40))
     with pytest.raises(FormatError):
         list(iter_records(path))
+
+
+def _set_pack_version(pack: Path, version: int) -> None:
+    os.chmod(pack, 0o644)
+    with open(pack, "r+b") as f:
+        f.write(PACK_HEADER.pack(PACK_MAGIC, version))
+
+
+def test_get_refuses_a_pack_of_an_unknown_version(tmp_path: Path, store: ObjectStore) -> None:
+    object_id = _put(store, TEXT)
+    store.flush()
+    (pack,) = store.pack_files()
+    _set_pack_version(pack, PACK_VERSION + 1)
+    fresh = _reopen(tmp_path, store.packs_dir)
+    with pytest.raises(UnsupportedVersionError) as info:
+        fresh.get(object_id)
+    message = str(info.value)
+    assert object_id in message and "format version 2" in message and "upgrade mlv" in message
+    assert "\n" not in message
+    with pytest.raises(UnsupportedVersionError):
+        fresh.raw_length(object_id)
+    assert [d.object_id for d in fresh.verify_all()] == ["", object_id]
+    fresh.close()
+
+
+def test_get_refuses_a_pack_with_a_bad_magic(tmp_path: Path, store: ObjectStore) -> None:
+    object_id = _put(store, b"magic")
+    store.flush()
+    (pack,) = store.pack_files()
+    _flip_byte(pack, 3)
+    fresh = _reopen(tmp_path, store.packs_dir)
+    with pytest.raises(FormatError, match="bad magic"):
+        fresh.get(object_id)
+    fresh.close()
+
+
+def test_pack_header_is_checked_once_per_pack(tmp_path: Path, store: ObjectStore) -> None:
+    ids = [_put(store, b"one"), _put(store, b"two")]
+    store.flush()
+    fresh = _reopen(tmp_path, store.packs_dir)
+    assert fresh.get(ids[0]) == b"one"
+    # Once open and checked, the fd is kept: a later change of the header is not re-read.
+    (pack,) = store.pack_files()
+    _set_pack_version(pack, 9)
+    assert fresh.get(ids[1]) == b"two"
+    fresh.close()
+
+
+def test_decode_header_refuses_a_short_header() -> None:
+    for size in (0, 1, 47, 49):
+        with pytest.raises(FormatError, match="record header is"):
+            decode_header(bytes(size))
+
+
+def test_raw_length_reads_the_header_only(store: ObjectStore) -> None:
+    object_id = _put(store, TEXT)
+    assert store.raw_length(object_id) == len(TEXT)  # from the unfinished pack
+    store.flush()
+    assert store.raw_length(object_id) == len(TEXT)
+    with pytest.raises(ObjectMissingError):
+        store.raw_length(hash_bytes(b"absent"))

@@ -12,22 +12,34 @@ from pathlib import Path
 from typing import Any
 
 from mlv.core.hashing import hash_bytes, id_from_bytes, id_to_bytes
-from mlv.errors import ChecksumMismatchError, FormatError, ObjectMissingError
+from mlv.errors import (
+    ChecksumMismatchError,
+    FormatError,
+    IndexDamagedError,
+    MlvError,
+    ObjectMissingError,
+    UnsupportedVersionError,
+)
 from mlv.store.index import ObjectIndex
 from mlv.store.pack import (
     CODEC_RAW,
     CODEC_ZSTD,
     KIND_MANIFEST,
-    PACK_SUFFIX,
+    PACK_HEADER,
     RECORD_HEADER,
     Location,
     PackWriter,
     check_pack_header,
     decode_header,
     encode_header,
+    finished_packs,
+    sweep_tmp_packs,
 )
+from mlv.store.sqlite import REBUILD_HINT
 
 DEFAULT_COMPRESSION_LEVEL = 3
+# The longest record there can be: a header and a payload of u32 length.
+MAX_RECORD = RECORD_HEADER.size + 0xFFFFFFFF
 # A pack is closed and a new one started past this size, so that no single file
 # grows without bound and a crash loses at most one unfinished pack.
 PACK_TARGET_SIZE = 512 * 1024 * 1024
@@ -138,6 +150,7 @@ class ObjectStore:
 
     def _current_writer(self) -> PackWriter:
         if self._writer is None:
+            _sweep_once(self.packs_dir)
             self._writer = PackWriter(self.packs_dir)
         return self._writer
 
@@ -210,15 +223,41 @@ class ObjectStore:
             location = self._locations.get(id_bytes) or self.index.lookup(id_bytes)
             if location is None:
                 raise ObjectMissingError(object_id)
-            try:
-                fd = self._pack_fd(location.pack)
-            except FileNotFoundError:
-                raise ObjectMissingError(
-                    object_id, f" (its pack {location.pack} is missing)"
-                ) from None
+            _check_location(object_id, location)
+            fd = self._pack_fd_for(object_id, location.pack)
         # Outside the lock: reads from several threads proceed in parallel.
         raw = os.pread(fd, location.length, location.offset)
         return location.kind, self._decode(object_id, id_bytes, raw, location.pack)
+
+    def raw_length(self, object_id: str) -> int:
+        """The content length that an object's record header states, read from the header
+        alone; for a manifest, the manifest's own length. ``get`` verifies the content.
+
+        Raises:
+            ObjectMissingError: the store does not hold it.
+            ChecksumMismatchError: its record header is damaged.
+        """
+        id_bytes = id_to_bytes(object_id)
+        with self._lock:
+            pending = self._pending.get(id_bytes)
+            if pending is not None and self._writer is not None:
+                raw = self._writer.read(pending[0], RECORD_HEADER.size)
+                pack = self._writer.name
+            else:
+                location = self._locations.get(id_bytes) or self.index.lookup(id_bytes)
+                if location is None:
+                    raise ObjectMissingError(object_id)
+                _check_location(object_id, location)
+                pack = location.pack
+                fd = self._pack_fd_for(object_id, pack)
+                raw = os.pread(fd, RECORD_HEADER.size, location.offset)
+        try:
+            header = decode_header(raw)
+        except FormatError:
+            raise ChecksumMismatchError(object_id, pack) from None
+        if header.id_bytes != id_bytes:
+            raise ChecksumMismatchError(object_id, pack)
+        return header.raw_length
 
     def prefetch(self, object_ids: Iterable[str]) -> None:
         """Look up where many objects lie in a few queries, ahead of reading them."""
@@ -226,10 +265,27 @@ class ObjectStore:
         with self._lock:
             self._locations.update(self.index.lookup_many(wanted))
 
+    def _pack_fd_for(self, object_id: str, pack: str) -> int:
+        """``_pack_fd``, its failures said as failures to read ``object_id``."""
+        try:
+            return self._pack_fd(pack)
+        except FileNotFoundError:
+            raise ObjectMissingError(object_id, f" (its pack {pack} is missing)") from None
+        except (FormatError, UnsupportedVersionError) as exc:
+            raise type(exc)(f"object {object_id} cannot be read: {exc}") from None
+
     def _pack_fd(self, pack: str) -> int:
+        """An open fd on a finished pack whose header says it is one this mlv reads."""
         fd = self._fds.get(pack)
         if fd is None:
             fd = os.open(self.packs_dir / pack, os.O_RDONLY)
+            try:
+                # Checked once per pack and process; a record of a pack in another format
+                # could parse by chance, and would then be read wrongly.
+                check_pack_header(os.pread(fd, PACK_HEADER.size, 0), pack)
+            except BaseException:
+                os.close(fd)
+                raise
             self._fds[pack] = fd
         return fd
 
@@ -238,28 +294,9 @@ class ObjectStore:
 
     def _decode(self, object_id: str, id_bytes: bytes, raw: bytes, pack: str) -> bytes:
         try:
-            header = decode_header(raw[: RECORD_HEADER.size])
-        except Exception:
+            return open_record(id_bytes, raw, self._decompressor())
+        except FormatError:
             raise ChecksumMismatchError(object_id, pack) from None
-        payload = raw[RECORD_HEADER.size :]
-        if header.id_bytes != id_bytes or header.stored_length != len(payload):
-            raise ChecksumMismatchError(object_id, pack)
-        expected_crc = zlib.crc32(payload) if header.kind == KIND_MANIFEST else 0
-        if header.crc32 != expected_crc:
-            raise ChecksumMismatchError(object_id, pack)
-        if header.codec == CODEC_ZSTD:
-            try:
-                data = self._decompressor().decompress(payload, max_output_size=header.raw_length)
-            except Exception:  # zstandard.ZstdError: the frame is damaged
-                raise ChecksumMismatchError(object_id, pack) from None
-        else:
-            data = payload
-        if len(data) != header.raw_length:
-            raise ChecksumMismatchError(object_id, pack)
-        # A manifest is named by the content it lists, checked when that is read.
-        if header.kind != KIND_MANIFEST and hash_bytes(data) != object_id:
-            raise ChecksumMismatchError(object_id, pack)
-        return data
 
     # -- inspection ------------------------------------------------------------
 
@@ -272,40 +309,102 @@ class ObjectStore:
         """Read back every indexed object and yield each one that fails verification."""
         with self._lock:
             rows = list(self.index.iter_all())
-        checked_packs: set[str] = set()
+        unreadable: dict[str, str | None] = {}  # pack -> why it cannot be read, or None
         for id_bytes, location in rows:
             object_id = id_from_bytes(id_bytes)
-            if location.pack not in checked_packs:
-                checked_packs.add(location.pack)
-                problem = self._pack_problem(location.pack)
+            if location.pack not in unreadable:
+                unreadable[location.pack] = problem = self._pack_problem(location.pack)
                 if problem:
                     yield Damage("", location.pack, problem)
+            if unreadable[location.pack]:
+                yield Damage(object_id, location.pack, "its pack cannot be read")
+                continue
             try:
+                _check_location(object_id, location)
                 raw = self._read_location(location)
                 if len(raw) != location.length:
                     raise FormatError("record is truncated")
-                self._decode(object_id, id_bytes, raw, location.pack)
+                open_record(id_bytes, raw, self._decompressor())
             except FileNotFoundError:
                 yield Damage(object_id, location.pack, "its pack file is missing")
-            except (ChecksumMismatchError, FormatError) as exc:
-                problem = (
-                    "content does not match its id"
-                    if isinstance(exc, ChecksumMismatchError)
-                    else str(exc)
-                )
-                yield Damage(object_id, location.pack, problem)
+            except FormatError as exc:
+                yield Damage(object_id, location.pack, str(exc))
 
     def _pack_problem(self, name: str) -> str | None:
         path = self.packs_dir / name
         try:
             with open(path, "rb") as f:
-                check_pack_header(f.read(32), name)
+                check_pack_header(f.read(PACK_HEADER.size), name)
         except FileNotFoundError:
             return None  # reported per object
-        except Exception as exc:
+        except (OSError, MlvError) as exc:
             return str(exc)
         return None
 
     def pack_files(self) -> list[Path]:
         # Finished packs only: a ``tmp-pack-*.pack`` is an unfinished (or orphaned) write.
-        return sorted(self.packs_dir.glob(f"pack-*{PACK_SUFFIX}"))
+        return finished_packs(self.packs_dir)
+
+
+def open_record(id_bytes: bytes, raw: bytes, decompressor: Any) -> bytes:
+    """The content of one whole record (header and payload) stored under ``id_bytes``.
+
+    Raises ``FormatError`` saying what is wrong when any check of docs/format.md,
+    "Verification on read", fails.
+    """
+    header = decode_header(raw[: RECORD_HEADER.size])
+    payload = raw[RECORD_HEADER.size :]
+    if header.id_bytes != id_bytes:
+        raise FormatError("the record holds another id")
+    if header.stored_length != len(payload):
+        raise FormatError("the record's stored length does not match its length")
+    expected_crc = zlib.crc32(payload) if header.kind == KIND_MANIFEST else 0
+    if header.crc32 != expected_crc:
+        raise FormatError("the record's CRC-32 does not match")
+    if header.codec == CODEC_ZSTD:
+        data = _decompress(decompressor, payload, header.raw_length)
+    else:
+        data = payload
+    if len(data) != header.raw_length:
+        raise FormatError("the content's length does not match the record's raw length")
+    # A manifest is named by the content it lists, checked when that is read.
+    if header.kind != KIND_MANIFEST and hash_bytes(data) != id_from_bytes(id_bytes):
+        raise FormatError("content does not match its id")
+    return bytes(data)
+
+
+def _check_location(object_id: str, location: Location) -> None:
+    """Refuse an index row that no record can have: reading it would allocate wildly."""
+    if not RECORD_HEADER.size <= location.length <= MAX_RECORD or location.offset < 0:
+        raise IndexDamagedError(
+            f"the index row of object {object_id} is damaged (length {location.length}, "
+            f"offset {location.offset}); {REBUILD_HINT}"
+        )
+
+
+def _decompress(decompressor: Any, payload: bytes, raw_length: int) -> bytes:
+    import zstandard
+
+    try:
+        # A damaged frame may claim any size: refuse it before allocating for it.
+        declared = zstandard.frame_content_size(payload)
+        if declared not in (-1, raw_length):
+            raise FormatError("the zstd frame's size does not match the record's raw length")
+        data: bytes = decompressor.decompress(payload, max_output_size=raw_length)
+    except zstandard.ZstdError:
+        raise FormatError("the zstd frame is damaged") from None
+    return data
+
+
+# Packs folders already swept by this process: once is enough, at the first write.
+_swept: set[Path] = set()
+_sweep_lock = threading.Lock()
+
+
+def _sweep_once(packs_dir: Path) -> None:
+    key = packs_dir.resolve()
+    with _sweep_lock:
+        if key in _swept:
+            return
+        _swept.add(key)
+    sweep_tmp_packs(packs_dir)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def encode_record(id_bytes: bytes, kind: int, codec: int, raw_length: int, paylo
 
 
 def decode_header(raw: bytes) -> RecordHeader:
+    if len(raw) != RECORD_HEADER.size:
+        raise FormatError(f"record header is {len(raw)} bytes; expected {RECORD_HEADER.size}")
     id_bytes, kind, codec, reserved, raw_length, stored_length, crc = RECORD_HEADER.unpack(raw)
     # Every header byte is checked: unknown values and a non-zero reserved field are damage.
     if kind not in KINDS or codec not in (CODEC_RAW, CODEC_ZSTD) or reserved != 0:
@@ -78,15 +81,24 @@ class PackWriter:
 
     ``finish`` flushes and fsyncs the pack and renames it into place; only then may
     the index point at it, so a crash leaves at worst an unreferenced ``tmp-`` file.
-    Safe to call from several threads.
+    The writer holds an exclusive ``flock`` on that file until it is renamed or
+    removed: a ``tmp-`` pack whose lock is free has lost its writer
+    (``sweep_tmp_packs``). Safe to call from several threads.
     """
 
     def __init__(self, packs_dir: Path) -> None:
         self.packs_dir = packs_dir
-        self.name = f"pack-{os.urandom(12).hex()}{PACK_SUFFIX}"
-        self.tmp_path = packs_dir / f"{TMP_PREFIX}{self.name}"
-        # Read-write: read() serves gets of objects not yet flushed.
-        self._fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+        while True:
+            self.name = f"pack-{os.urandom(12).hex()}{PACK_SUFFIX}"
+            self.tmp_path = packs_dir / f"{TMP_PREFIX}{self.name}"
+            # Read-write: read() serves gets of objects not yet flushed.
+            self._fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            # A sweeper may have taken the free lock between the open and the flock and
+            # removed the new file: start again under another name.
+            if _same_file(self._fd, self.tmp_path):
+                break
+            os.close(self._fd)
         header = PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION)
         _write_all(self._fd, [header])
         self._offset = len(header)
@@ -123,16 +135,18 @@ class PackWriter:
     def finish(self) -> Path:
         with self._lock:
             os.fsync(self._fd)
-            os.close(self._fd)
             final = self.packs_dir / self.name
+            # Renamed before the fd (and with it the lock) is let go: a free lock on a
+            # tmp- pack must always mean that its writer is gone.
             os.replace(self.tmp_path, final)
+            os.close(self._fd)
             _fsync_dir(self.packs_dir)
             return final
 
     def abandon(self) -> None:
         with self._lock:
-            os.close(self._fd)
             self.tmp_path.unlink(missing_ok=True)
+            os.close(self._fd)
 
 
 # Keep each writev call under the usual IOV_MAX of 1024 buffers.
@@ -162,15 +176,87 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def finished_packs(packs_dir: Path) -> list[Path]:
+    """The finished packs of a folder, sorted by name; never a ``tmp-`` pack."""
+    return sorted(packs_dir.glob(f"pack-*{PACK_SUFFIX}"))
+
+
+def tmp_packs(packs_dir: Path) -> list[Path]:
+    return sorted(packs_dir.glob(f"{TMP_PREFIX}pack-*{PACK_SUFFIX}"))
+
+
+def orphaned_tmp_packs(packs_dir: Path) -> list[tuple[Path, int]]:
+    """The ``tmp-`` packs whose writer is gone (their lock is free), with their sizes."""
+    found = []
+    for path in tmp_packs(packs_dir):
+        size = _with_free_lock(path, lambda p, st: st.st_size)
+        if size is not None:
+            found.append((path, size))
+    return found
+
+
+def sweep_tmp_packs(packs_dir: Path) -> tuple[int, int]:
+    """Delete the ``tmp-`` packs whose writer is gone; return how many and their bytes.
+
+    A writer killed before ``finish`` leaves its ``tmp-`` pack behind, and nothing
+    refers to it. A live writer holds the pack's lock, so its file is never touched.
+    """
+    count = size = 0
+
+    def remove(path: Path, st: os.stat_result) -> int:
+        path.unlink()
+        return st.st_size
+
+    for path in tmp_packs(packs_dir):
+        removed = _with_free_lock(path, remove)
+        if removed is not None:
+            count, size = count + 1, size + removed
+    return count, size
+
+
+def _with_free_lock(path: Path, then: Callable[[Path, os.stat_result], int]) -> int | None:
+    """``then(path, stat)`` while holding the lock of the file at ``path``, if it is free
+    and the file is still there; else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, PermissionError):
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # a live writer
+        # Renamed to a finished pack (or removed) since it was listed: not ours to touch.
+        if not _same_file(fd, path):
+            return None
+        try:
+            return then(path, os.fstat(fd))
+        except FileNotFoundError:
+            return None
+    finally:
+        os.close(fd)
+
+
 def check_pack_header(raw: bytes, name: str) -> None:
+    """Refuse a pack header that is not this format's: one line saying why and what to do."""
     if len(raw) < PACK_HEADER.size:
-        raise FormatError(f"pack {name} is truncated before its header")
+        raise FormatError(f"pack {name} is truncated before its header; run 'mlv fsck'")
     magic, version = PACK_HEADER.unpack(raw[: PACK_HEADER.size])
     if magic != PACK_MAGIC:
-        raise FormatError(f"{name} is not an mlv pack (bad magic)")
+        raise FormatError(f"{name} is not an mlv pack (bad magic); run 'mlv fsck'")
     if version != PACK_VERSION:
         raise UnsupportedVersionError(
-            f"pack {name} has format version {version}; this mlv reads version {PACK_VERSION}"
+            f"pack {name} has format version {version}; this mlv reads version {PACK_VERSION}: "
+            "upgrade mlv to read this repository"
         )
 
 
