@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mlv.model.tables import Profile
     from mlv.pipeline.repro import ReproReporter, ReproResult
     from mlv.repo.diff import Change
+    from mlv.repo.rebuild import RebuildReport
     from mlv.repo.results import AddResult, CommitDetails, MergeResult, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
     from mlv.tables.contracts import CheckReport
@@ -510,6 +511,31 @@ class Repo(CoreRepo):
         full.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(table, full, **options)
         return full
+
+    # -- repairing the index -----------------------------------------------------------
+
+    @staticmethod
+    def rebuild_index(
+        path: str | os.PathLike[str] = ".",
+        *,
+        progress: Progress | None = None,
+        on_lock_wait: Callable[[str], None] | None = None,
+    ) -> RebuildReport:
+        """Make ``index.db`` again from the packs, keeping the old file aside
+        (``mlv.repo.rebuild``); the run cache is made again from the runs too.
+
+        A static method: a repository whose index is lost or damaged cannot be opened.
+        """
+        from mlv.repo.rebuild import rebuild_index
+        from mlv.repo.results import NoProgress
+        from mlv.runs.cachekey import key_of_run
+
+        return rebuild_index(
+            Path(path),
+            progress or NoProgress(),
+            run_cache_key=key_of_run,
+            on_lock_wait=on_lock_wait,
+        )
 
 
 def _default_name(outs: Sequence[str]) -> str:

@@ -5,19 +5,60 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from mlv.errors import IndexDamagedError
+from mlv.repo.layout import PACKS_DIR
+from mlv.store.pack import finished_packs
+from mlv.store.sqlite import REBUILD_HINT, connect_guarded
+
 BUSY_TIMEOUT_MS = 60_000
 
 
-def open_database(path: Path) -> sqlite3.Connection:
+def open_database(path: Path, *, expect_index: bool = True) -> sqlite3.Connection:
     """Open (creating if needed) the repository database in WAL mode.
 
     WAL lets readers run while one process writes. ``synchronous=FULL`` makes each
     committed transaction durable before the call returns: a ref (fsynced) must
     never survive a power loss that the index rows it depends on did not.
+
+    With ``expect_index``, an index that is missing, empty or indexes no pack while
+    finished packs lie beside it is refused with ``IndexDamagedError``: opening it
+    as a new, empty index would make every commit look absent. Every statement on
+    the connection raises a damaged or unusable database as a typed error.
     """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    packs_dir = path.parent / PACKS_DIR
+    if expect_index and _file_is_empty(path):
+        _refuse_if_packs(path, packs_dir, "is missing" if not path.exists() else "is empty")
+    conn = connect_guarded(path, BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        if expect_index and not _indexes_a_pack(conn):
+            _refuse_if_packs(path, packs_dir, "indexes no pack")
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _file_is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _indexes_a_pack(conn: sqlite3.Connection) -> bool:
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'packs'").fetchone() is None:
+        return False
+    return conn.execute("SELECT 1 FROM packs LIMIT 1").fetchone() is not None
+
+
+def _refuse_if_packs(path: Path, packs_dir: Path, problem: str) -> None:
+    count = len(finished_packs(packs_dir))
+    if count:
+        raise IndexDamagedError(
+            f"the index {path} {problem} while {packs_dir} holds {count} pack(s), "
+            f"so no object can be found; {REBUILD_HINT}"
+        )

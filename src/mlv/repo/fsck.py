@@ -14,24 +14,29 @@ from mlv.repo.checkout import check_symlink_target
 from mlv.repo.refs import HEADS, TAGS
 from mlv.repo.results import FsckReport, Problem, Progress
 from mlv.repo.worktree import KIND_SYMLINK
-from mlv.store.pack import KIND_MANIFEST
+from mlv.store.pack import KIND_MANIFEST, finished_packs, orphaned_tmp_packs
+from mlv.store.sqlite import REBUILD_HINT
 
 if TYPE_CHECKING:
     from mlv.repo.repository import Repo
 
 
 def check_repository(repo: Repo, progress: Progress) -> FsckReport:
-    store = repo.store
-    problems: list[Problem] = []
-    total = store.index.count()
+    checker = _Checker(repo)
+    checker.check_index()
+    total = repo.store.index.count()
     progress.start(total, "checking objects")
-    damaged: set[str] = set()
-    for damage in store.verify_all():
-        problems.append(Problem(damage.object_id, damage.pack, damage.problem))
-        damaged.add(damage.object_id)
+    for damage in repo.store.verify_all():
+        checker.problems.append(Problem(damage.object_id, damage.pack, damage.problem))
+        checker.damaged.add(damage.object_id)
     progress.advance(total)
     progress.finish()
+    checker.walk(_ref_starts(repo, checker.problems))
+    return FsckReport(total, len(checker.seen_commits), checker.problems, _notes(repo))
 
+
+def _ref_starts(repo: Repo, problems: list[Problem]) -> dict[str, str]:
+    """The commit each ref names, by ref; a ref that cannot be read is a problem."""
     starts: dict[str, str] = {}
     try:
         head = repo.refs.head()
@@ -48,62 +53,7 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
                 continue
             if commit_id:
                 starts[prefix + short] = commit_id
-
-    seen_commits: set[str] = set()
-    seen_trees: set[str] = set()
-    seen_files: set[str] = set()
-    seen_runs: set[str] = set()
-    stack = [(commit_id, ref) for ref, commit_id in starts.items()]
-    while stack:
-        commit_id, where = stack.pop()
-        if commit_id in seen_commits:
-            continue
-        seen_commits.add(commit_id)
-        try:
-            commit = repo.read_commit(commit_id)
-        except MlvError as exc:
-            if commit_id not in damaged:
-                problems.append(Problem(commit_id, f"commit reachable from {where}", str(exc)))
-            continue
-        stack.extend((p, f"{where} (parent of {commit_id[:12]})") for p in commit.parents)
-        _check_tree(
-            repo,
-            commit.tree,
-            f"tree of commit {commit_id[:12]}",
-            seen_trees,
-            seen_files,
-            damaged,
-            problems,
-        )
-        for run_id in commit.runs:
-            if run_id not in seen_runs:
-                seen_runs.add(run_id)
-                _check_run(repo, run_id, commit_id, seen_trees, seen_files, damaged, problems)
-    return FsckReport(total, len(seen_commits), problems)
-
-
-def _check_run(repo, run_id, commit_id, seen_trees, seen_files, damaged, problems) -> None:  # type: ignore[no-untyped-def]
-    """A run must be readable, and so must its environment and everything it read and
-    wrote: reproducing it needs them all."""
-    where = f"run of commit {commit_id[:12]}"
-    try:
-        run = repo.read_run(run_id)
-    except MlvError as exc:
-        if run_id not in damaged:
-            problems.append(Problem(run_id, where, str(exc)))
-        return
-    try:
-        repo.read_env(run.env)
-    except MlvError as exc:
-        if run.env not in damaged:
-            problems.append(Problem(run.env, f"environment of run {run.name}", str(exc)))
-    for path, artifact in sorted({**run.inputs(), **run.outs}.items()):
-        if artifact.kind == ARTIFACT_DIR:
-            place = f"folder {path}/ of run {run.name}"
-            _check_tree(repo, artifact.id, place, seen_trees, seen_files, damaged, problems)
-        elif artifact.id not in seen_files:
-            seen_files.add(artifact.id)
-            _check_file(repo, artifact.id, f"{path} of run {run.name}", damaged, problems)
+    return starts
 
 
 def _ref_names(repo: Repo, prefix: str) -> list[str]:
@@ -113,78 +63,177 @@ def _ref_names(repo: Repo, prefix: str) -> list[str]:
     return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
 
 
-def _check_tree(repo, tree_id, where, seen_trees, seen_files, damaged, problems) -> None:  # type: ignore[no-untyped-def]
-    stack = [(tree_id, where, "")]
-    while stack:
-        current, place, prefix = stack.pop()
-        if current in seen_trees:
-            continue
-        seen_trees.add(current)
+def _notes(repo: Repo) -> list[str]:
+    """What is worth knowing about the packs folder but is not damage."""
+    notes = []
+    leftovers = orphaned_tmp_packs(repo.store.packs_dir)
+    if leftovers:
+        size = sum(n for _, n in leftovers)
+        notes.append(
+            f"{len(leftovers)} temporary pack(s) ({size} bytes) left by interrupted writes: "
+            "nothing refers to them; the next write (or 'mlv rebuild-index') removes them"
+        )
+    indexed = set(repo.store.index.pack_names())
+    unindexed = [p for p in finished_packs(repo.store.packs_dir) if p.name not in indexed]
+    if unindexed:
+        notes.append(
+            f"{len(unindexed)} finished pack(s) are not in the index (a write stopped before "
+            "indexing them); 'mlv rebuild-index' indexes them"
+        )
+    return notes
+
+
+class _Checker:
+    """Walks what the refs reach, each object once, and collects the problems found."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.store = repo.store
+        self.problems: list[Problem] = []
+        self.damaged: set[str] = set()  # ids that failed verification of their bytes
+        self.seen_commits: set[str] = set()
+        self.seen_trees: set[str] = set()
+        self.seen_runs: set[str] = set()
+        self.seen_profiles: set[str] = set()
+        # file id -> the length of its content, or None when it cannot be known
+        self.sizes: dict[str, int | None] = {}
+
+    def check_index(self) -> None:
+        """SQLite's own check of ``index.db``, pages and indexes (not the rows' meaning)."""
         try:
-            tree = repo.trees.tree(current)
+            rows = self.store.conn.execute("PRAGMA quick_check").fetchall()
         except MlvError as exc:
-            if current not in damaged:
-                problems.append(Problem(current, place, str(exc)))
-            continue
-        for entry in tree.entries:
-            path = prefix + entry.name
-            if entry.kind == KIND_DIR:
-                stack.append((entry.id, f"folder {path}/", path + "/"))
+            self.problems.append(Problem("", "index.db", str(exc)))
+            return
+        found = [str(r[0]) for r in rows if r[0] != "ok"]
+        if found:
+            detail = found[0] + (f" and {len(found) - 1} more" if len(found) > 1 else "")
+            self.problems.append(
+                Problem("", "index.db", f"the index is damaged ({detail}); {REBUILD_HINT}")
+            )
+
+    def walk(self, starts: dict[str, str]) -> None:
+        stack = [(commit_id, ref) for ref, commit_id in starts.items()]
+        while stack:
+            commit_id, where = stack.pop()
+            if commit_id in self.seen_commits:
                 continue
-            if entry.kind == KIND_SYMLINK and entry.id not in damaged:
-                _check_symlink(repo, entry.id, path, problems)
-            if entry.id not in seen_files:
-                seen_files.add(entry.id)
-                _check_file(repo, entry.id, path, damaged, problems)
-            if entry.profile and entry.profile not in seen_files:
-                seen_files.add(entry.profile)
-                _check_profile(repo, entry.profile, path, damaged, problems)
+            self.seen_commits.add(commit_id)
+            try:
+                commit = self.repo.read_commit(commit_id)
+            except MlvError as exc:
+                if commit_id not in self.damaged:
+                    self._problem(commit_id, f"commit reachable from {where}", str(exc))
+                continue
+            stack.extend((p, f"{where} (parent of {commit_id[:12]})") for p in commit.parents)
+            self.tree(commit.tree, f"tree of commit {commit_id[:12]}")
+            for run_id in commit.runs:
+                if run_id not in self.seen_runs:
+                    self.seen_runs.add(run_id)
+                    self.run(run_id, commit_id)
 
-
-def _check_symlink(repo, target_id, path, problems) -> None:  # type: ignore[no-untyped-def]
-    """A symlink that checkout would refuse to write is damage too."""
-    try:
-        check_symlink_target(path, os.fsdecode(read_content(repo.store, target_id)))
-    except UnsafePathError as exc:
-        problems.append(Problem(target_id, f"symlink {path}", str(exc)))
-    except MlvError:
-        pass  # a missing or damaged target is reported with the files
-
-
-def _check_profile(repo, profile_id, path, damaged, problems) -> None:  # type: ignore[no-untyped-def]
-    if not repo.store.has(profile_id):
-        problems.append(Problem(profile_id, f"profile of {path}", "missing from the store"))
-    elif profile_id not in damaged:  # damaged bytes were reported with every object
+    def run(self, run_id: str, commit_id: str) -> None:
+        """A run must be readable, and so must its environment and everything it read and
+        wrote: reproducing it needs them all."""
         try:
-            Profile.from_bytes(repo.store.get(profile_id))
+            run = self.repo.read_run(run_id)
         except MlvError as exc:
-            problems.append(Problem(profile_id, f"profile of {path}", str(exc)))
+            if run_id not in self.damaged:
+                self._problem(run_id, f"run of commit {commit_id[:12]}", str(exc))
+            return
+        try:
+            self.repo.read_env(run.env)
+        except MlvError as exc:
+            if run.env not in self.damaged:
+                self._problem(run.env, f"environment of run {run.name}", str(exc))
+        for path, artifact in sorted({**run.inputs(), **run.outs}.items()):
+            if artifact.kind == ARTIFACT_DIR:
+                self.tree(artifact.id, f"folder {path}/ of run {run.name}")
+            else:
+                self.file(artifact.id, f"{path} of run {run.name}", artifact.size, "the run")
 
+    def tree(self, tree_id: str, where: str) -> None:
+        stack = [(tree_id, where, "")]
+        while stack:
+            current, place, prefix = stack.pop()
+            if current in self.seen_trees:
+                continue
+            self.seen_trees.add(current)
+            try:
+                tree = self.repo.trees.tree(current)
+            except MlvError as exc:
+                if current not in self.damaged:
+                    self._problem(current, place, str(exc))
+                continue
+            for entry in tree.entries:
+                path = prefix + entry.name
+                if entry.kind == KIND_DIR:
+                    stack.append((entry.id, f"folder {path}/", path + "/"))
+                    continue
+                if entry.kind == KIND_SYMLINK and entry.id not in self.damaged:
+                    self.symlink(entry.id, path)
+                self.file(entry.id, path, entry.size, "its tree entry")
+                if entry.profile and entry.profile not in self.seen_profiles:
+                    self.seen_profiles.add(entry.profile)
+                    self.profile(entry.profile, path)
 
-def _check_file(repo, file_id, path, damaged, problems) -> None:  # type: ignore[no-untyped-def]
-    store = repo.store
-    kind = store.kind_of(file_id)
-    if kind is None:
-        problems.append(Problem(file_id, f"file {path}", "missing from the store"))
-        return
-    if file_id in damaged:
-        return
-    if kind != KIND_MANIFEST:
-        return  # a one-chunk file was verified with every object
-    try:
-        manifest = FileManifest.from_bytes(store.get(file_id))
-        missing = [c for c, _ in manifest.chunks if not store.has(c)]
-        if missing:
-            problems.append(
-                Problem(
+    def file(self, file_id: str, path: str, size: int, whose: str) -> None:
+        """Check a file's content once, and every size recorded for it."""
+        if file_id not in self.sizes:
+            self.sizes[file_id] = self._check_content(file_id, path)
+        real = self.sizes[file_id]
+        if real is not None and real != size:
+            self._problem(
+                file_id, f"file {path}", f"{whose} says {size} bytes but its content has {real}"
+            )
+
+    def _check_content(self, file_id: str, path: str) -> int | None:
+        """Whether the content is whole; its length when it is known without a full read."""
+        store = self.store
+        kind = store.kind_of(file_id)
+        if kind is None:
+            self._problem(file_id, f"file {path}", "missing from the store")
+            return None
+        if file_id in self.damaged:
+            return None
+        try:
+            if kind != KIND_MANIFEST:
+                # Verified with every object already; its header states its length.
+                return store.raw_length(file_id)
+            manifest = FileManifest.from_bytes(store.get(file_id))
+            missing = [c for c, _ in manifest.chunks if not store.has(c)]
+            if missing:
+                self._problem(
                     file_id, f"file {path}", f"{len(missing)} chunk(s) missing, e.g. {missing[0]}"
                 )
-            )
-            return
-        if any(c in damaged for c, _ in manifest.chunks):
-            problems.append(Problem(file_id, f"file {path}", "one of its chunks is damaged"))
-            return
-        for _ in iter_content(store, file_id):
-            pass
-    except MlvError as exc:
-        problems.append(Problem(file_id, f"file {path}", str(exc)))
+                return manifest.size
+            if any(c in self.damaged for c, _ in manifest.chunks):
+                self._problem(file_id, f"file {path}", "one of its chunks is damaged")
+                return manifest.size
+            for _ in iter_content(store, file_id):
+                pass
+            return manifest.size
+        except MlvError as exc:
+            self._problem(file_id, f"file {path}", str(exc))
+            return None
+
+    def symlink(self, target_id: str, path: str) -> None:
+        """A symlink that checkout would refuse to write is damage too."""
+        try:
+            check_symlink_target(path, os.fsdecode(read_content(self.store, target_id)))
+        except UnsafePathError as exc:
+            self._problem(target_id, f"symlink {path}", str(exc))
+        except MlvError:
+            pass  # a missing or damaged target is reported with the files
+
+    def profile(self, profile_id: str, path: str) -> None:
+        if not self.store.has(profile_id):
+            self._problem(profile_id, f"profile of {path}", "missing from the store")
+        elif profile_id not in self.damaged:  # damaged bytes were reported with every object
+            try:
+                Profile.from_bytes(self.store.get(profile_id))
+            except MlvError as exc:
+                self._problem(profile_id, f"profile of {path}", str(exc))
+
+    def _problem(self, object_id: str, where: str, problem: str) -> None:
+        self.problems.append(Problem(object_id, where, problem))

@@ -170,10 +170,16 @@ class FsckReport:
     objects_checked: int
     commits_checked: int
     problems: list[Problem]
+    notes: list[str] = field(default_factory=list)  # worth knowing, not damage
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @classmethod
+    def unusable_index(cls, message: str) -> FsckReport:
+        """The report when ``index.db`` cannot be opened: nothing else can be checked."""
+        return cls(0, 0, [Problem("", "index.db", message)])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,4 +187,5 @@ class FsckReport:
             "objects_checked": self.objects_checked,
             "commits_checked": self.commits_checked,
             "problems": [p.to_json() for p in self.problems],
+            "notes": self.notes,
         }

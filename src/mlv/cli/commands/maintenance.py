@@ -1,28 +1,40 @@
-"""fsck."""
+"""fsck and rebuild-index."""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
 from mlv.cli.commands.common import JSON_OPTION, open_repo
-from mlv.cli.output import TerminalProgress, echo, print_json
+from mlv.cli.output import TerminalProgress, echo, human_size, print_json, warn
 
 
 def fsck(json: bool = JSON_OPTION) -> None:
     """Verify every object against its id and everything every ref reaches.
 
     Exits 1 and names each damaged or missing object when anything is wrong.
+    A lost or damaged index.db is reported too: 'mlv rebuild-index' repairs it.
+    Temporary packs left by interrupted writes are noted, not counted as damage.
 
     Example: mlv fsck
     """
-    with open_repo() as repo:
-        report = repo.fsck(progress=TerminalProgress())
+    from mlv.errors import IndexDamagedError
+    from mlv.repo.results import FsckReport
+
+    try:
+        with open_repo() as repo:
+            report = repo.fsck(progress=TerminalProgress())
+    except IndexDamagedError as exc:
+        report = FsckReport.unusable_index(str(exc))
     if json:
         print_json(report.to_json())
     else:
         for problem in report.problems:
             what = problem.object_id or "-"
             echo(f"damaged: {what} ({problem.where}): {problem.problem}")
+        for note in report.notes:
+            echo(f"note: {note}")
         verdict = "ok" if report.ok else f"{len(report.problems)} problem(s) found"
         echo(
             f"checked {report.objects_checked} objects and {report.commits_checked} commits: "
@@ -32,5 +44,51 @@ def fsck(json: bool = JSON_OPTION) -> None:
         raise typer.Exit(1)
 
 
+def rebuild_index(json: bool = JSON_OPTION) -> None:
+    """Make .mlv/index.db again from the packs, after it was lost or damaged.
+
+    The old index.db is kept beside it as index.db.damaged-<time>. Every record of
+    every finished pack is verified and indexed (damaged ones are skipped and listed;
+    the exit code is then 1). The run cache, reproductions and profile lookups are
+    made again from the objects; the staging area is set to HEAD's tree, so the next
+    status hashes every file once. Runs recorded but not yet committed are kept
+    only when the old index still reads.
+
+    Example: mlv rebuild-index
+    """
+    from mlv.api import Repo
+
+    report = Repo.rebuild_index(".", progress=TerminalProgress(), on_lock_wait=_tell)
+    if json:
+        print_json(report.to_json())
+    else:
+        for problem in report.damaged:
+            what = problem.object_id or "-"
+            echo(f"damaged: {what} ({problem.where}): {problem.problem}")
+        if report.moved_to:
+            echo(f"the old index is kept as {report.moved_to}")
+        if report.tmp_packs_removed:
+            echo(
+                f"removed {report.tmp_packs_removed} temporary pack(s) "
+                f"({human_size(report.tmp_bytes_removed)}) left by interrupted writes"
+            )
+        tables = ", ".join(f"{table} {rows}" for table, rows in report.rebuilt.items())
+        echo(f"indexed {report.objects} objects from {report.packs} pack(s); rebuilt: {tables}")
+        for item in report.not_rebuilt:
+            echo(f"not rebuilt: {item}")
+        if not report.ok:
+            warn(
+                f"{len(report.damaged)} damaged record(s) were skipped; "
+                "run 'mlv fsck' to see what they break"
+            )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _tell(message: str) -> None:
+    sys.stderr.write(f"mlv: {message}\n")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(fsck)
+    app.command("rebuild-index")(rebuild_index)

@@ -1,0 +1,364 @@
+"""``rebuild-index``: a new ``index.db`` made from the packs, the old one kept aside.
+
+The packs are the truth: every record carries its id, kind and lengths, so the
+object index can always be made again. The derived tables are made again from the
+objects; what only the old index knew is salvaged from it where it can be read.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlv.errors import MlvError, NotARepositoryError
+from mlv.model.objects import Commit, Tree, object_type
+from mlv.model.runs import Reproduction, Run
+from mlv.repo.database import open_database
+from mlv.repo.layout import Layout, find_root
+from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
+from mlv.repo.records import RunRecords
+from mlv.repo.refs import RefStore
+from mlv.repo.results import Problem, Progress
+from mlv.repo.staging import UNTRUSTED_MTIME, Staged, StagingArea
+from mlv.repo.trees import TreeReader
+from mlv.store.index import ObjectIndex
+from mlv.store.objectstore import ObjectStore, open_record
+from mlv.store.pack import (
+    KIND_META,
+    PACK_HEADER,
+    RECORD_HEADER,
+    check_pack_header,
+    decode_header,
+    finished_packs,
+    sweep_tmp_packs,
+)
+
+DAMAGED_SUFFIX = ".damaged-"  # index.db.damaged-20250101T120000: the old index, kept
+BUILDING_SUFFIX = ".rebuilding"  # the new index until it is complete
+SQLITE_SIDE_FILES = ("", "-wal", "-shm")
+
+NOT_REBUILT_CODE_IDS = (
+    "code_ids (git blob id -> content id) starts empty: the next commit in a git "
+    "repository reads its source files once more"
+)
+NOT_REBUILT_STAGING = (
+    "the staging area is HEAD's tree: changes staged but not committed are unstaged "
+    "(the files are untouched; run 'mlv add' again)"
+)
+NOT_REBUILT_PENDING = (
+    "runs recorded but not yet committed could not be read from the old index: status "
+    "no longer lists them and the next commit will not carry them; record them again "
+    "with 'mlv repro' or 'mlv run'"
+)
+
+
+@dataclass
+class RebuildReport:
+    """What ``rebuild_index`` did; ``damaged`` lists the records it had to skip."""
+
+    moved_to: str | None  # where the old index.db now lies; None when there was none
+    packs: int
+    objects: int
+    damaged: list[Problem] = field(default_factory=list)
+    tmp_packs_removed: int = 0
+    tmp_bytes_removed: int = 0
+    staged_tree: str | None = None  # the tree the staging area was set to
+    rebuilt: dict[str, int] = field(default_factory=dict)  # table -> rows
+    not_rebuilt: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+@dataclass
+class _Found:
+    """What the scan of the packs learned beyond the object index."""
+
+    runs: dict[str, tuple[int, str | None, dict[str, str]]] = field(default_factory=dict)
+    reproductions: list[tuple[int, str, str]] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)
+
+
+def rebuild_index(
+    path: Path,
+    progress: Progress,
+    *,
+    run_cache_key: Callable[[Run], str] | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: Callable[[str], None] | None = None,
+) -> RebuildReport:
+    """Move ``index.db`` aside and make a new one from the finished packs.
+
+    ``run_cache_key`` gives a run's run-cache key; without it the run cache starts
+    empty. Holds the repository lock throughout.
+    """
+    root = find_root(path)
+    if root is None:
+        raise NotARepositoryError(
+            f"not an mlv repository (or any parent up to /): {path.resolve()}; run 'mlv init' first"
+        )
+    layout = Layout(root)
+    with RepoLock(layout.lock, lock_timeout, on_lock_wait):
+        removed, removed_bytes = sweep_tmp_packs(layout.packs)
+        building = layout.index_db.with_name(layout.index_db.name + BUILDING_SUFFIX)
+        _remove_sqlite_files(building)  # a rebuild killed earlier
+        moved_to = _move_aside(layout.index_db)
+        conn = open_database(building, expect_index=False)
+        try:
+            # The file is fsynced once, whole, before it takes index.db's place.
+            conn.execute("PRAGMA synchronous=OFF")
+            report = _build(conn, layout, moved_to, progress, run_cache_key)
+        finally:
+            conn.close()
+        _fsync(building)
+        os.replace(building, layout.index_db)
+        _fsync(layout.mlv)
+    report.tmp_packs_removed, report.tmp_bytes_removed = removed, removed_bytes
+    return report
+
+
+def _build(
+    conn: sqlite3.Connection,
+    layout: Layout,
+    moved_to: Path | None,
+    progress: Progress,
+    run_cache_key: Callable[[Run], str] | None,
+) -> RebuildReport:
+    index = ObjectIndex(conn)
+    staging = StagingArea(conn)
+    records = RunRecords(conn)
+    packs = finished_packs(layout.packs)
+    report = RebuildReport(str(moved_to) if moved_to else None, 0, 0)
+    found = _Found()
+    progress.start(sum(_size(p) for p in packs), "re-indexing packs")
+    try:
+        for pack in packs:
+            entries = _scan_pack(pack, report.damaged, found, progress, run_cache_key)
+            if entries:
+                with conn:
+                    index.add_pack(pack.name, entries)
+                report.packs += 1
+    finally:
+        progress.finish()
+    report.objects = index.count()
+    store = ObjectStore(layout.packs, conn)
+    _fill_derived(records, found, run_cache_key, report)
+    _salvage_pending(records, moved_to, found, report)
+    report.not_rebuilt.append(NOT_REBUILT_CODE_IDS)
+    _stage_head(staging, store, layout, report)
+    return report
+
+
+def _scan_pack(
+    pack: Path,
+    damaged: list[Problem],
+    found: _Found,
+    progress: Progress,
+    run_cache_key: Callable[[Run], str] | None,
+) -> list[tuple[bytes, int, int, int]]:
+    """The (id, offset, length, kind) of every sound record of ``pack``.
+
+    Each record is verified as a read would verify it; a damaged one is skipped and
+    reported. A record header that does not parse ends the scan of that pack: the
+    lengths after it cannot be trusted.
+    """
+    import zstandard
+
+    decompressor = zstandard.ZstdDecompressor()
+    entries = []
+    with open(pack, "rb") as f:
+        try:
+            check_pack_header(f.read(PACK_HEADER.size), pack.name)
+        except MlvError as exc:
+            damaged.append(Problem("", pack.name, f"{exc}; none of its records was indexed"))
+            progress.advance(_size(pack))
+            return []
+        offset = PACK_HEADER.size
+        while True:
+            raw = f.read(RECORD_HEADER.size)
+            if not raw:
+                break
+            try:
+                header = decode_header(raw)
+            except MlvError as exc:
+                damaged.append(_unreadable_from(pack, offset, str(exc)))
+                break
+            payload = f.read(header.stored_length)
+            if len(payload) < header.stored_length:
+                damaged.append(_unreadable_from(pack, offset, "the pack ends inside it"))
+                break
+            length = RECORD_HEADER.size + header.stored_length
+            object_id = header.id_bytes.hex()
+            try:
+                data = open_record(header.id_bytes, raw + payload, decompressor)
+            except MlvError as exc:
+                damaged.append(Problem(object_id, pack.name, f"skipped: {exc}"))
+            else:
+                entries.append((header.id_bytes, offset, length, header.kind))
+                if header.kind == KIND_META:
+                    _learn(object_id, data, found, run_cache_key)
+            offset += length
+            progress.advance(length)
+    return entries
+
+
+def _unreadable_from(pack: Path, offset: int, why: str) -> Problem:
+    return Problem(
+        "",
+        pack.name,
+        f"the record at offset {offset} cannot be read ({why}); "
+        "it and the records after it were not indexed",
+    )
+
+
+def _learn(
+    object_id: str, data: bytes, found: _Found, run_cache_key: Callable[[Run], str] | None
+) -> None:
+    """Note what a metadata object adds to the derived tables."""
+    kind = object_type(data)
+    try:
+        if kind == "run":
+            run = Run.from_bytes(data)
+            try:
+                key = run_cache_key(run) if run_cache_key else None
+            except ValueError:  # a value canonical JSON refuses (NaN): no key to answer
+                key = None
+            found.runs[object_id] = (run.started, key, {p: a.id for p, a in run.outs.items()})
+        elif kind == "reproduction":
+            rep = Reproduction.from_bytes(data)
+            found.reproductions.append((rep.time, object_id, rep.commit))
+        elif kind == "tree" and b'"profile"' in data:
+            for entry in Tree.from_bytes(data).entries:
+                if entry.profile:
+                    found.profiles[entry.id] = entry.profile
+    except MlvError:
+        pass  # sound bytes that are not a valid object: fsck names them where they are used
+
+
+def _fill_derived(
+    records: RunRecords,
+    found: _Found,
+    run_cache_key: Callable[[Run], str] | None,
+    report: RebuildReport,
+) -> None:
+    # The newest run with a key answers it, as when the runs were recorded one by one.
+    cached = 0
+    for run_id, (_, key, _) in sorted(found.runs.items(), key=lambda item: item[1][0]):
+        if key is not None:
+            records.cache_run(key, run_id)
+            cached += 1
+    if run_cache_key is None:
+        report.not_rebuilt.append("run_cache starts empty: the next repro runs every stage")
+    for rep_time, rep_id, commit_id in sorted(found.reproductions):
+        records.add_reproduction(commit_id, rep_id, rep_time)
+    records.add_profiles(sorted(found.profiles.items()))
+    report.rebuilt.update(
+        run_cache=cached, reproductions=len(found.reproductions), profiles=len(found.profiles)
+    )
+
+
+def _salvage_pending(
+    records: RunRecords, old: Path | None, found: _Found, report: RebuildReport
+) -> None:
+    """Runs recorded but not committed are known to the old index alone: take those of
+    its rows that still read, for runs whose objects the packs hold."""
+    run_ids = _old_pending(old)
+    if run_ids is None:
+        report.not_rebuilt.append(NOT_REBUILT_PENDING)
+        report.rebuilt["pending_runs"] = 0
+        return
+    kept = [r for r in run_ids if r in found.runs]
+    for run_id in kept:
+        records.add_pending(run_id, found.runs[run_id][2])
+    report.rebuilt["pending_runs"] = len(kept)
+
+
+def _old_pending(old: Path | None) -> list[str] | None:
+    """The pending run ids of the old index, oldest first; None when they cannot be read."""
+    if old is None:
+        return None
+    try:
+        conn = sqlite3.connect(f"{old.as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT run_id FROM pending_runs ORDER BY seq").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return [r[0] for r in rows if isinstance(r[0], str)]
+
+
+def _stage_head(
+    staging: StagingArea, store: ObjectStore, layout: Layout, report: RebuildReport
+) -> None:
+    """Set the staging area to HEAD's tree, with no stat cache: the next status hashes
+    every file once, and sees exactly what differs from HEAD."""
+    report.not_rebuilt.append(NOT_REBUILT_STAGING)
+    try:
+        head = RefStore(layout).head().commit
+        if head is None:
+            staging.apply(tree_id=None)
+            return
+        commit = Commit.from_bytes(store.get(head))
+        flat = TreeReader(store).flatten(commit.tree)
+    except MlvError as exc:
+        report.damaged.append(Problem("", "HEAD", f"the staging area is left empty: {exc}"))
+        return
+    staging.apply(
+        (
+            (p, Staged(e.kind, e.id, e.size, e.executable, UNTRUSTED_MTIME, 0))
+            for p, e in flat.items()
+        ),
+        tree_id=commit.tree,
+    )
+    report.staged_tree = commit.tree
+    report.rebuilt["staging"] = len(flat)
+
+
+def _move_aside(index_db: Path) -> Path | None:
+    """Rename index.db and its WAL files to ``index.db.damaged-<time>``; the new name of
+    index.db, or None when there was none. The WAL goes too: left beside a new index.db,
+    SQLite would apply it to the wrong file."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = index_db.with_name(f"{index_db.name}{DAMAGED_SUFFIX}{stamp}")
+    n = 1
+    while any(Path(f"{target}{side}").exists() for side in SQLITE_SIDE_FILES):
+        n += 1
+        target = index_db.with_name(f"{index_db.name}{DAMAGED_SUFFIX}{stamp}-{n}")
+    moved = None
+    for side in SQLITE_SIDE_FILES:
+        source = Path(f"{index_db}{side}")
+        if source.exists() or source.is_symlink():
+            os.replace(source, f"{target}{side}")
+            if not side:
+                moved = target
+    return moved
+
+
+def _remove_sqlite_files(path: Path) -> None:
+    for side in SQLITE_SIDE_FILES:
+        Path(f"{path}{side}").unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
