@@ -14,7 +14,7 @@ from mlv.pipeline.errors import PipelineError
 from mlv.pipeline.params import PARAMS_SUFFIXES
 from mlv.pipeline.paths import repo_path
 from mlv.pipeline.templating import Context, Resolver, render
-from mlv.pipeline.yamlio import load_yaml
+from mlv.pipeline.yamlio import load_yaml, read_yaml_text
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -103,9 +103,10 @@ def find_pipeline(root: Path) -> Path | None:
 
 def _declares_stages(path: Path) -> bool:
     try:
-        return re.search(r"(?m)^stages\s*:", path.read_text(encoding="utf-8")) is not None
-    except (OSError, UnicodeDecodeError):
+        text = read_yaml_text(path, path.name)
+    except PipelineError:
         return True  # let the parser report what is wrong with it
+    return re.search(r"(?m)^stages\s*:", text) is not None
 
 
 def load_pipeline(root: Path) -> Pipeline:
@@ -115,13 +116,7 @@ def load_pipeline(root: Path) -> Pipeline:
         raise PipelineError(
             f"no mlv.yaml or dvc.yaml in {root}: write one (see 'mlv repro --help')"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise PipelineError(f"{path.name}: not UTF-8 text; save it as UTF-8") from None
-    except OSError as exc:
-        raise PipelineError(f"{path.name}: cannot read: {exc.strerror}") from None
-    return parse_pipeline(text, path.name, root)
+    return parse_pipeline(read_yaml_text(path, path.name), path.name, root)
 
 
 def parse_pipeline(text: str, file: str, root: Path) -> Pipeline:

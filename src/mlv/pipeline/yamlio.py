@@ -16,13 +16,77 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"
 
+# Limits that refuse a hostile file before it costs the memory of the machine: the text
+# read, and the values its aliases expand to. A file without aliases is limited only by
+# its length; aliases (`*name`) may not make it hold more than MAX_EXPANDED_NODES values.
+MAX_YAML_CHARS = 64 * 1024 * 1024
+MAX_EXPANDED_NODES = 1_000_000
+
 
 class DuplicateKeyError(yaml.MarkedYAMLError):
     """A mapping names the same key twice; PyYAML would silently keep the last one."""
 
 
+class ExpansionError(yaml.MarkedYAMLError):
+    """Aliases expand the document beyond the limit, or into a value that holds itself."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose aliases expand too far (a "billion laughs") or loop.
+
+    Each distinct node is visited once, so the check costs what the text costs, however
+    far the aliases would expand it.
+    """
+    expanded: dict[int, int] = {}  # id(node) -> values it stands for once aliases expand
+    open_nodes: set[int] = set()  # on the current path: meeting one again is a loop
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        key = id(node)
+        if closing:
+            open_nodes.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+            continue
+        if key in expanded:
+            continue
+        if key in open_nodes:
+            raise ExpansionError(
+                None,
+                None,
+                "an alias refers to a value that contains it, which never ends; remove it",
+                node.start_mark,
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    total = expanded[id(root)]
+    if total > max(MAX_EXPANDED_NODES, len(expanded)):
+        raise ExpansionError(
+            None,
+            None,
+            f"its aliases expand it to {total:,} values, over the limit of "
+            f"{MAX_EXPANDED_NODES:,} (a YAML alias bomb); write the values out "
+            "or use fewer aliases",
+            None,
+        )
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with the YAML 1.2 core schema and no duplicate keys."""
+    """SafeLoader with the YAML 1.2 core schema, no duplicate keys and bounded aliases."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[tuple[type, Any]] = set()
@@ -96,9 +160,16 @@ _Loader.add_constructor(_FLOAT, _construct_float)
 
 def load_yaml(text: str, name: str) -> Any:
     """Parse one YAML document; errors name ``name`` and the line, as one line."""
+    if len(text) > MAX_YAML_CHARS:
+        raise _too_long(name)
     try:
         # A SafeLoader subclass: no arbitrary Python objects.
         return yaml.load(text, Loader=_Loader)
+    except ExpansionError as exc:
+        where = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+        raise PipelineError(f"{name}: {where}{exc.problem}") from None
+    except RecursionError:
+        raise PipelineError(f"{name}: values nested too deeply to read; flatten the YAML") from None
     except DuplicateKeyError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise PipelineError(
@@ -115,10 +186,34 @@ def load_yaml(text: str, name: str) -> Any:
         raise PipelineError(f"{name}: not valid YAML: {problem}") from None
 
 
+def _too_long(name: str) -> PipelineError:
+    return PipelineError(
+        f"{name}: longer than {MAX_YAML_CHARS // 2**20} MiB, the most mlv reads as YAML; "
+        "split it or keep large data out of YAML"
+    )
+
+
+def read_yaml_text(path: Path, name: str) -> str:
+    """The text of the YAML file ``path``, refused past MAX_YAML_CHARS without reading on.
+
+    ``name`` is how errors refer to the file; each error is one line saying what to do.
+    """
+    try:
+        with path.open(encoding="utf-8") as stream:
+            text = stream.read(MAX_YAML_CHARS + 1)
+    except UnicodeDecodeError:
+        raise PipelineError(f"{name}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise PipelineError(f"{name}: cannot read: {exc.strerror}") from None
+    if len(text) > MAX_YAML_CHARS:
+        raise _too_long(name)
+    return text
+
+
 def mlv_yaml_section(root: Path, section: str) -> Any:
     """A top-level section of the root ``mlv.yaml`` (``tables:``, ``hooks:``), or None."""
     path = root / "mlv.yaml"
     if not path.exists():
         return None
-    doc = load_yaml(path.read_text(encoding="utf-8"), path.name)
+    doc = load_yaml(read_yaml_text(path, path.name), path.name)
     return doc.get(section) if isinstance(doc, dict) else None
