@@ -445,8 +445,12 @@ def test_failing_command_exits_2(repo_path: Path, run_mlv) -> None:
     proc = run_mlv(repo_path, "reproduce", "--json", env=PY_ENV, expect=2)
     line = one_error_line(proc)
     assert "exit code 5" in line
-    assert proc.stdout == ""
-    shutil.rmtree(line.rsplit(" at ", 1)[1])
+    # --json still reports: the failed run, and the workspace kept for inspection.
+    report = json.loads(proc.stdout)
+    assert report["verdict"] == "failed"
+    assert report["failure"]["name"] == "o" and "exit code 5" in report["failure"]["message"]
+    assert report["workspace"] == line.rsplit(" at ", 1)[1]
+    shutil.rmtree(report["workspace"])
 
 
 def test_workspace_is_kept_with_the_rebuilt_outputs(chain: Path, run_mlv, tmp_path) -> None:

@@ -8,9 +8,11 @@ from typing import IO, Any, Protocol
 
 from mlv.errors import CommandFailedError, MlvError
 from mlv.model.runs import Run
+from mlv.pipeline.paths import overlaps
 from mlv.pipeline.spec import Pipeline, Stage
 from mlv.repo.repository import Repo
 from mlv.runs.artifacts import fingerprint, restore, snapshot
+from mlv.runs.commits import effective_runs
 from mlv.runs.environment import capture_env
 from mlv.runs.recorder import (
     EnvRecord,
@@ -59,6 +61,14 @@ class ReproResult:
         return {"pipeline": self.pipeline, "stages": [s.to_json() for s in self.stages]}
 
 
+class StagesFailedError(CommandFailedError):
+    """Stages of the pipeline failed; ``result`` says what happened to every stage."""
+
+    def __init__(self, message: str, exit_code: int, result: ReproResult) -> None:
+        super().__init__(message, exit_code)
+        self.result = result
+
+
 class ReproReporter(Protocol):
     def starting(self, stage: Stage, reason: str) -> None: ...
 
@@ -102,8 +112,8 @@ def repro(
 ) -> ReproResult:
     """Bring the pipeline's outputs up to date; return what happened to each stage.
 
-    Raises ``CommandFailedError`` when a stage fails (after the others, with
-    ``keep_going``).
+    Raises ``StagesFailedError`` (a ``CommandFailedError``) when a stage fails (after the
+    others, with ``keep_going``); it carries the result of every stage so far.
     """
     from mlv.pipeline.dag import build_plan, check_missing_deps
     from mlv.pipeline.spec import load_pipeline
@@ -117,6 +127,7 @@ def repro(
     result = ReproResult(pipeline.file)
     blocked: set[str] = set()  # failed, skipped or (in a dry run) going to run
     failures: list[CommandFailedError] = []
+    carried = _CarriedByHead(repo)
     for name in plan.order:
         stage = pipeline.stages[name]
         spec = stage_spec(pipeline, stage)
@@ -131,7 +142,7 @@ def repro(
         else:
             try:
                 outcome = _bring_up_to_date(
-                    repo, spec, stage, env, environ, who, force, reporter, stdout
+                    repo, spec, stage, env, environ, who, force, reporter, stdout, carried
                 )
             except CommandFailedError as exc:
                 failures.append(exc)
@@ -148,11 +159,12 @@ def repro(
     if failures:
         first = failures[0]
         if len(failures) == 1 and not keep_going:
-            raise first
+            raise StagesFailedError(str(first), first.exit_code, result) from first
         names = [s.stage for s in result.stages if s.status == FAILED]
-        raise CommandFailedError(
+        raise StagesFailedError(
             f"{len(names)} stage(s) failed: {', '.join(names)}; the others that could run did",
             first.exit_code,
+            result,
         )
     return result
 
@@ -172,6 +184,7 @@ def _bring_up_to_date(
     force: bool,
     reporter: ReproReporter,
     stdout: IO[Any] | int | None,
+    carried: _CarriedByHead,
 ) -> StageOutcome:
     inputs = read_inputs(repo, spec, env)
     reason = "forced" if force else "always changed" if stage.always_changed else ""
@@ -181,19 +194,52 @@ def _bring_up_to_date(
             run_id, run = cached
             if _outputs_match(repo, run):
                 snapshot(repo, run.outs)
-                remember(repo, run_id, run, inputs.key)
+                _reuse(repo, run_id, run, inputs.key, carried)
                 return StageOutcome(stage.name, UNCHANGED, "inputs unchanged", run_id)
             try:
                 restore(repo, run.outs)
             except MlvError:
                 pass  # the cached outputs are gone from the store: run it instead
             else:
-                remember(repo, run_id, run, inputs.key)
+                _reuse(repo, run_id, run, inputs.key, carried)
                 return StageOutcome(stage.name, RESTORED, "from the run cache", run_id)
         reason = _why(repo, spec, inputs)
     reporter.starting(stage, reason)
     run_id, run = execute(repo, spec, inputs, env, environ, who=who, stdout=stdout)
     return StageOutcome(stage.name, RAN, reason, run_id, run.duration_ms)
+
+
+class _CarriedByHead:
+    """The runs that HEAD's history carries for outputs HEAD holds: found once, if asked."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._ids: set[str] | None = None
+
+    def __contains__(self, run_id: object) -> bool:
+        if self._ids is None:
+            head = self.repo.refs.head().commit
+            self._ids = set(effective_runs(self.repo, head)) if head else set()
+        return run_id in self._ids
+
+
+def _reuse(repo: Repo, run_id: str, run: Run, key: str, carried: _CarriedByHead) -> None:
+    """File a run that was reused rather than executed; queue it unless HEAD carries it.
+
+    A run whose every output HEAD holds, and that HEAD's history already carries, has
+    nothing left for a commit to record: queued, it would wait for a commit forever.
+    Runs still waiting with other content at those paths are superseded by it, as a
+    commit would supersede them; the run cache still finds them.
+    """
+    if run_id in carried:
+        repo.records.cache_run(key, run_id)
+        repo.records.drop_pending(
+            waiting
+            for waiting, outs in repo.records.pending()
+            if waiting == run_id or any(overlaps(p, q) for p in outs for q in run.outs)
+        )
+    else:
+        remember(repo, run_id, run, key)
 
 
 def _preview(

@@ -45,6 +45,19 @@ class OutputResult:
         return doc
 
 
+@dataclass(frozen=True)
+class RunFailure:
+    """The recorded run whose command failed in the workspace, and how."""
+
+    run: str  # the run's id
+    name: str
+    message: str
+    exit_code: int  # the status mlv exits with
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class ReproductionReport:
     commit: str
@@ -57,6 +70,7 @@ class ReproductionReport:
     duration_ms: int = 0
     error: str = ""
     notes: list[str] = field(default_factory=list)
+    failure: RunFailure | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,7 +88,16 @@ class ReproductionReport:
             "duration_ms": self.duration_ms,
             "error": self.error,
             "notes": self.notes,
+            "failure": self.failure.to_json() if self.failure is not None else None,
         }
+
+
+class ReproductionFailedError(CommandFailedError):
+    """A recorded run failed in the workspace; ``report`` is what was done and recorded."""
+
+    def __init__(self, message: str, exit_code: int, report: ReproductionReport) -> None:
+        super().__init__(message, exit_code)
+        self.report = report
 
 
 class ReproduceReporter(Protocol):
@@ -113,8 +136,9 @@ def reproduce(
 ) -> ReproductionReport:
     """Re-execute the runs behind ``rev`` (never from the run cache) and compare outputs.
 
-    Raises ``CommandFailedError`` (exit code 2) when a command fails; the
-    reproduction is recorded as failed first, and its workspace kept.
+    Raises ``ReproductionFailedError`` (a ``CommandFailedError``, exit code 2) when a
+    command fails; the reproduction is recorded as failed first, and its workspace kept.
+    The error carries the report, complete up to the failure.
     """
     reporter = reporter or _Silent()
     if tolerance.rtol < 0 or tolerance.atol < 0:
@@ -170,9 +194,12 @@ def reproduce(
             except CommandFailedError as exc:
                 report.verdict = "failed"
                 report.error = str(exc)
+                report.failure = RunFailure(run_id, run.name, str(exc), exc.exit_code)
                 keep = True
-                raise CommandFailedError(
-                    f"{exc}; the workspace is kept for inspection at {space}", exc.exit_code
+                raise ReproductionFailedError(
+                    f"{exc}; the workspace is kept for inspection at {space}",
+                    exc.exit_code,
+                    report,
                 ) from None
             rebuilt.update(run.outs)
             for path, artifact in run.outs.items():

@@ -95,19 +95,26 @@ def repro(
 
     Example: mlv repro train
     """
+    from mlv.pipeline.repro import StagesFailedError
+
     reporter = _StageLines(to_stderr=json)
-    with open_repo() as repo:
-        result = repo.repro(
-            targets or (),
-            force=force,
-            dry_run=dry_run,
-            keep_going=keep_going,
-            downstream=downstream,
-            environ=os.environ,
-            reporter=reporter,
-            stdout=sys.stderr if json else None,
-            author=author_from_env(),
-        )
+    try:
+        with open_repo() as repo:
+            result = repo.repro(
+                targets or (),
+                force=force,
+                dry_run=dry_run,
+                keep_going=keep_going,
+                downstream=downstream,
+                environ=os.environ,
+                reporter=reporter,
+                stdout=sys.stderr if json else None,
+                author=author_from_env(),
+            )
+    except StagesFailedError as exc:
+        if json:  # what happened to each stage; the error line and exit code follow
+            print_json(exc.result.to_json())
+        raise
     if json:
         print_json(result.to_json())
         return
@@ -175,21 +182,28 @@ def reproduce(
 
     Example: mlv reproduce HEAD~1 --target model.pkl
     """
+    from mlv.reproduce.verify import ReproductionFailedError
+
     reporter = _ReproduceLines(quiet=json)
-    with open_repo() as repo:
-        report = repo.reproduce(
-            rev,
-            target=os.path.join(os.getcwd(), target) if target else None,
-            workspace=os.path.abspath(workspace) if workspace else None,
-            keep=keep,
-            rtol=rtol,
-            atol=atol,
-            exact=exact,
-            environ=os.environ,
-            reporter=reporter,
-            stdout=sys.stderr if json else None,
-            author=author_from_env(),
-        )
+    try:
+        with open_repo() as repo:
+            report = repo.reproduce(
+                rev,
+                target=os.path.join(os.getcwd(), target) if target else None,
+                workspace=os.path.abspath(workspace) if workspace else None,
+                keep=keep,
+                rtol=rtol,
+                atol=atol,
+                exact=exact,
+                environ=os.environ,
+                reporter=reporter,
+                stdout=sys.stderr if json else None,
+                author=author_from_env(),
+            )
+    except ReproductionFailedError as exc:
+        if json:  # the report up to the failure; the error line and exit code follow
+            print_json(exc.report.to_json())
+        raise
     if json:
         print_json(report.to_json())
     else:
