@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,16 +39,41 @@ class RepoLock:
         if self._depth:
             self._depth += 1
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
+        try:
+            self._wait_for(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise self._unusable(exc) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._depth = 1
+
+    def _open(self) -> int:
+        # Never through a symlink: the pid written below would land wherever it points.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._unusable(OSError(errno.EINVAL, "not a regular file"))
+        return fd
+
+    def _wait_for(self, fd: int) -> None:
         deadline = time.monotonic() + self.timeout
         warned = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    os.close(fd)
                     raise LockError(
                         f"another mlv process is writing to this repository ({self.holder()}); "
                         "try again when it has finished"
@@ -55,10 +82,40 @@ class RepoLock:
                     self.on_wait(f"waiting for another mlv process ({self.holder()})")
                     warned = True
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        self._depth = 1
+
+    def _unusable(self, exc: OSError) -> LockError:
+        """Why the lock file cannot be used, and what to do, in one line."""
+        where = str(self.path)
+        if exc.errno == errno.EISDIR:
+            return LockError(
+                f"{where} is a folder, but mlv keeps its lock file there; "
+                "move the folder away and run the command again"
+            )
+        if exc.errno in (errno.ELOOP, errno.EINVAL):
+            return LockError(
+                f"{where} is not a regular file (a symbolic link, a pipe or a device); "
+                "mlv writes its lock file there: remove it and run the command again"
+            )
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return LockError(
+                f"cannot open the lock file {where}: permission denied; commands that "
+                f"change the repository must write to {self.path.parent}: check its "
+                "permissions, or run mlv as the user who owns the repository"
+            )
+        if exc.errno == errno.EROFS:
+            return LockError(
+                f"cannot open the lock file {where}: the file system is read-only; "
+                "commands that change the repository need it writable"
+            )
+        if exc.errno == errno.ENOLCK:
+            return LockError(
+                f"cannot lock {where}: the file system does not support locks; "
+                "keep the repository on a local disk"
+            )
+        return LockError(
+            f"cannot use the lock file {where}: {exc.strerror or exc}; "
+            "check the disk and the permissions of the .mlv folder"
+        )
 
     @property
     def held(self) -> bool:
