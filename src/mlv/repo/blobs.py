@@ -34,9 +34,10 @@ def open_regular(path: str | Path) -> int:
     """Open a file for reading, refusing anything but a regular file.
 
     O_NONBLOCK: a FIFO that took a file's place between the scan and the read
-    would otherwise block the open until some writer came.
+    would otherwise block the open until some writer came. O_NOFOLLOW: a symlink
+    that took its place would have mlv store whatever it points to as the file.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "it is no longer a regular file", str(path))

@@ -1,0 +1,357 @@
+"""Names, symlinks, killed and refused checkouts, and refs that move last.
+
+Each test here is a defect found by trying to break mlv, run the way it was found.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import AUTHOR, ENV, MLV, mlv, one_error_line, write_files
+from mlv import Repo
+from mlv.errors import UnsafePathError
+from mlv.repo.staging import Staged
+from mlv.store.pack import RECORD_HEADER
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def worktree(root: Path) -> dict[str, bytes | str]:
+    """Every file (content) and symlink (target) under ``root``, `.mlv` aside."""
+    found: dict[str, bytes | str] = {}
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".mlv"]
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            found[rel] = os.readlink(full) if full.is_symlink() else full.read_bytes()
+    return found
+
+
+def head_ref(root: Path) -> bytes:
+    return (root / ".mlv" / "refs" / "heads" / "main").read_bytes()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    Repo.init(path).close()
+    return path
+
+
+# -- names: one rule at add, commit, fsck and checkout --------------------------------
+
+
+@pytest.mark.parametrize("bad", ["a\\b", ".Git/c.txt", ".MLV/c.txt", "dir\\x/y.txt"])
+def test_a_name_checkout_would_refuse_never_reaches_a_commit(root: Path, bad: str) -> None:
+    write_files(root, {"ok.txt": "ok\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "good"))
+    write_files(root, {bad: "x\n", "more.txt": "more\n"})
+    added = ok(mlv(root, "add", "."))
+    assert "skipped" in added.stderr and "rename it" in added.stderr
+    ok(mlv(root, "commit", "-m", "more"))
+    with Repo(root) as repo:
+        assert set(repo.flat_tree("HEAD")) == {"ok.txt", "more.txt"}
+    for args in (("show", "HEAD"), ("diff", "HEAD~1", "HEAD"), ("fsck",)):
+        ok(mlv(root, *args))
+    ok(mlv(root, "checkout", "HEAD~1"))
+    ok(mlv(root, "checkout", "--force", "main"))
+    assert (root / bad).read_text() == "x\n"  # never tracked, never touched
+
+
+def test_a_bad_name_staged_by_an_older_mlv_is_refused_before_the_ref_moves(root: Path) -> None:
+    write_files(root, {"ok.txt": "ok\n"})
+    with Repo(root) as repo:
+        repo.add(["ok.txt"])
+        first = repo.commit("good", author=AUTHOR)
+        staged = repo.staging.load()["ok.txt"]
+        repo.staging.apply([("a\\b", Staged(*staged))])
+        with pytest.raises(UnsafePathError, match="mlv rm --cached"):
+            repo.commit("bad", author=AUTHOR)
+        assert repo.resolve("HEAD") == first
+        assert repo.fsck().ok
+
+
+# -- symlinks: one rule at add, commit, fsck and checkout ------------------------------
+
+
+@pytest.mark.parametrize(
+    "target", ["/etc/passwd", "../../outside", "sub/../../x", "../.mlv/HEAD", "../.GIT"]
+)
+def test_a_symlink_leading_out_is_skipped_at_add(root: Path, target: str) -> None:
+    write_files(root, {"data/a.txt": "a\n"})
+    (root / "data" / "out").symlink_to(target)
+    (root / "data" / "in").symlink_to("a.txt")
+    added = ok(mlv(root, "add", "data"))
+    assert "skipped data/out: the symlink points" in added.stderr
+    ok(mlv(root, "commit", "-m", "links"))
+    with Repo(root) as repo:
+        assert set(repo.flat_tree("HEAD")) == {"data/a.txt", "data/in"}
+    ok(mlv(root, "fsck"))
+    (root / "data" / "in").unlink()
+    ok(mlv(root, "checkout", "HEAD", "--", "data"))
+    assert os.readlink(root / "data" / "in") == "a.txt"
+
+
+def test_a_symlink_named_outright_is_skipped_too(root: Path) -> None:
+    (root / "out").symlink_to("/etc")
+    proc = mlv(root, "add", "out")
+    assert "outside the working tree" in proc.stderr
+    with Repo(root) as repo:
+        assert repo.staging.load() == {}
+
+
+# -- killed and refused checkouts ------------------------------------------------------
+
+
+def _two_branches(root: Path) -> None:
+    """main: m.txt and thing/inner.txt; other: big/f12.bin (10 MB) and thing (a file)."""
+    write_files(root, {"m.txt": "m\n", "thing/inner.txt": "inner\n", "keep.txt": "k\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    ok(mlv(root, "switch", "-c", "other"))
+    ok(mlv(root, "rm", "m.txt", "thing/inner.txt"))
+    write_files(root, {"thing": "a file now\n", "big/f12.bin": os.urandom(10 * 1024 * 1024)})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "two"))
+    ok(mlv(root, "switch", "main"))
+
+
+def test_a_damaged_object_refuses_the_checkout_before_anything_changes(root: Path) -> None:
+    _two_branches(root)
+    with Repo(root) as repo:
+        big = repo.flat_tree("other")["big/f12.bin"]
+        chunk = json.loads(repo.store.get(big.id))["chunks"][3][0]
+        where = repo.store.index.lookup(bytes.fromhex(chunk))
+        assert where is not None
+        pack = root / ".mlv" / "packs" / where.pack
+    pack.chmod(0o644)
+    with open(pack, "r+b") as f:
+        f.seek(where.offset + RECORD_HEADER.size + 10)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    before = worktree(root)
+    proc = mlv(root, "switch", "other")
+    one_error_line(proc)
+    assert "damaged" in proc.stderr
+    assert worktree(root) == before
+    ok(mlv(root, "status"))
+    assert (root / ".mlv" / "HEAD").read_text().strip() == "ref: refs/heads/main"
+
+
+def test_a_folder_in_the_way_refuses_the_checkout_before_anything_changes(root: Path) -> None:
+    _two_branches(root)
+    write_files(root, {"thing/untracked.txt": "mine\n"})
+    before = worktree(root)
+    proc = mlv(root, "switch", "other")
+    assert "folder is in the way of thing" in one_error_line(proc)
+    assert worktree(root) == before
+
+
+def test_a_killed_checkout_leaves_nothing_that_add_would_stage(root: Path) -> None:
+    _two_branches(root)
+    scratch = root / ".mlv" / "tmp"
+    proc = subprocess.Popen(
+        [MLV, "switch", "other"], cwd=root, env=ENV, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        if scratch.is_dir() and any(scratch.rglob("*")):
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.0005)
+    proc.wait()
+    # Whether the kill landed mid-way or not, no temporary file is in the working tree.
+    assert not [p for p in root.rglob("*.tmp") if ".mlv" not in p.parts]
+    # An older mlv left its temporaries beside the files it wrote: add never stages one.
+    (root / "big").mkdir(exist_ok=True)
+    (root / "big" / ".f12.bin.mlv-e9a13b46.tmp").write_bytes(b"partial")
+    ok(mlv(root, "add", "."))
+    with Repo(root) as repo:
+        assert not [p for p in repo.staging.load() if p.endswith(".tmp")]
+    ok(mlv(root, "status"))
+    ok(mlv(root, "checkout", "--force", "other"))
+    assert not scratch.exists() or not any(scratch.iterdir())
+    ok(mlv(root, "fsck"))
+
+
+# -- refs move last --------------------------------------------------------------------
+
+
+COMMIT_STEPS = [
+    ("mlv.repo.tracking.TrackingOps._write_stage", "writing the trees"),
+    ("mlv.store.objectstore.ObjectStore.put_meta", "storing the commit"),
+    ("mlv.store.objectstore.ObjectStore.flush", "flushing the pack"),
+    ("mlv.repo.tracking.TrackingOps._check_written", "reading the commit back"),
+]
+
+
+@pytest.mark.parametrize(("step", "what"), COMMIT_STEPS)
+def test_a_commit_failing_at_any_step_leaves_the_ref_where_it_was(
+    root: Path, monkeypatch: pytest.MonkeyPatch, step: str, what: str
+) -> None:
+    write_files(root, {"a.txt": "a\n"})
+    with Repo(root) as repo:
+        repo.add(["a.txt"])
+        first = repo.commit("first", author=AUTHOR)
+    ref_before = head_ref(root)
+    write_files(root, {"b.txt": "b\n"})
+    module_name, cls_name, method = step.rsplit(".", 2)
+    cls = getattr(importlib.import_module(module_name), cls_name)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(28, f"No space left on device while {what}")
+
+    with Repo(root) as repo:
+        repo.add(["b.txt"])
+        monkeypatch.setattr(cls, method, fail)
+        with pytest.raises(OSError):
+            repo.commit("second", author=AUTHOR)
+        monkeypatch.undo()
+    assert head_ref(root) == ref_before
+    with Repo(root) as repo:
+        assert repo.resolve("HEAD") == first
+        assert repo.fsck().ok
+        second = repo.commit("second", author=AUTHOR)
+        assert set(repo.flat_tree(second)) == {"a.txt", "b.txt"}
+
+
+CHECKOUT_STEPS = [
+    "mlv.repo.checkout.Materialiser._write_temporaries",
+    "mlv.repo.checkout.Materialiser._remove_all",
+    "mlv.repo.checkout.Materialiser._move_into_place",
+]
+
+
+@pytest.mark.parametrize("step", CHECKOUT_STEPS)
+def test_a_switch_failing_at_any_step_leaves_head_where_it_was(
+    root: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    _two_branches(root)
+    head_before = (root / ".mlv" / "HEAD").read_bytes()
+    module_name, cls_name, method = step.rsplit(".", 2)
+    cls = getattr(importlib.import_module(module_name), cls_name)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    with Repo(root) as repo:
+        monkeypatch.setattr(cls, method, fail)
+        with pytest.raises(OSError):
+            repo.switch("other")
+        monkeypatch.undo()
+        assert (root / ".mlv" / "HEAD").read_bytes() == head_before
+        assert repo.fsck().ok
+        repo.switch("other")
+    assert (root / "thing").read_text() == "a file now\n"
+
+
+# -- the smaller ones ------------------------------------------------------------------
+
+
+def test_a_fifo_in_a_tracked_folder_is_skipped_with_a_warning(root: Path) -> None:
+    write_files(root, {"data/a.txt": "a\n"})
+    os.mkfifo(root / "data" / "pipe")
+    proc = ok(mlv(root, "add", "data"))
+    assert "skipped data/pipe: it is a FIFO" in proc.stderr
+    ok(mlv(root, "commit", "-m", "a"))
+    assert "data/pipe" in ok(mlv(root, "status")).stderr
+
+
+def test_status_quotes_a_newline_in_a_file_name(root: Path) -> None:
+    write_files(root, {"data/a.txt": "a\n"})
+    ok(mlv(root, "add", "data"))
+    ok(mlv(root, "commit", "-m", "a"))
+    write_files(root, {"data/two\nlines.txt": "x\n"})
+    out = ok(mlv(root, "status")).stdout
+    assert '"data/two\\nlines.txt"' in out
+    assert all(not line.startswith("lines.txt") for line in out.splitlines())
+
+
+def test_checkout_force_head_discards_local_edits_and_stays_on_the_branch(root: Path) -> None:
+    write_files(root, {"a.txt": "a\n", "b.txt": "b\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "a"))
+    write_files(root, {"a.txt": "edited\n", "new.txt": "new\n"})
+    ok(mlv(root, "add", "new.txt"))
+    (root / "b.txt").unlink()
+    ok(mlv(root, "checkout", "--force", "HEAD"))
+    assert (root / "a.txt").read_text() == "a\n"
+    assert (root / "b.txt").read_text() == "b\n"
+    assert (root / "new.txt").read_text() == "new\n"  # never committed: kept, unstaged
+    assert (root / ".mlv" / "HEAD").read_text().strip() == "ref: refs/heads/main"
+    st = json.loads(ok(mlv(root, "status", "--json")).stdout)
+    assert not st["staged"] and not st["modified"] and not st["deleted"]
+
+
+def test_checkout_head_stays_on_the_branch(root: Path) -> None:
+    write_files(root, {"a.txt": "a\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "a"))
+    ok(mlv(root, "checkout", "HEAD"))
+    assert (root / ".mlv" / "HEAD").read_text().strip() == "ref: refs/heads/main"
+    write_files(root, {"b.txt": "b\n"})
+    ok(mlv(root, "add", "b.txt"))
+    ok(mlv(root, "commit", "-m", "b"))
+    assert "main" in ok(mlv(root, "status")).stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file, whatever its mode")
+def test_an_unreadable_file_is_skipped_and_the_rest_is_added(root: Path) -> None:
+    write_files(root, {"data/a.txt": "a\n", "data/secret.txt": "s\n", "data/z.txt": "z\n"})
+    (root / "data" / "secret.txt").chmod(0)
+    proc = ok(mlv(root, "add", "data"))
+    assert "skipped data/secret.txt: Permission denied" in proc.stderr
+    with Repo(root) as repo:
+        assert set(repo.staging.load()) == {"data/a.txt", "data/z.txt"}
+
+
+class ChangeTheTreeOnStart:
+    """A progress display that, when add starts storing, changes the files it just found."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+
+    def start(self, total: int, label: str) -> None:
+        (self.data / "gone.txt").unlink()
+        (self.data / "folder.txt").unlink()
+        (self.data / "folder.txt").mkdir()
+        (self.data / "fifo.txt").unlink()
+        os.mkfifo(self.data / "fifo.txt")
+        (self.data / "link.txt").unlink()
+        (self.data / "link.txt").symlink_to("ok.txt")
+
+    def advance(self, amount: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def test_files_vanishing_or_changing_kind_during_add_are_skipped(root: Path) -> None:
+    names = ("ok.txt", "gone.txt", "folder.txt", "fifo.txt", "link.txt")
+    write_files(root, {f"data/{name}": f"{name}\n" for name in names})
+    with Repo(root) as repo:
+        result = repo.add(["data"], progress=ChangeTheTreeOnStart(root / "data"))
+        assert set(result.added) == {"data/ok.txt"}
+        skipped = " ".join(result.warnings)
+        for name in ("gone.txt", "folder.txt", "fifo.txt", "link.txt"):
+            assert f"skipped data/{name}" in skipped
+        repo.commit("what could be read", author=AUTHOR)
+        assert repo.fsck().ok
+        assert set(repo.add(["data"]).added) == {"data/link.txt"}
