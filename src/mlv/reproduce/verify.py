@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from mlv.core.paths import TreeGate
 from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFoundError
 from mlv.gitcode.workspace import write_code
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
@@ -262,9 +263,9 @@ def _restore_stale_inputs(
         written = _recorded_id_within(repo, rebuilt, path)
         if written is None or written == artifact.id:
             continue
-        target = space / path
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
+        # An earlier command may have left symlinks in the workspace: the gate
+        # removes what stands at the path, never what a symlink leads to.
+        TreeGate(space).remove(path)
         materialise(repo, {path: artifact}, space)
         notes.append(
             f"run '{run.name}' read an older {path} than the commit's pipeline writes "
