@@ -112,14 +112,21 @@ def rebuild_index(
         building = layout.index_db.with_name(layout.index_db.name + BUILDING_SUFFIX)
         _remove_sqlite_files(building)  # a rebuild killed earlier
         moved_to = _move_aside(layout.index_db)
-        conn = open_database(building, expect_index=False)
         try:
-            # The file is fsynced once, whole, before it takes index.db's place.
-            conn.execute("PRAGMA synchronous=OFF")
-            report = _build(conn, layout, moved_to, progress, run_cache_key)
-        finally:
-            conn.close()
-        _fsync(building)
+            conn = open_database(building, expect_index=False)
+            try:
+                # The file is fsynced once, whole, before it takes index.db's place.
+                conn.execute("PRAGMA synchronous=OFF")
+                report = _build(conn, layout, moved_to, progress, run_cache_key)
+            finally:
+                conn.close()
+            _fsync(building)
+        except BaseException:
+            # Leave things as they were found: the old index back in its place.
+            _remove_sqlite_files(building)
+            if moved_to is not None:
+                _move_back(moved_to, layout.index_db)
+            raise
         os.replace(building, layout.index_db)
         _fsync(layout.mlv)
     report.tmp_packs_removed, report.tmp_bytes_removed = removed, removed_bytes
@@ -150,11 +157,14 @@ def _build(
     finally:
         progress.finish()
     report.objects = index.count()
-    store = ObjectStore(layout.packs, conn)
     _fill_derived(records, found, run_cache_key, report)
     _salvage_pending(records, moved_to, found, report)
     report.not_rebuilt.append(NOT_REBUILT_CODE_IDS)
-    _stage_head(staging, store, layout, report)
+    store = ObjectStore(layout.packs, conn)
+    try:
+        _stage_head(staging, store, layout, report)
+    finally:
+        store.close()
     return report
 
 
@@ -342,6 +352,13 @@ def _move_aside(index_db: Path) -> Path | None:
             if not side:
                 moved = target
     return moved
+
+
+def _move_back(moved: Path, index_db: Path) -> None:
+    for side in SQLITE_SIDE_FILES:
+        source = Path(f"{moved}{side}")
+        if source.exists():
+            os.replace(source, f"{index_db}{side}")
 
 
 def _remove_sqlite_files(path: Path) -> None:
