@@ -20,7 +20,17 @@ from mlv.errors import IndexDamagedError, MlvError
 from mlv.model.objects import Commit, Tree
 from mlv.repo.database import open_database
 from mlv.store.index import SCHEMA
-from mlv.store.pack import KIND_META, RECORD_HEADER, finished_packs, iter_records, tmp_packs
+from mlv.store.pack import (
+    CODEC_RAW,
+    KIND_CHUNK,
+    KIND_META,
+    RECORD_HEADER,
+    PackWriter,
+    encode_record,
+    finished_packs,
+    iter_records,
+    tmp_packs,
+)
 from mlv.store.sqlite import connect_guarded
 
 FILES = {
@@ -140,6 +150,18 @@ def test_a_new_repository_still_creates_its_index(tmp_path: Path) -> None:
     index_db(root).unlink()  # no pack yet: nothing to lose
     ok(mlv(root, "status"))
     assert index_db(root).exists()
+
+
+def test_a_first_write_killed_before_its_index_rows_still_opens(tmp_path: Path) -> None:
+    """A finished pack that no row names, and no commit yet: a valid repository."""
+    root = tmp_path / "fresh"
+    ok(mlv(tmp_path, "init", str(root)))
+    writer = PackWriter(root / ".mlv" / "packs")
+    writer.append(encode_record(bytes(32), KIND_CHUNK, CODEC_RAW, 1, b"x"))
+    writer.finish()
+    ok(mlv(root, "status"))
+    proc = ok(mlv(root, "fsck"))
+    assert "1 finished pack(s) are not in the index" in proc.stdout, proc.stdout
 
 
 # -- damaged: not SQLite, truncated, torn pages ------------------------------------------

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from mlv.errors import IndexDamagedError
-from mlv.repo.layout import PACKS_DIR
+from mlv.repo.layout import PACKS_DIR, REFS_DIR
 from mlv.store.pack import finished_packs
 from mlv.store.sqlite import REBUILD_HINT, connect_guarded
 
@@ -20,10 +20,11 @@ def open_database(path: Path, *, expect_index: bool = True) -> sqlite3.Connectio
     committed transaction durable before the call returns: a ref (fsynced) must
     never survive a power loss that the index rows it depends on did not.
 
-    With ``expect_index``, an index that is missing, empty or indexes no pack while
-    finished packs lie beside it is refused with ``IndexDamagedError``: opening it
-    as a new, empty index would make every commit look absent. Every statement on
-    the connection raises a damaged or unusable database as a typed error.
+    With ``expect_index``, an index that is missing or empty while finished packs lie
+    beside it, or that indexes no pack while they do and a ref names a commit, is
+    refused with ``IndexDamagedError``: opening it as a new, empty index would make
+    every commit look absent. Every statement on the connection raises a damaged or
+    unusable database as a typed error.
     """
     packs_dir = path.parent / PACKS_DIR
     if expect_index and _file_is_empty(path):
@@ -34,7 +35,9 @@ def open_database(path: Path, *, expect_index: bool = True) -> sqlite3.Connectio
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        if expect_index and not _indexes_a_pack(conn):
+        # A pack no row names is also what a first write killed before its index rows
+        # leaves; only once a ref names a commit must the index hold a pack.
+        if expect_index and not _indexes_a_pack(conn) and _names_a_commit(path.parent):
             _refuse_if_packs(path, packs_dir, "indexes no pack")
     except BaseException:
         conn.close()
@@ -53,6 +56,11 @@ def _indexes_a_pack(conn: sqlite3.Connection) -> bool:
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'packs'").fetchone() is None:
         return False
     return conn.execute("SELECT 1 FROM packs LIMIT 1").fetchone() is not None
+
+
+def _names_a_commit(mlv_dir: Path) -> bool:
+    refs = mlv_dir / REFS_DIR
+    return any(p.is_file() for p in refs.rglob("*")) if refs.is_dir() else False
 
 
 def _refuse_if_packs(path: Path, packs_dir: Path, problem: str) -> None:
