@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mlv.core.hashing import hash_bytes
 from mlv.core.paths import TreeGate
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
-from mlv.model.canonical import dumps
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
 from mlv.pipeline.paths import is_within
 from mlv.repo.repository import Repo
 from mlv.runs.artifacts import snapshot
+from mlv.runs.cachekey import run_cache_key
 from mlv.runs.environment import DETERMINISM_VARIABLES, capture_env
 from mlv.store.pack import KIND_META
 
@@ -127,17 +126,13 @@ def read_inputs(repo: Repo, spec: RunSpec, env: EnvRecord, *, store: bool = True
         except KeyError as exc:
             raise PipelineError(f"run '{spec.name}': {path}: {exc.args[0]}") from None
         params[path] = ParamsUse(files[path], values)
-    key = hash_bytes(
-        dumps(
-            {
-                "cmd": spec.cmd,
-                "wdir": spec.wdir,
-                "deps": {p: a.id for p, a in deps.items()},
-                "params": {p: u.values for p, u in params.items()},
-                "outs": sorted(spec.outs),
-                "env": env.id,
-            }
-        )
+    key = run_cache_key(
+        spec.cmd,
+        spec.wdir,
+        {p: a.id for p, a in deps.items()},
+        {p: u.values for p, u in params.items()},
+        spec.outs,
+        env.id,
     )
     return Inputs(deps, params, key)
 
