@@ -28,12 +28,19 @@ RESERVED_NAMES = frozenset({".mlv", ".git"})
 NAME_MAX_BYTES = 255
 # A file mlv is writing, beside the one it will replace: `.<name>.mlv-<hex>.tmp`.
 # Eight hex digits are what mlv 0.2 wrote; twelve are written now.
+_TEMPORARY_NAME_BYTES = 200
 _TEMPORARY = re.compile(r"\..+\.mlv-(?:[0-9a-f]{8}|[0-9a-f]{12})\.tmp")
 
 
-def temporary_name(name: str) -> str:
-    """The name under which mlv writes ``name`` before renaming it into place."""
-    return f".{name}.mlv-{os.urandom(6).hex()}.tmp"
+def temporary_name(name: str, token: str | None = None) -> str:
+    """The name under which mlv writes ``name`` before renaming it into place.
+
+    ``token`` (12 hex digits) marks every temporary of one operation; a random one
+    by default. A long name is shortened so the temporary's stays a legal name.
+    """
+    short = name.encode("utf-8", "surrogateescape")[:_TEMPORARY_NAME_BYTES]
+    shown = short.decode("utf-8", "ignore") or "x"
+    return f".{shown}.mlv-{token or os.urandom(6).hex()}.tmp"
 
 
 def is_temporary_name(name: str) -> bool:

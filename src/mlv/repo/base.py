@@ -17,7 +17,7 @@ from mlv.model.objects import Commit
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo import revisions
 from mlv.repo.blobs import FileChangedError, hash_file
-from mlv.repo.checkout import Materialiser, clear_scratch
+from mlv.repo.checkout import Materialiser, clear_leftovers
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
 from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR, Layout, find_root
@@ -137,9 +137,9 @@ class RepoBase:
     def materialiser(self) -> Materialiser:
         """What writes tree content into the working tree; the caller holds the lock.
 
-        Temporaries go to `.mlv/tmp`; what a killed checkout left there goes first.
+        Its journals go to `.mlv/tmp`; what a killed checkout left goes first.
         """
-        clear_scratch(self.layout.tmp)
+        clear_leftovers(self.root, self.layout.tmp)
         return Materialiser(self.root, self.store, self.layout.tmp)
 
     # -- objects ----------------------------------------------------------------

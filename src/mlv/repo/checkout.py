@@ -2,10 +2,16 @@
 nothing.
 
 Phase one checks every path, every symlink and everything in the way, then
-reads every object (verifying it against its id) into temporary files in a
-scratch folder. Only when all of that has worked does phase two remove and
-rename files into place. A damaged object, an unsafe name or a folder in the
-way therefore stops a checkout before the working tree has changed.
+reads every object (verifying it against its id) into a temporary file beside
+its target (`.<name>.mlv-<token>.tmp`, one token per checkout). Only when all
+of that has worked does phase two remove and rename files into place. A
+damaged object, an unsafe name or a folder in the way therefore stops a
+checkout before any file of the working tree has changed; the temporaries and
+the folders made for them are removed again.
+
+Before phase one, a journal in `.mlv/tmp` names the token and the folders the
+temporaries go to: whatever a killed checkout left there is removed by the
+next one (:func:`clear_leftovers`).
 """
 
 from __future__ import annotations
@@ -13,15 +19,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mlv.core.paths import TreeGate, check_relpath, check_symlink_target, temporary_name
 from mlv.errors import UncommittedChangesError, UnsafePathError
 from mlv.repo.blobs import iter_content, read_content
+from mlv.repo.files import atomic_write
 from mlv.repo.staging import Staged, trusted_mtime
 from mlv.repo.trees import Entry
 from mlv.repo.worktree import KIND_SYMLINK, stat_of
@@ -29,36 +36,70 @@ from mlv.store.objectstore import ObjectStore
 
 WRITE_WORKERS = 4
 PARALLEL_WRITE_MIN = 64
-# Scratch folders under `.mlv/tmp`: one per checkout, removed when it ends.
-SCRATCH_PREFIX = "checkout-"
+# Journals under `.mlv/tmp`: one per checkout in progress (docs/format.md).
+JOURNAL_PREFIX = "checkout-"
+JOURNAL_SUFFIX = ".journal"
 
 # Kept here for the modules that check paths and symlinks before core.paths existed.
 check_path = check_relpath
-__all__ = ["Materialiser", "check_path", "check_symlink_target", "clear_scratch"]
+__all__ = ["Materialiser", "check_path", "check_symlink_target", "clear_leftovers"]
 
 
-def clear_scratch(tmp_dir: Path) -> None:
-    """Remove what checkouts killed mid-way left in ``tmp_dir``; the caller holds the lock."""
+def clear_leftovers(root: Path, tmp_dir: Path) -> int:
+    """Remove the temporaries that checkouts killed mid-way left in the working tree.
+
+    Each journal in ``tmp_dir`` names a token and folders; files there named with
+    that token are mlv's own. The caller holds the repository lock, so no journal
+    belongs to a checkout still running. Returns how many files were removed.
+    """
     try:
-        leftovers = [p for p in tmp_dir.iterdir() if p.name.startswith(SCRATCH_PREFIX)]
+        journals = [p for p in tmp_dir.iterdir() if p.name.startswith(JOURNAL_PREFIX)]
     except FileNotFoundError:
-        return
-    for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
+        return 0
+    removed = 0
+    for journal in journals:
+        try:
+            token, *folders = journal.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError, ValueError):
+            token, folders = "", []
+        if _TOKEN.fullmatch(token):
+            removed += _remove_temporaries(TreeGate(root), token, folders)
+        journal.unlink(missing_ok=True)
+    return removed
+
+
+_TOKEN = re.compile(r"[0-9a-f]{12}")
+
+
+def _remove_temporaries(gate: TreeGate, token: str, folders: Iterable[str]) -> int:
+    """Delete the files named ``.<name>.mlv-<token>.tmp`` in ``folders``, through the gate."""
+    suffix = f".mlv-{token}.tmp"
+    removed = 0
+    for folder in folders:
+        try:
+            base = gate.folder(folder) if folder else gate.root
+            names = [n for n in os.listdir(base) if n.startswith(".") and n.endswith(suffix)]
+        except (OSError, UnsafePathError):
+            continue  # gone, or no longer a real folder: nothing of ours to remove there
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base / name)
+                removed += 1
+    return removed
 
 
 class Materialiser:
     """Writes and removes working tree files for checkout, restore, merge and workspaces.
 
-    ``scratch_dir`` is where temporaries are written (a repository's `.mlv/tmp`);
-    without one, a hidden scratch folder inside ``root`` is used and removed.
+    ``journal_dir`` (a repository's `.mlv/tmp`) keeps the journal of each checkout
+    in progress; a workspace outside any repository needs none.
     """
 
-    def __init__(self, root: Path, store: ObjectStore, scratch_dir: Path | None = None) -> None:
+    def __init__(self, root: Path, store: ObjectStore, journal_dir: Path | None = None) -> None:
         self.root = Path(root)
         self.store = store
         self.gate = TreeGate(self.root)
-        self.scratch_dir = scratch_dir
+        self.journal_dir = journal_dir
 
     # -- phase one: check -----------------------------------------------------------
 
@@ -131,55 +172,112 @@ class Materialiser:
 
         Returns the staged entries (with stat) of what was written. Temporaries
         are written on a few threads, one target folder per thread at a time:
-        creating a file waits on the file system's journal more than on the CPU.
+        creating a file waits on the file system's journal more than on the CPU,
+        so creators in different folders overlap their waits.
         """
         self.validate(writes, removes)
         if not writes:
             self._remove_all(removes)
             return {}
-        scratch = self._new_scratch()
+        token = os.urandom(6).hex()
+        places = self._places(writes, set(removes))
+        folders = sorted(set(places.values()))
+        journal = self._write_journal(token, folders)
+        made: list[Path] = []
         try:
-            temporaries = self._write_temporaries(writes, scratch, advance)
-            self._remove_all(removes)
-            return self._move_into_place(writes, temporaries)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            temporaries = self._write_temporaries(writes, places, token, made, advance)
+        except BaseException:
+            _remove_temporaries(self.gate, token, folders)
+            _remove_empty(made)
+            self._drop_journal(journal)
+            raise
+        self._remove_all(removes)
+        staged = self._move_into_place(writes, temporaries)
+        self._drop_journal(journal)
+        return staged
 
-    def _new_scratch(self) -> Path:
-        if self.scratch_dir is not None:
-            self.scratch_dir.mkdir(parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self.scratch_dir))
-        return Path(tempfile.mkdtemp(prefix=f".mlv-{SCRATCH_PREFIX}", dir=self.root))
+    def _places(self, writes: dict[str, Entry], removing: set[str]) -> dict[str, str]:
+        """Where each path's temporary goes: its own folder, or, while something that
+        phase two removes stands in the way of that folder, the nearest folder above."""
+        places: dict[str, str] = {}
+        known: dict[str, str] = {}
+        for path in writes:
+            folder = path.rpartition("/")[0]
+            place = known.get(folder)
+            if place is None:
+                place = known[folder] = self._place_for(folder)
+            places[path] = place
+        return places
+
+    def _place_for(self, folder: str) -> str:
+        reached = ""
+        for part in folder.split("/") if folder else []:
+            candidate = f"{reached}/{part}" if reached else part
+            try:
+                st = os.lstat(self.root / candidate)
+            except (FileNotFoundError, NotADirectoryError):
+                return folder  # the rest is made in phase one
+            if not stat.S_ISDIR(st.st_mode):
+                return reached  # a file or symlink that phase two removes
+            reached = candidate
+        return folder
+
+    def _write_journal(self, token: str, folders: list[str]) -> Path | None:
+        if self.journal_dir is None:
+            return None
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        journal = self.journal_dir / f"{JOURNAL_PREFIX}{token}{JOURNAL_SUFFIX}"
+        atomic_write(journal, "\n".join([token, *folders]).encode("utf-8") + b"\n")
+        return journal
+
+    def _drop_journal(self, journal: Path | None) -> None:
+        if journal is not None:
+            journal.unlink(missing_ok=True)
 
     def _write_temporaries(
-        self, writes: dict[str, Entry], scratch: Path, advance: Callable[[int], None] | None
+        self,
+        writes: dict[str, Entry],
+        places: dict[str, str],
+        token: str,
+        made: list[Path],
+        advance: Callable[[int], None] | None,
     ) -> dict[str, Path]:
-        """Read every object into a file in ``scratch``: the phase where damage shows."""
+        """Read every object into its temporary: the phase where damage shows."""
         self.store.prefetch(entry.id for entry in writes.values())
-        by_folder: dict[str, list[tuple[str, Entry]]] = {}
+        by_place: dict[str, list[tuple[str, Entry]]] = {}
         for path, entry in sorted(writes.items()):
-            by_folder.setdefault(path.rpartition("/")[0], []).append((path, entry))
+            by_place.setdefault(places[path], []).append((path, entry))
+        for place in by_place:
+            made.extend(self._make_folder(place))
 
-        def write_folder(job: tuple[int, list[tuple[str, Entry]]]) -> list[tuple[str, Path]]:
-            number, items = job
-            folder = scratch / str(number)
-            folder.mkdir()
+        def write_folder(place: str) -> list[tuple[str, Path]]:
+            base = self.root / place
             done = []
-            for index, (path, entry) in enumerate(items):
-                tmp = folder / str(index)
+            for index, (path, entry) in enumerate(by_place[place]):
+                # Numbered: files of several folders may wait in one place.
+                tmp = base / temporary_name(f"{index}-{path.rpartition('/')[2]}", token)
                 self._write_temporary(tmp, entry)
                 done.append((path, tmp))
                 if advance is not None:
                     advance(entry.size)
             return done
 
-        jobs = list(enumerate(by_folder.values()))
-        if len(jobs) <= 1 or len(writes) < PARALLEL_WRITE_MIN:
-            return {p: t for job in jobs for p, t in write_folder(job)}
+        if len(by_place) <= 1 or len(writes) < PARALLEL_WRITE_MIN:
+            return {p: t for place in by_place for p, t in write_folder(place)}
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(WRITE_WORKERS) as pool:
-            return {p: t for done in pool.map(write_folder, jobs) for p, t in done}
+            return {p: t for done in pool.map(write_folder, by_place) for p, t in done}
+
+    def _make_folder(self, folder: str) -> list[Path]:
+        """Make ``folder`` (through the gate); return the topmost folder made, if any."""
+        current = self.root
+        for part in folder.split("/") if folder else []:
+            current = current / part
+            if not os.path.lexists(current):
+                self.gate.make_folder(folder)
+                return [current]
+        return []
 
     def _write_temporary(self, tmp: Path, entry: Entry) -> None:
         if entry.kind == KIND_SYMLINK:
@@ -262,6 +360,14 @@ class Materialiser:
             except OSError:
                 return
             parent = parent.parent
+
+
+def _remove_empty(folders: Iterable[Path]) -> None:
+    """Remove the folders phase one made, and those below them, where they are empty."""
+    for top in folders:
+        for base, _dirs, _names in os.walk(top, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(base)
 
 
 def _clear_empty_folder(full: Path) -> None:
