@@ -643,3 +643,28 @@ def test_tables_and_arrays_moved_within_rtol_are_close_or_better(
     assert compare_paths(c, d, rtol=1e-9).result in ACCEPTED_OR_BETTER
     if any(v != 0 and not math.isnan(v) for v in values) and abs(rel) > 1e-11:
         assert compare_paths(c, d, rtol=0).result == DIFFERENT
+
+
+def _alias_bomb(leaf: str) -> str:
+    lines = [f'l0: &l0 ["{leaf}", "{leaf}", "{leaf}", "{leaf}", "{leaf}", "{leaf}", "{leaf}"]']
+    for i in range(1, 10):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 7) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_among_outputs_is_compared_as_bytes_quickly(tmp_path: Path) -> None:
+    """Walking a bomb's 40 million shared values would take hours; it is refused at once."""
+    a = write(tmp_path / "a.yaml", _alias_bomb("x"))
+    b = write(tmp_path / "b.yaml", _alias_bomb("y"))
+    script = (
+        "import sys; from pathlib import Path; from mlv.compare import compare_paths; "
+        "print(compare_paths(Path(sys.argv[1]), Path(sys.argv[2])).result)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(a), str(b)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == DIFFERENT

@@ -24,9 +24,11 @@ def _load(path: Path) -> Any:
         return json.loads(data)
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from mlv.pipeline.yamlio import BoundedSafeLoader
+
     try:
-        docs = list(yaml.load_all(data, Loader=loader))
+        # Bounded: an alias bomb in an output must not take the machine's memory.
+        docs = list(yaml.load_all(data, Loader=BoundedSafeLoader))
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc
     # A stream of several documents is compared as the list of them.

@@ -79,6 +79,17 @@ def _check_expansion(root: yaml.Node) -> None:
         )
 
 
+class BoundedSafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader (YAML 1.1, as it reads) with aliases bounded, document by
+    document: for files that are data (outputs compared), not pipeline files."""
+
+    def get_node(self) -> yaml.Node | None:
+        node = super().get_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader with the YAML 1.2 core schema, no duplicate keys and bounded aliases."""
 
