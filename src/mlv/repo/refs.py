@@ -1,44 +1,55 @@
-"""Refs and HEAD: small text files holding a commit id, replaced atomically, with a reflog."""
+"""Refs and HEAD: small text files holding a commit id, replaced atomically, with a reflog.
+
+Every name passes ``ref_name_problem`` (mlv.repo.refnames) before it becomes a path, and
+every path is reached without following a symlink (mlv.repo.confined), whether the name
+came from a user, from HEAD or from a listing of ``refs/``.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlv.core.hashing import is_object_id
+from mlv.core.paths import is_temporary_name
 from mlv.errors import FormatError, InvalidArgumentError, MlvError
-from mlv.repo.files import atomic_write
-from mlv.repo.layout import Layout
+from mlv.repo.confined import FILE, FOLDER, BlockedPathError, ConfinedDir
+from mlv.repo.layout import DEFAULT_BRANCH, HEAD_FILE, LOGS_DIR, REFS_DIR, Layout
+from mlv.repo.refnames import (
+    HEAD_LOG,
+    HEADS,
+    NAMESPACES,
+    TAGS,
+    check_ref_name,
+    head_target_problem,
+    ref_name_problem,
+    shown,
+)
 
-HEADS = "refs/heads/"
-TAGS = "refs/tags/"
+__all__ = [
+    "HEADS",
+    "SYMREF_PREFIX",
+    "TAGS",
+    "ZERO_ID",
+    "Head",
+    "RefConflictError",
+    "RefStore",
+    "check_ref_name",
+]
+
 SYMREF_PREFIX = "ref: "
 # The old id a reflog line records when a ref is created.
 ZERO_ID = "0" * 64
-_BAD_REF_CHARS = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]")
+# A ref holds 65 bytes and HEAD at most "ref: " and the longest name: anything longer is
+# damage, and is never read whole.
+MAX_REF_FILE = 2048
+_ID_FIELD = re.compile(rb"[0-9a-f]{64}")
+_LINE_BREAKS = re.compile(r"[\r\n]")
 
 
 class RefConflictError(MlvError):
     """A ref moved under us: someone else updated it since we read it."""
-
-
-def check_ref_name(short: str, what: str = "branch") -> None:
-    """Refuse names git would refuse, so refs stay portable and unambiguous."""
-    if (
-        not short
-        or short.startswith(("-", "/"))
-        or short.endswith(("/", ".", ".lock"))
-        or ".." in short
-        or "//" in short
-        or "@{" in short
-        or short in ("@", "HEAD")
-        or _BAD_REF_CHARS.search(short)
-        or any(part.startswith(".") or part.endswith(".lock") for part in short.split("/"))
-    ):
-        raise InvalidArgumentError(f"{short!r} is not a valid {what} name")
 
 
 @dataclass(frozen=True)
@@ -58,35 +69,124 @@ class RefStore:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        self._files = ConfinedDir(layout.mlv)
 
-    def _path(self, name: str) -> Path:
-        return self.layout.mlv / name
+    # -- reading -----------------------------------------------------------------
 
     def read(self, name: str) -> str | None:
-        try:
-            text = self._path(name).read_text(errors="replace").strip()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        """The commit ref ``name`` (e.g. ``refs/heads/main``) holds; None when there is none.
+
+        A name that cannot be a ref is never looked up: no ref has it.
+        """
+        if ref_name_problem(name):
             return None
-        if not is_object_id(text):
-            raise FormatError(f"ref {name} is damaged: {text[:80]!r} is not a commit id")
-        return text
+        return self._read_ref(name)
 
     def head(self) -> Head:
-        text = self.layout.head.read_text(errors="replace").strip()
+        """HEAD, refused with ``FormatError`` when it does not name a valid branch or commit."""
+        text = self._head_text()
         if text.startswith(SYMREF_PREFIX):
             ref = text[len(SYMREF_PREFIX) :]
-            return Head(ref, self.read(ref))
+            problem = head_target_problem(ref)
+            if problem:
+                raise self._damaged_head(
+                    f"it points to {shown(ref)}, which is not a valid branch ref ({problem})"
+                )
+            return Head(ref, self._read_ref(ref))
         if not is_object_id(text):
-            raise FormatError(f"HEAD is damaged: {text[:80]!r}")
+            raise self._damaged_head(
+                f"{shown(text)} is neither a commit id nor '{SYMREF_PREFIX}{HEADS}<branch>'"
+            )
         return Head(None, text)
 
+    def list(self, prefix: str, *, skip_damaged: bool = False) -> dict[str, str]:
+        """Refs under ``prefix`` (``refs/heads/`` or ``refs/tags/``), by short name.
+
+        A damaged ref, or an entry that cannot be a ref, raises ``FormatError`` unless
+        ``skip_damaged``. Hidden entries (a write's leftovers) are never refs.
+        """
+        found: dict[str, str] = {}
+        if prefix not in NAMESPACES:
+            return found
+        try:
+            entries = self._files.walk(prefix.rstrip("/"))
+        except BlockedPathError:
+            if skip_damaged:
+                return found
+            raise
+        for short, kind in entries:
+            if any(part.startswith(".") for part in short.split("/")):
+                continue
+            try:
+                commit = self._read_listed(prefix + short, kind)
+            except FormatError:
+                if skip_damaged:
+                    continue
+                raise
+            if commit:
+                found[short] = commit
+        return found
+
+    def reflog_ids(self) -> set[str]:
+        """Every commit id any reflog mentions (kept alive by a future gc).
+
+        Lines that do not parse, such as a torn last line, give what ids they hold.
+        """
+        ids: set[str] = set()
+        for rel, kind in self._files.walk(LOGS_DIR):
+            path = f"{LOGS_DIR}/{rel}"
+            if kind != FILE:
+                raise BlockedPathError(path, kind, FILE)
+            for line in (self._files.read(path) or b"").splitlines():
+                ids.update(f.decode() for f in line.split(b" ", 2)[:2] if _ID_FIELD.fullmatch(f))
+        ids.discard(ZERO_ID)  # "no commit": the old side of a ref's creation
+        return ids
+
+    def damage(self) -> list[tuple[str, str]]:
+        """``(where, what is wrong)`` for HEAD and for every entry under ``refs/`` and
+        ``logs/`` that mlv refuses to read: what fsck reports about refs."""
+        problems: list[tuple[str, str]] = []
+        try:
+            self.head()
+        except MlvError as exc:
+            problems.append((HEAD_FILE, str(exc)))
+        for top in (REFS_DIR, LOGS_DIR):
+            try:
+                entries = self._files.walk(top)
+            except BlockedPathError as exc:
+                problems.append((exc.rel, str(exc)))
+                continue
+            for rel, kind in entries:
+                if is_temporary_name(rel.rsplit("/", 1)[-1]):
+                    continue  # what an interrupted write left: harmless, and never a ref
+                name = rel if top == LOGS_DIR else f"{REFS_DIR}/{rel}"
+                try:
+                    if top == REFS_DIR:
+                        self._read_listed(name, kind)
+                    elif kind != FILE:
+                        raise BlockedPathError(f"{top}/{rel}", kind, FILE)
+                    elif name != HEAD_LOG:
+                        self._check_listed_name(f"{top}/{rel}", name)
+                except FormatError as exc:
+                    problems.append((f"{top}/{rel}", str(exc)))
+        return problems
+
+    # -- writing -----------------------------------------------------------------
+
     def set_head_ref(self, ref: str) -> None:
-        atomic_write(self.layout.head, f"{SYMREF_PREFIX}{ref}\n".encode())
+        problem = head_target_problem(ref)
+        if problem:
+            raise InvalidArgumentError(f"HEAD cannot point to {shown(ref)}: {problem}")
+        self._files.write(HEAD_FILE, f"{SYMREF_PREFIX}{ref}\n".encode())
 
     def set_head_detached(self, commit: str, who: str = "", message: str = "") -> None:
-        old = self.head().commit
-        atomic_write(self.layout.head, f"{commit}\n".encode())
-        self._log("HEAD", old, commit, who, message)
+        _check_id(commit)
+        try:
+            old = self.head().commit
+        except FormatError:
+            old = None  # rewriting a damaged HEAD is how it gets repaired
+        self._files.write(HEAD_FILE, f"{commit}\n".encode())
+        self._log(HEAD_LOG, old, commit, who, message)
 
     def update(
         self,
@@ -97,16 +197,24 @@ class RefStore:
         message: str = "",
     ) -> None:
         """Point ``name`` at ``new`` if it still points at ``expected_old``."""
-        current = self.read(name)
+        _check_writable(name)
+        _check_id(new)
+        current = self._read_ref(name)
         if current != expected_old:
             raise RefConflictError(
                 f"{name} moved from {expected_old} to {current} while this command ran; "
                 "run it again"
             )
-        path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, f"{new}\n".encode())
-        self._log(name, current, new, who, message)
+        # Everything that could refuse comes before the ref moves: folders, then the reflog.
+        try:
+            self._files.prepare(name)
+            self._log(name, current, new, who, message)
+            self._files.write(name, f"{new}\n".encode())
+        except BlockedPathError as exc:
+            keep = _depth(_namespace(name))
+            self._files.prune(name, keep)
+            self._files.prune(f"{LOGS_DIR}/{name}", keep + 1)
+            raise _in_the_way(name, exc) from None
 
     def update_head(self, new: str, who: str = "", message: str = "") -> None:
         """Advance whatever HEAD points at (its branch, or HEAD itself when detached)."""
@@ -117,58 +225,107 @@ class RefStore:
             self.set_head_detached(new, who, message)
 
     def delete(self, name: str) -> None:
-        path = self._path(name)
-        path.unlink()
-        for parent in path.parents:
-            if parent == self.layout.refs:
-                break
-            try:
-                parent.rmdir()
-            except OSError:
-                break
+        """Remove the ref and the folders it leaves empty; its reflog stays."""
+        _check_writable(name)
+        self._files.remove(name, keep=_depth(_namespace(name)))
 
-    def list(self, prefix: str, *, skip_damaged: bool = False) -> dict[str, str]:
-        """Refs under ``prefix`` (e.g. ``refs/heads/``), by short name.
+    # -- helpers -----------------------------------------------------------------
 
-        A damaged ref raises ``FormatError`` unless ``skip_damaged``.
-        """
-        base = self._path(prefix)
-        found: dict[str, str] = {}
-        if not base.is_dir():
-            return found
-        for dirpath, _dirs, files in os.walk(base):
-            for filename in files:
-                if filename.startswith("."):
-                    continue
-                full = Path(dirpath) / filename
-                short = full.relative_to(base).as_posix()
-                try:
-                    commit = self.read(prefix + short)
-                except FormatError:
-                    if not skip_damaged:
-                        raise
-                    continue
-                if commit:
-                    found[short] = commit
-        return dict(sorted(found.items()))
+    def _read_ref(self, name: str) -> str | None:
+        try:
+            data = self._files.read(name, MAX_REF_FILE + 1)
+        except BlockedPathError as exc:
+            if (exc.rel == name and exc.found == FOLDER) or (exc.rel != name and exc.found == FILE):
+                return None  # the folder of feature/x for "feature", or a ref for "main/x"
+            raise FormatError(f"ref {name} is damaged: {exc}") from None
+        if data is None:
+            return None
+        text = data.decode("utf-8", "replace").strip()
+        if len(data) > MAX_REF_FILE or not is_object_id(text):
+            raise FormatError(f"ref {name} is damaged: {shown(text)} is not a commit id")
+        return text
 
-    def reflog_ids(self) -> set[str]:
-        """Every commit id any reflog mentions (kept alive by a future gc)."""
-        ids: set[str] = set()
-        if not self.layout.logs.is_dir():
-            return ids
-        for dirpath, _dirs, files in os.walk(self.layout.logs):
-            for filename in files:
-                text = (Path(dirpath) / filename).read_text(encoding="utf-8", errors="replace")
-                for line in text.splitlines():
-                    ids.update(p for p in line.split(" ", 2)[:2] if is_object_id(p))
-        ids.discard(ZERO_ID)  # "no commit": the old side of a ref's creation
-        return ids
+    def _read_listed(self, name: str, kind: str) -> str | None:
+        """Read a ref found on disk: its name and kind are checked first."""
+        if kind != FILE:
+            raise FormatError(f"ref {shown(name)} is damaged: {BlockedPathError(name, kind, FILE)}")
+        self._check_listed_name(name, name)
+        return self._read_ref(name)
+
+    @staticmethod
+    def _check_listed_name(path: str, name: str) -> None:
+        problem = ref_name_problem(name)
+        if problem:
+            raise FormatError(
+                f"{shown('.mlv/' + path)} cannot be a ref: {problem}; "
+                "move it out of .mlv, then run 'mlv fsck'"
+            )
+
+    def _head_text(self) -> str:
+        try:
+            data = self._files.read(HEAD_FILE, MAX_REF_FILE + 1)
+        except BlockedPathError as exc:
+            raise self._damaged_head(f".mlv/HEAD is {exc.found}") from None
+        if data is None:
+            raise self._damaged_head(".mlv/HEAD is missing")
+        if len(data) > MAX_REF_FILE:
+            raise self._damaged_head(f"it is longer than {MAX_REF_FILE} bytes")
+        try:
+            return data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise self._damaged_head("it is not UTF-8 text") from None
+
+    def _damaged_head(self, why: str) -> FormatError:
+        try:
+            branches = self.list(HEADS, skip_damaged=True)
+        except MlvError:
+            branches = {}
+        branch = DEFAULT_BRANCH if DEFAULT_BRANCH in branches or not branches else min(branches)
+        return FormatError(
+            f"HEAD is damaged: {why}; make it name a branch again: write "
+            f"'{SYMREF_PREFIX}{HEADS}{branch}' into {self.layout.head}"
+        )
 
     def _log(self, name: str, old: str | None, new: str, who: str, message: str) -> None:
-        path = self.layout.logs / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = f"{old or ZERO_ID} {new} {who} {int(time.time())}\t{message}\n"
+        if name != HEAD_LOG:
+            _check_writable(name)
+        who = who.replace("\t", " ")
+        line = _LINE_BREAKS.sub(" ", f"{old or ZERO_ID} {new} {who} {int(time.time())}\t{message}")
         # One short append: atomic on local file systems, and a torn last line is ignored.
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line.replace("\n", " ", line.count("\n") - 1))
+        # A name or message from a non-UTF-8 command line keeps its bytes as escapes.
+        self._files.append(f"{LOGS_DIR}/{name}", (line + "\n").encode("utf-8", "backslashreplace"))
+
+
+def _namespace(name: str) -> str:
+    return next(ns for ns in NAMESPACES if name.startswith(ns))
+
+
+def _depth(folder: str) -> int:
+    return len(folder.strip("/").split("/"))
+
+
+def _check_writable(name: str) -> None:
+    problem = ref_name_problem(name)
+    if problem:
+        raise InvalidArgumentError(f"{shown(name)} is not a valid ref name: {problem}")
+
+
+def _check_id(commit: str) -> None:
+    if not is_object_id(commit):
+        raise InvalidArgumentError(f"{shown(commit)} is not a commit id")
+
+
+def _in_the_way(name: str, exc: BlockedPathError) -> MlvError:
+    """A ref or folder of refs where ``name`` needs the other is a name clash, not damage."""
+    if {exc.found, exc.wanted} != {FILE, FOLDER}:
+        return exc
+    if exc.rel.startswith(LOGS_DIR + "/"):
+        return InvalidArgumentError(
+            f"cannot write the reflog of {name}: .mlv/{exc.rel} is in the way (the reflog of "
+            "a ref deleted earlier); move it out of .mlv/logs and run the command again"
+        )
+    other = exc.rel if exc.found == FILE else exc.rel + "/..."
+    return InvalidArgumentError(
+        f"cannot create {name}: ref {other} exists, and a name cannot also be a folder of "
+        "names; delete that ref or choose another name"
+    )
