@@ -8,10 +8,14 @@ from typing import Protocol
 from mlv.core.hashing import is_object_id
 from mlv.errors import InvalidArgumentError, NotFoundError
 from mlv.model.objects import Commit
+from mlv.repo.refnames import shown
 from mlv.repo.refs import HEADS, TAGS, RefStore
 
 MIN_PREFIX = 4
-_STEP = re.compile(r"([~^])(\d*)")
+# A step count past any real history: more digits are refused as malformed rather than
+# converted (Python refuses ints of over 4300 digits, and nothing walks that far).
+MAX_STEP_DIGITS = 9
+_STEP = re.compile(r"([~^])([0-9]*)")
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -36,8 +40,13 @@ def split_revision(text: str) -> tuple[str, list[tuple[str, int]]]:
     while pos < len(rest):
         match = _STEP.match(rest, pos)
         if match is None:
-            raise InvalidArgumentError(f"cannot parse revision {text!r}")
+            raise InvalidArgumentError(f"cannot parse revision {shown(text)}")
         op, digits = match.groups()
+        if len(digits.lstrip("0")) > MAX_STEP_DIGITS:
+            raise InvalidArgumentError(
+                f"revision {shown(text)}: a step of {len(digits)} digits is past any history; "
+                f"give at most {MAX_STEP_DIGITS} digits"
+            )
         steps.append((op, int(digits) if digits else 1))
         pos = match.end()
     return base, steps
@@ -59,7 +68,7 @@ def resolve(source: CommitSource, text: str) -> str:
         if op == "~":
             for _ in range(n):
                 if not commit.parents:
-                    raise NotFoundError(f"revision {text!r} goes back past the first commit")
+                    raise NotFoundError(f"revision {shown(text)} goes back past the first commit")
                 commit_id = commit.parents[0]
                 commit = source.read_commit(commit_id)
         elif n == 0:
@@ -67,7 +76,7 @@ def resolve(source: CommitSource, text: str) -> str:
         else:
             if len(commit.parents) < n:
                 raise NotFoundError(
-                    f"revision {text!r}: commit {commit_id[:12]} has {len(commit.parents)} "
+                    f"revision {shown(text)}: commit {commit_id[:12]} has {len(commit.parents)} "
                     f"parent(s), not {n}"
                 )
             commit_id = commit.parents[n - 1]
@@ -101,11 +110,12 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            shown = ", ".join(m[:12] for m in matches[:5])
+            starts = ", ".join(m[:12] for m in matches[:5])
             raise InvalidArgumentError(
-                f"revision {name!r} is ambiguous: it starts {len(matches)} commits ({shown}); "
-                "give more characters"
+                f"revision {shown(name)} is ambiguous: it starts {len(matches)} commits "
+                f"({starts}); give more characters"
             )
     raise NotFoundError(
-        f"unknown revision {whole!r}: not a branch, tag or commit id; see 'mlv log' or 'mlv branch'"
+        f"unknown revision {shown(whole)}: not a branch, tag or commit id; "
+        "see 'mlv log' or 'mlv branch'"
     )
