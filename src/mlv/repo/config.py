@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,9 @@ from mlv.errors import FormatError, UnsupportedVersionError
 from mlv.repo.files import atomic_write
 from mlv.repo.layout import REPOSITORY_FORMAT
 from mlv.store.objectstore import DEFAULT_COMPRESSION_LEVEL
+
+# A settings file of a few hundred bytes; far larger is not one mlv wrote.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -27,27 +32,27 @@ class Config:
 
     @classmethod
     def load(cls, path: Path) -> Config:
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FormatError(f"{path} is missing: the repository is damaged") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise FormatError(f"{path} is not valid TOML: {exc}") from None
-        core = doc.get("core", {})
+        doc = _read_toml(path)
+        core, store, tables = (_table(doc, name, path) for name in ("core", "store", "tables"))
         version = core.get("format", REPOSITORY_FORMAT)
+        if isinstance(version, bool) or not isinstance(version, int):
+            # Not a version number at all: still a format this mlv cannot read.
+            raise UnsupportedVersionError(
+                f"{path}: core.format is {_kind(version)}, not the integer {REPOSITORY_FORMAT} "
+                "this mlv reads: fix it, or upgrade mlv"
+            )
         if version != REPOSITORY_FORMAT:
             raise UnsupportedVersionError(
                 f"this repository has format {version}; this mlv reads format {REPOSITORY_FORMAT}:"
                 " upgrade mlv"
             )
-        level = doc.get("store", {}).get("compression_level", DEFAULT_COMPRESSION_LEVEL)
+        level = store.get("compression_level", DEFAULT_COMPRESSION_LEVEL)
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22:
             raise FormatError(f"{path}: store.compression_level must be an integer from 1 to 22")
-        tables = doc.get("tables", {})
-        strict = tables.get("strict", False) if isinstance(tables, dict) else None
+        strict = tables.get("strict", False)
         if not isinstance(strict, bool):
             raise FormatError(f"{path}: tables.strict must be true or false")
-        profile = tables.get("profile", True) if isinstance(tables, dict) else None
+        profile = tables.get("profile", True)
         if not isinstance(profile, bool):
             raise FormatError(f"{path}: tables.profile must be true or false")
         return cls(
@@ -69,3 +74,70 @@ class Config:
             f"profile = {'true' if self.tables_profile else 'false'}\n"
         )
         atomic_write(path, text.encode())
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    """The parsed file; every way it can fail to be a TOML document is one FormatError."""
+    try:
+        # O_NONBLOCK: a FIFO in its place must not hang every command.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise FormatError(
+            f"{path} is missing: the repository is damaged; "
+            f"recreate it with the two lines '[core]' and 'format = {REPOSITORY_FORMAT}'"
+        ) from None
+    except PermissionError:
+        raise FormatError(f"{path} cannot be read: permission denied; make it readable") from None
+    except OSError as exc:
+        raise FormatError(f"{path} cannot be read: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(mode) else "a special file"
+        raise FormatError(f"{path} is {what}, not a file: move it away and recreate the file")
+    with open(fd, "rb") as f:
+        try:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise FormatError(f"{path} cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise FormatError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes: it is not mlv's")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded): fix or rewrite it"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FormatError(f"{path} is not valid TOML: {exc}") from None
+    except (ValueError, RecursionError):
+        # tomllib's own limits: integers of over 4300 digits, arrays nested too deep.
+        raise FormatError(
+            f"{path} is not valid TOML for mlv: a value is too long or nested too deep"
+        ) from None
+
+
+def _table(doc: dict[str, object], name: str, path: Path) -> dict[str, object]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise FormatError(f"{path}: {name} must be a table ([{name}]), not {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    """A TOML value's type, as a message names it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time"
