@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -36,31 +37,18 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
 
 
 def _ref_starts(repo: Repo, problems: list[Problem]) -> dict[str, str]:
-    """The commit each ref names, by ref; a ref that cannot be read is a problem."""
+    """The commit each readable ref names, by ref; whatever the ref store refuses to read
+    (a bad HEAD, a hostile name, a symlink, a pipe) is a problem."""
+    problems.extend(Problem("", where, message) for where, message in repo.refs.damage())
     starts: dict[str, str] = {}
-    try:
+    with contextlib.suppress(MlvError):
         head = repo.refs.head()
         if head.commit:
             starts["HEAD"] = head.commit
-    except MlvError as exc:
-        problems.append(Problem("", "HEAD", str(exc)))
     for prefix in (HEADS, TAGS):
-        for short in _ref_names(repo, prefix):
-            try:
-                commit_id = repo.refs.read(prefix + short)
-            except MlvError as exc:
-                problems.append(Problem("", prefix + short, str(exc)))
-                continue
-            if commit_id:
-                starts[prefix + short] = commit_id
+        for short, commit_id in repo.refs.list(prefix, skip_damaged=True).items():
+            starts[prefix + short] = commit_id
     return starts
-
-
-def _ref_names(repo: Repo, prefix: str) -> list[str]:
-    base = repo.layout.mlv / prefix
-    if not base.is_dir():
-        return []
-    return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
 
 
 def _notes(repo: Repo) -> list[str]:

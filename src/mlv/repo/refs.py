@@ -281,8 +281,14 @@ class RefStore:
         except MlvError:
             branches = {}
         branch = DEFAULT_BRANCH if DEFAULT_BRANCH in branches or not branches else min(branches)
+        if not branches:
+            return FormatError(
+                f"HEAD is damaged: {why}; make it name a branch again: write "
+                f"'{SYMREF_PREFIX}{HEADS}{branch}' into {self.layout.head}"
+            )
         return FormatError(
-            f"HEAD is damaged: {why}; make it name a branch again: write "
+            f"HEAD is damaged: {why}; put it back on a branch with 'mlv switch {branch}', "
+            f"or, to keep the working tree and stage as they are, write "
             f"'{SYMREF_PREFIX}{HEADS}{branch}' into {self.layout.head}"
         )
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 
 from mlv.errors import (
+    FormatError,
     InvalidArgumentError,
     MergeConflictError,
     NotFoundError,
@@ -16,7 +17,7 @@ from mlv.repo import history
 from mlv.repo.browsing import HistoryOps
 from mlv.repo.diff import same
 from mlv.repo.merge import three_way
-from mlv.repo.refs import HEADS, TAGS, check_ref_name
+from mlv.repo.refs import HEADS, TAGS, Head, check_ref_name
 from mlv.repo.results import (
     CheckoutResult,
     MergeResult,
@@ -59,7 +60,7 @@ class SwitchingOps(HistoryOps):
                 result = self._materialise(target, staged, [], force, progress, commit_id)
                 return result
             result = self._move_to(commit_id, staged, force, progress)
-            head = self.refs.head()
+            head = self._head_for_checkout()
             if rev in ("HEAD", "@"):
                 branch = head.branch  # as git does: HEAD stays where it is
             else:
@@ -85,7 +86,7 @@ class SwitchingOps(HistoryOps):
         removals = sorted(p for p in staged if p not in target)
         unstage: list[str] = []
         if force:
-            head = self._head_flat()
+            head = self._head_tree_for_checkout()
             unstage = [p for p in removals if p not in head]
             removals = [p for p in removals if p in head]
         result = self._materialise(
@@ -113,7 +114,7 @@ class SwitchingOps(HistoryOps):
         HEAD and in the target is left alone, local changes and all, as git does; so
         are new files staged but never committed.
         """
-        head = self._head_flat()
+        head = self._head_tree_for_checkout()
         carried: list[str] = []
         if carry:
             carried = [p for p, want in target.items() if p in head and same(head[p], want)]
@@ -156,7 +157,7 @@ class SwitchingOps(HistoryOps):
                     upserts[path] = staged_from(want.id, info)
         # Restoring HEAD's own content keeps the stage equal to HEAD: status stays cheap.
         known = self.staging.known_tree()
-        head_id = self.refs.head().commit
+        head_id = self._head_for_checkout().commit
         still_head = (
             known is not None
             and head_id is not None
@@ -173,6 +174,19 @@ class SwitchingOps(HistoryOps):
             if p not in head or p not in staged or not same(head[p], as_entry(staged[p]))
         )
         return result
+
+    def _head_for_checkout(self) -> Head:
+        """HEAD, or no commit at all when HEAD is damaged: a checkout is how a user puts
+        HEAD right, so it must not stop on it. Nothing then counts as committed, and
+        every file it would replace is guarded as uncommitted work (``--force`` goes on)."""
+        try:
+            return self.refs.head()
+        except FormatError:
+            return Head(None, None)
+
+    def _head_tree_for_checkout(self) -> Flat:
+        commit_id = self._head_for_checkout().commit
+        return self.trees.flatten(self.read_commit(commit_id).tree if commit_id else None)
 
     def restore(
         self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
