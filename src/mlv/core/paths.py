@@ -12,6 +12,7 @@ says, a write or delete lands inside the tree it was meant for.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import re
@@ -117,6 +118,23 @@ def check_symlink_target(path: str, target: str) -> None:
         raise UnsafePathError(f"symlink {path} {problem}: refusing it")
 
 
+# Where a path cannot be reached: it is then not there, for every check of the gate.
+_UNREACHABLE = (errno.ELOOP, errno.ENAMETOOLONG)
+
+
+def lstat_or_none(path: str | os.PathLike[str]) -> os.stat_result | None:
+    """``os.lstat``, or None where nothing can be found at ``path``: absent, under a
+    file, or only reachable through a symlink loop or a name too long."""
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno in _UNREACHABLE:
+            return None
+        raise
+
+
 class TreeGate:
     """Every path mlv writes or deletes under ``root`` passes here first.
 
@@ -141,9 +159,8 @@ class TreeGate:
         current = self.root
         for part in path.split("/")[:-1]:
             current = current / part
-            try:
-                st = os.lstat(current)
-            except (FileNotFoundError, NotADirectoryError):
+            st = lstat_or_none(current)
+            if st is None:
                 return
             if stat.S_ISLNK(st.st_mode):
                 raise UnsafePathError(
@@ -159,10 +176,9 @@ class TreeGate:
     def folder(self, path: str) -> Path:
         """An existing folder at ``path`` (every component a real folder), made absolute."""
         full = self.full(path)
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            raise UnsafePathError(f"folder {path} does not exist") from None
+        st = lstat_or_none(full)
+        if st is None:
+            raise UnsafePathError(f"folder {path} does not exist")
         if stat.S_ISLNK(st.st_mode):
             raise UnsafePathError(
                 f"{path} is a symlink: refusing to work inside it; name the folder it points to"
@@ -200,9 +216,8 @@ class TreeGate:
     def remove(self, path: str) -> None:
         """Delete the file, symlink or folder at ``path``: a symlink itself, never its target."""
         full = self.full(path)
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
+        st = lstat_or_none(full)
+        if st is None:
             return
         if stat.S_ISDIR(st.st_mode):
             # rmtree unlinks the symlinks it finds inside, never what they point to.

@@ -48,3 +48,10 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise FormatError(f"not canonical JSON: {text} is out of range")
     return value
+
+
+def as_object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object; a list of pairs would decode, but not round-trip."""
+    if not isinstance(value, dict):
+        raise FormatError(f"{what} must be a JSON object, not {type(value).__name__}")
+    return dict(value)

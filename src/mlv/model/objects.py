@@ -11,7 +11,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from mlv.core.hashing import hash_bytes, is_object_id
 from mlv.core.paths import name_problem
 from mlv.errors import FormatError, UnsafePathError, UnsupportedVersionError
-from mlv.model.canonical import dumps, loads
+from mlv.model.canonical import as_object, dumps, loads
 
 KIND_FILE = "file"
 KIND_DIR = "dir"
@@ -238,7 +238,7 @@ class Commit(StoredObject):
             tz_offset=int(body["tz_offset"]),
             message=str(body["message"]),
             runs=tuple(body.get("runs", ())),
-            code=dict(body.get("code", {})),
+            code=as_object(body.get("code", {}), "commit code"),
         )
 
     def check(self) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mlv.errors import FormatError
+from mlv.model.canonical import as_object
 from mlv.model.objects import StoredObject, _require_id
 
 ARTIFACT_FILE = "file"
@@ -66,7 +67,7 @@ class ParamsUse:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ParamsUse:
-        return cls(Artifact.from_json(doc), dict(doc["values"]))
+        return cls(Artifact.from_json(doc), as_object(doc["values"], "params values"))
 
 
 def _artifacts(doc: dict[str, Any]) -> dict[str, Artifact]:
@@ -168,7 +169,7 @@ class Run(StoredObject):
             deps=_artifacts(body["deps"]),
             outs=_artifacts(body["outs"]),
             params={str(p): ParamsUse.from_json(u) for p, u in body["params"].items()},
-            metrics={str(p): dict(m) for p, m in body["metrics"].items()},
+            metrics={str(p): as_object(m, f"metrics of {p}") for p, m in body["metrics"].items()},
             env=str(body["env"]),
             started=int(body["started"]),
             duration_ms=int(body["duration_ms"]),
@@ -177,7 +178,7 @@ class Run(StoredObject):
             host=str(body["host"]),
             pipeline=str(body.get("pipeline", "")),
             variables={str(k): str(v) for k, v in body.get("variables", {}).items()},
-            code=dict(body.get("code", {})),
+            code=as_object(body.get("code", {}), "run code"),
         )
 
     def check(self) -> None:
@@ -238,11 +239,11 @@ class Reproduction(StoredObject):
         return cls(
             commit=str(body["commit"]),
             runs=tuple(str(r) for r in body["runs"]),
-            results={str(p): dict(r) for p, r in body["results"].items()},
+            results={str(p): as_object(r, f"result of {p}") for p, r in body["results"].items()},
             verdict=str(body["verdict"]),
             env=str(body["env"]),
             drift={str(k): [str(x) for x in v] for k, v in body["drift"].items()},
-            options=dict(body["options"]),
+            options=as_object(body["options"], "reproduction options"),
             user=str(body["user"]),
             host=str(body["host"]),
             time=int(body["time"]),

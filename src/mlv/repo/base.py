@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Self, TypeVar
 
+from mlv.core.paths import lstat_or_none
 from mlv.errors import (
     InvalidArgumentError,
     MlvError,
@@ -115,23 +117,33 @@ class RepoBase:
     # -- paths ------------------------------------------------------------------
 
     def relpath(self, path: str | os.PathLike[str]) -> str:
-        """A path as the repository names it: POSIX, relative to the root."""
-        p = Path(path)
-        full = p if p.is_absolute() else self.root / p
-        # Resolve the folder part only: a symlink named by the user is itself tracked.
-        full = (
-            full.parent.resolve() / full.name
-            if full.name not in ("", ".", "..")
-            else (full.resolve())
-        )
-        try:
-            rel = full.relative_to(self.root).as_posix()
-        except ValueError:
-            raise InvalidArgumentError(f"{path} is outside the repository {self.root}") from None
-        rel = "" if rel == "." else rel
+        """A path as the repository names it: POSIX, relative to the root.
+
+        Inside the repository, a path is taken as written (``..`` folded lexically)
+        and never through a symlink: `d/x` with `d -> e` is refused, as git does,
+        rather than acted on as `e/x`. A symlink named itself is a tracked path.
+        """
+        given = Path(path)
+        full = os.path.normpath(given if given.is_absolute() else self.root / given)
+        rel = _inside(full, self.root)
+        if rel is None:
+            # Perhaps reached through a symlink above the repository (/tmp -> /private/tmp).
+            head, name = os.path.split(full)
+            rel = _inside(os.path.join(os.path.realpath(head), name), self.root)
+        if rel is None:
+            raise InvalidArgumentError(f"{path} is outside the repository {self.root}")
         first = rel.split("/")[0]
         if first in (MLV_DIR, ".git"):
             raise InvalidArgumentError(f"{path} is inside {first}, which mlv never tracks")
+        current = self.root
+        for part in rel.split("/")[:-1] if rel else []:
+            current = current / part
+            st = lstat_or_none(current)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                raise InvalidArgumentError(
+                    f"{rel} lies beyond a symlink ({current.relative_to(self.root)}); "
+                    "name the path it leads to"
+                )
         return rel
 
     def materialiser(self) -> Materialiser:
@@ -276,6 +288,16 @@ class RepoBase:
             object_id, info = result if result is not None else ("", seen)
             flat[path] = Entry(info.kind, object_id, info.size, info.executable)
         return flat
+
+
+def _inside(full: str, root: Path) -> str | None:
+    """``full`` relative to ``root`` as POSIX ("" for the root), or None if outside."""
+    base = str(root)
+    if full == base:
+        return ""
+    if full.startswith(base.rstrip("/") + "/"):
+        return Path(full[len(base.rstrip("/")) + 1 :]).as_posix()
+    return None
 
 
 def describe_error(exc: BaseException) -> str:

@@ -25,7 +25,13 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from mlv.core.paths import TreeGate, check_relpath, check_symlink_target, temporary_name
+from mlv.core.paths import (
+    TreeGate,
+    check_relpath,
+    check_symlink_target,
+    lstat_or_none,
+    temporary_name,
+)
 from mlv.errors import UncommittedChangesError, UnsafePathError
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.files import atomic_write
@@ -125,9 +131,8 @@ class Materialiser:
         current = self.root
         for part in path.split("/")[:-1]:
             current = current / part
-            try:
-                st = os.lstat(current)
-            except (FileNotFoundError, NotADirectoryError):
+            st = lstat_or_none(current)
+            if st is None:
                 return
             if stat.S_ISDIR(st.st_mode):
                 continue
@@ -135,20 +140,20 @@ class Materialiser:
             if rel in removing:
                 return  # a tracked file or symlink that the checkout removes first
             if stat.S_ISLNK(st.st_mode):
-                raise UnsafePathError(f"{rel} is a symlink: refusing to write {path} through it")
+                raise UnsafePathError(
+                    f"{rel} is a symlink: refusing to write {path} through it; "
+                    "move the symlink away and run the command again"
+                )
             raise UncommittedChangesError(
                 f"{rel} is a file where {path} needs a folder; move it away or commit it first"
             )
 
     def _check_not_in_the_way(self, path: str, removing: set[str]) -> None:
         """A real folder where ``path`` goes must hold only files the checkout removes."""
+        st = lstat_or_none(self.root / path)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            return
         full = self.root / path
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        if not stat.S_ISDIR(st.st_mode):
-            return
         for base, dirs, names in os.walk(full):
             # A symlink to a folder is listed with the folders; it is an entry to remove.
             links = [d for d in dirs if os.path.islink(os.path.join(base, d))]
@@ -213,9 +218,8 @@ class Materialiser:
         reached = ""
         for part in folder.split("/") if folder else []:
             candidate = f"{reached}/{part}" if reached else part
-            try:
-                st = os.lstat(self.root / candidate)
-            except (FileNotFoundError, NotADirectoryError):
+            st = lstat_or_none(self.root / candidate)
+            if st is None:
                 return folder  # the rest is made in phase one
             if not stat.S_ISDIR(st.st_mode):
                 return reached  # a file or symlink that phase two removes
@@ -303,18 +307,15 @@ class Materialiser:
         current = self.root
         for part in path.split("/")[:-1]:
             current = current / part
-            try:
-                if not stat.S_ISDIR(os.lstat(current).st_mode):
-                    return
-            except (FileNotFoundError, NotADirectoryError):
+            st = lstat_or_none(current)
+            if st is None or not stat.S_ISDIR(st.st_mode):
                 return
         full = self.root / path
-        try:
-            if stat.S_ISDIR(os.lstat(full).st_mode):
-                return
-            os.unlink(full)
-        except (FileNotFoundError, NotADirectoryError):
+        st = lstat_or_none(full)
+        if st is None or stat.S_ISDIR(st.st_mode):
             return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(full)
         self._prune_empty_parents(path)
 
     def _move_into_place(
@@ -372,10 +373,8 @@ def _remove_empty(folders: Iterable[Path]) -> None:
 
 def _clear_empty_folder(full: Path) -> None:
     """Remove the empty folders left where a file goes (validate saw to it that they are)."""
-    try:
-        if not stat.S_ISDIR(os.lstat(full).st_mode):
-            return
-    except FileNotFoundError:
+    st = lstat_or_none(full)
+    if st is None or not stat.S_ISDIR(st.st_mode):
         return
     for base, _dirs, _names in os.walk(full, topdown=False):
         os.rmdir(base)

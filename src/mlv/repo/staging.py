@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from mlv.repo.trees import Entry
@@ -144,6 +144,33 @@ class StagingArea:
             "SELECT value FROM meta WHERE key = ?", (CLEAN_TREE_KEY,)
         ).fetchone()
         return None if row is None else row[0]
+
+
+def displaced_by(new_paths: Iterable[str], staged: Collection[str]) -> set[str]:
+    """The staged paths that staging ``new_paths`` pushes out, as in git: a file at a
+    folder above a new path, and whatever lies below a new path.
+
+    A stage must never hold both ``p`` and ``p/…``: no tree could be written for it.
+    Only paths not staged yet can displace anything (the stage was consistent), so
+    re-adding known files costs one set lookup each.
+    """
+    fresh = [p for p in new_paths if p not in staged]
+    if not fresh or not staged:
+        return set()
+    out = {parent for p in fresh for parent in _parents(p) if parent in staged}
+    folders: set[str] = set()
+    for path in staged:
+        folders.update(_parents(path))
+    below = [p for p in fresh if p in folders]
+    if below:
+        prefixes = tuple(p + "/" for p in below)
+        out.update(path for path in staged if path.startswith(prefixes))
+    return out
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
 def stat_matches(staged: Staged | None, info: FileStat) -> bool:

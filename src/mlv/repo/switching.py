@@ -24,7 +24,7 @@ from mlv.repo.results import (
     NoProgress,
     Progress,
 )
-from mlv.repo.staging import Staged, as_entry, staged_from
+from mlv.repo.staging import Staged, as_entry, displaced_by, staged_from
 from mlv.repo.trees import Entry, Flat
 from mlv.repo.worktree import lstat_file, under
 
@@ -165,7 +165,14 @@ class SwitchingOps(HistoryOps):
             and all(p in head and same(head[p], as_entry(s)) for p, s in upserts.items())
             and not any(p in head for p in removals)
         )
-        self.staging.apply(upserts.items(), removals, tree_id=known if still_head else None)
+        # A file written where a folder was staged (or the reverse) pushes the old
+        # entries out of the stage; on disk, validate saw to it that they are gone.
+        unstaged = displaced_by(upserts, staged) - set(removals)
+        self.staging.apply(
+            upserts.items(),
+            [*removals, *unstaged],
+            tree_id=known if still_head and not unstaged else None,
+        )
         result = CheckoutResult(commit_id, sorted(writes), removals)
         # What the stage still holds that differs from HEAD: staged work carried along.
         result.carried = sorted(

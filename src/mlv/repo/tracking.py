@@ -24,7 +24,14 @@ from mlv.repo.results import (
     Progress,
     Status,
 )
-from mlv.repo.staging import Staged, as_entry, staged_from, stat_matches, trusted_mtime
+from mlv.repo.staging import (
+    Staged,
+    as_entry,
+    displaced_by,
+    staged_from,
+    stat_matches,
+    trusted_mtime,
+)
 from mlv.repo.trees import EMPTY_TREE_ID, Entry, write_tree
 from mlv.repo.worktree import FileStat, scan, tracked_roots, under
 from mlv.store.pack import KIND_META
@@ -74,6 +81,10 @@ class TrackingOps(RepoBase):
                     result.modified.append(path)
                 result.bytes_read += info.size
                 upserts.append((path, entry))
+            # A file where a folder was (or the reverse) pushes the old entries out.
+            displaced = displaced_by([p for p, _ in upserts], cache)
+            if displaced:
+                deletions = sorted(set(deletions) | displaced)
             if upserts or deletions:
                 changed = set(result.added) | set(result.modified)
                 known = self.staging.known_tree() if not changed and not deletions else None

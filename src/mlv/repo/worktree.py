@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from mlv.core.paths import is_temporary_name, name_problem, symlink_problem
+from mlv.core.paths import is_temporary_name, lstat_or_none, name_problem, symlink_problem
 from mlv.repo.ignore import ALWAYS_IGNORED, IgnoreRules
 
 KIND_FILE = "file"
@@ -147,8 +147,6 @@ def _scan_folder(
         if problem is not None:
             problems.append(f"skipped {rel!r}: {problem}; rename it")
             continue
-        if is_temporary_name(name):
-            continue  # a write of mlv's that was interrupted: never content
         try:
             if entry.is_dir(follow_symlinks=False):
                 if not (ignore and ignore.ignores(rel, is_dir=True)):
@@ -160,8 +158,8 @@ def _scan_folder(
             unreadable.append(rel)
             continue
         kind = _KINDS.get(st.st_mode & _FMT_MASK)
-        if ignore and ignore.ignores(rel):
-            continue
+        if (ignore and ignore.ignores(rel)) or is_temporary_name(name):
+            continue  # a temporary: a write of mlv's that was interrupted, never content
         if kind is None:
             problems.append(f"skipped {rel}: {_other_kind(st)}")
             continue
@@ -192,6 +190,8 @@ def _path_problem(root: str, rel: str, st: os.stat_result) -> str | None:
         problem = name_problem(part)
         if problem is not None:
             return f"{problem}; rename it"
+    if not stat.S_ISDIR(st.st_mode) and is_temporary_name(rel.rsplit("/", 1)[-1]):
+        return "it is a temporary file that an interrupted mlv command left; delete it"
     if stat.S_ISLNK(st.st_mode):
         return _link_problem(root, rel)
     return None
@@ -230,7 +230,5 @@ def under(path: str, prefixes: Iterable[str]) -> bool:
 
 def lstat_file(path: Path) -> FileStat | None:
     """The stat of a file or symlink at ``path``; None if absent or of another kind."""
-    try:
-        return stat_of(os.lstat(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    st = lstat_or_none(path)
+    return None if st is None else stat_of(st)
