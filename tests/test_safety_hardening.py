@@ -367,3 +367,83 @@ def test_files_vanishing_or_changing_kind_during_add_are_skipped(root: Path) -> 
         repo.commit("what could be read", author=AUTHOR)
         assert repo.fsck().ok
         assert set(repo.add(["data"]).added) == {"data/link.txt"}
+
+
+# -- found by the stateful suite ----------------------------------------------------------
+
+
+def test_a_file_that_became_a_folder_can_be_added_and_committed(root: Path) -> None:
+    write_files(root, {"a": "one\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    (root / "a").unlink()
+    write_files(root, {"a/x": "x\n"})
+    assert "1 removed" in ok(mlv(root, "add", "a/x")).stdout
+    ok(mlv(root, "commit", "-m", "two"))
+    with Repo(root) as repo:
+        assert set(repo.flat_tree("HEAD")) == {"a/x"}
+    ok(mlv(root, "fsck"))
+
+
+def test_checking_out_a_file_where_a_folder_is_staged_replaces_it_in_the_stage(
+    root: Path,
+) -> None:
+    write_files(root, {"d": "one\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    (root / "d").unlink()
+    write_files(root, {"d/x": "x\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "two"))
+    (root / "d" / "x").unlink()
+    (root / "d").rmdir()
+    ok(mlv(root, "checkout", "HEAD~1", "--", "d"))
+    ok(mlv(root, "commit", "-m", "three"))
+    with Repo(root) as repo:
+        assert set(repo.flat_tree("HEAD")) == {"d"}
+
+
+def test_a_staged_file_is_not_carried_onto_a_folder_of_the_same_name(root: Path) -> None:
+    write_files(root, {"a": "one\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    ok(mlv(root, "branch", "feat"))
+    write_files(root, {"d/x": "x\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "two"))
+    ok(mlv(root, "switch", "feat"))
+    write_files(root, {"d": "new\n"})
+    ok(mlv(root, "add", "d"))
+    (root / "d").unlink()
+    ok(mlv(root, "switch", "main"))
+    with Repo(root) as repo:
+        assert set(repo.staging.load()) == {"a", "d/x"}
+    ok(mlv(root, "fsck"))
+
+
+def test_a_path_beyond_a_symlink_is_refused_not_acted_on_behind_it(root: Path) -> None:
+    write_files(root, {"d/x": "d\n", "e/x": "e\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    for path in (root / "d" / "x", root / "d"):
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "d").symlink_to("e")
+    for args in (("rm", "d/x"), ("add", "d/x"), ("restore", "d/x")):
+        assert "beyond a symlink (d)" in one_error_line(mlv(root, *args))
+    assert (root / "e" / "x").read_text() == "e\n"
+
+
+def test_a_symlink_loop_where_a_folder_was_gives_clear_errors(root: Path) -> None:
+    write_files(root, {"d/x": "x\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    (root / "d" / "x").unlink()
+    (root / "d").rmdir()
+    (root / "d").symlink_to("d")
+    for args in (("restore", "."), ("checkout", "--force", "HEAD"), ("rm", "d/x")):
+        one_error_line(mlv(root, *args))
+    for args in (("status",), ("diff",), ("log",)):
+        ok(mlv(root, *args))
+    (root / "d").unlink()
+    ok(mlv(root, "restore", "."))
+    assert (root / "d" / "x").read_text() == "x\n"
