@@ -171,7 +171,8 @@ def main() -> int:
     print(f"  commands by hand:   {h:.2f} s  {[round(t, 2) for t in hand]}")
     print(f"  mlv reproduce HEAD: {r:.2f} s  {[round(t, 2) for t in reproduce]}")
     print(f"  overhead:           {r - h:+.2f} s ({r / h:.3f} x)")
-    print(f"  target:             <= 1.1 x + 1 s = {limit:.2f} s: {'met' if r <= limit else 'NOT met'}")
+    verdict = "met" if r <= limit else "NOT met"
+    print(f"  target:             <= 1.1 x + 1 s = {limit:.2f} s: {verdict}")
     return 0
 
 
