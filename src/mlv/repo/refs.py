@@ -48,6 +48,10 @@ _ID_FIELD = re.compile(rb"[0-9a-f]{64}")
 _LINE_BREAKS = re.compile(r"[\r\n]")
 
 
+# (where, what is wrong): named here, since inside RefStore ``list`` is its method.
+Problems = list[tuple[str, str]]
+
+
 class RefConflictError(MlvError):
     """A ref moved under us: someone else updated it since we read it."""
 
@@ -142,10 +146,10 @@ class RefStore:
         ids.discard(ZERO_ID)  # "no commit": the old side of a ref's creation
         return ids
 
-    def damage(self) -> list[tuple[str, str]]:
+    def damage(self) -> Problems:
         """``(where, what is wrong)`` for HEAD and for every entry under ``refs/`` and
         ``logs/`` that mlv refuses to read: what fsck reports about refs."""
-        problems: list[tuple[str, str]] = []
+        problems: Problems = []
         try:
             self.head()
         except MlvError as exc:

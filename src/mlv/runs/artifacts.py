@@ -127,7 +127,7 @@ def _entries_on_disk(root: Path, full: Path) -> list[str]:
     """The files and symlinks at or under ``full``, as paths relative to ``root``."""
     if full.is_symlink() or full.is_file():
         return [full.relative_to(root).as_posix()]
-    found = []
+    found: list[str] = []
     for base, dirs, names in os.walk(full):
         links = [d for d in dirs if os.path.islink(os.path.join(base, d))]
         found.extend(Path(base, name).relative_to(root).as_posix() for name in [*names, *links])
