@@ -35,7 +35,8 @@ def skip_reason(path: str, node: Node) -> str | None:
     without a warning; anything else is skipped with one.
     """
     names = path.split("/")
-    if any(name in SILENTLY_SKIPPED or TEMPORARY.fullmatch(name) for name in names):
+    # A temporary is a file of mlv's; a folder named like one is content like any other.
+    if any(name in SILENTLY_SKIPPED for name in names) or TEMPORARY.fullmatch(names[-1]):
         return "silent"
     if node[0] not in (FILE, SYMLINK):
         return "not a file"
