@@ -48,3 +48,16 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content)
+
+
+def snapshot(folder: Path, *, skip: tuple[str, ...] = (".mlv",)) -> dict[str, bytes | str]:
+    """Every file (its content) and symlink (its target) under ``folder``, by POSIX path;
+    folders named in ``skip`` are left out wherever they are."""
+    found: dict[str, bytes | str] = {}
+    for dirpath, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+            full = Path(dirpath) / name
+            rel = full.relative_to(folder).as_posix()
+            found[rel] = os.readlink(full) if full.is_symlink() else full.read_bytes()
+    return found

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import mlv, one_error_line
+from helpers import mlv, one_error_line, snapshot
 from mlv import Repo
 from mlv.core.paths import TreeGate, check_relpath, name_problem
 from mlv.errors import MlvError, UnsafePathError
@@ -42,17 +42,6 @@ HOSTILE = [
 ]
 
 
-def tree_state(folder: Path) -> dict[str, bytes | str]:
-    """Every file (content) and symlink (target) under ``folder``."""
-    found: dict[str, bytes | str] = {}
-    for dirpath, dirs, files in os.walk(folder):
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-            full = Path(dirpath) / name
-            rel = full.relative_to(folder).as_posix()
-            found[rel] = os.readlink(full) if full.is_symlink() else full.read_bytes()
-    return found
-
-
 @pytest.fixture
 def place(tmp_path: Path) -> Path:
     """``tmp_path/repo`` with ``link -> ../victim`` and ``deep/link -> ../../victim``."""
@@ -75,18 +64,18 @@ def _concrete(path: str, root: Path) -> str:
 
 
 def _unchanged(root: Path, before: dict[str, dict[str, bytes | str]]) -> None:
-    assert tree_state(root.parent / "victim") == before["victim"]
-    assert tree_state(root / ".mlv" / "refs") == before["refs"]
+    assert snapshot(root.parent / "victim") == before["victim"]
+    assert snapshot(root / ".mlv" / "refs") == before["refs"]
     assert (root / ".mlv" / "HEAD").read_bytes() == before["head"][".mlv/HEAD"]
-    assert tree_state(root / ".git") == before["git"]
+    assert snapshot(root / ".git") == before["git"]
 
 
 def _before(root: Path) -> dict[str, dict[str, bytes | str]]:
     return {
-        "victim": tree_state(root.parent / "victim"),
-        "refs": tree_state(root / ".mlv" / "refs"),
+        "victim": snapshot(root.parent / "victim"),
+        "refs": snapshot(root / ".mlv" / "refs"),
         "head": {".mlv/HEAD": (root / ".mlv" / "HEAD").read_bytes()},
-        "git": tree_state(root / ".git"),
+        "git": snapshot(root / ".git"),
     }
 
 
@@ -165,7 +154,7 @@ def test_a_reproduction_workspace_keeps_the_run_inside(tmp_path: Path) -> None:
     space = tmp_path / "space"
     space.mkdir()
     (space / "link").symlink_to(victim)
-    before = tree_state(victim)
+    before = snapshot(victim)
     for wdir, outs in (("link", ("o",)), ("", ("link/sub/o",)), ("link/sub", ("x",))):
         run = Run(
             name="s",
@@ -184,7 +173,7 @@ def test_a_reproduction_workspace_keeps_the_run_inside(tmp_path: Path) -> None:
         )
         with pytest.raises(UnsafePathError):
             run_in(space, run, dict(os.environ), known_paths=[])
-    assert tree_state(victim) == before
+    assert snapshot(victim) == before
     assert not list(tmp_path.rglob("pwned.txt"))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import AUTHOR, ENV, MLV, mlv, one_error_line, write_files
+from helpers import AUTHOR, ENV, MLV, mlv, one_error_line, snapshot, write_files
 from mlv import Repo
 from mlv.errors import UnsafePathError
 from mlv.repo.staging import Staged
@@ -26,18 +26,6 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     return proc
-
-
-def worktree(root: Path) -> dict[str, bytes | str]:
-    """Every file (content) and symlink (target) under ``root``, `.mlv` aside."""
-    found: dict[str, bytes | str] = {}
-    for dirpath, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".mlv"]
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            found[rel] = os.readlink(full) if full.is_symlink() else full.read_bytes()
-    return found
 
 
 def head_ref(root: Path) -> bytes:
@@ -144,11 +132,11 @@ def test_a_damaged_object_refuses_the_checkout_before_anything_changes(root: Pat
         byte = f.read(1)
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([byte[0] ^ 0xFF]))
-    before = worktree(root)
+    before = snapshot(root)
     proc = mlv(root, "switch", "other")
     one_error_line(proc)
     assert "damaged" in proc.stderr
-    assert worktree(root) == before
+    assert snapshot(root) == before
     ok(mlv(root, "status"))
     assert (root / ".mlv" / "HEAD").read_text().strip() == "ref: refs/heads/main"
 
@@ -156,10 +144,10 @@ def test_a_damaged_object_refuses_the_checkout_before_anything_changes(root: Pat
 def test_a_folder_in_the_way_refuses_the_checkout_before_anything_changes(root: Path) -> None:
     _two_branches(root)
     write_files(root, {"thing/untracked.txt": "mine\n"})
-    before = worktree(root)
+    before = snapshot(root)
     proc = mlv(root, "switch", "other")
     assert "folder is in the way of thing" in one_error_line(proc)
-    assert worktree(root) == before
+    assert snapshot(root) == before
 
 
 def _temporaries(root: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import AUTHOR, mlv, one_error_line, write_files
+from helpers import AUTHOR, mlv, one_error_line, snapshot, write_files
 from mlv import Repo
 from mlv.core.hashing import hash_bytes
 from mlv.model.canonical import dumps
@@ -16,18 +16,6 @@ from mlv.store.pack import KIND_CHUNK, KIND_META
 
 PAYLOAD = b"evil payload\n"
 TRACKED = {"data/a.txt": b"alpha\n", "data/sub/b.txt": b"beta\n", "top.txt": b"top\n"}
-
-
-def snapshot(folder: Path) -> dict[str, bytes | str]:
-    """Every file (content) and symlink (target) under ``folder``, .mlv aside."""
-    found: dict[str, bytes | str] = {}
-    for dirpath, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if d != ".mlv"]
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-            full = Path(dirpath) / name
-            rel = full.relative_to(folder).as_posix()
-            found[rel] = os.readlink(full) if full.is_symlink() else full.read_bytes()
-    return found
 
 
 @pytest.fixture
