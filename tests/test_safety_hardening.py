@@ -435,3 +435,124 @@ def test_a_symlink_loop_where_a_folder_was_gives_clear_errors(root: Path) -> Non
     (root / "d").unlink()
     ok(mlv(root, "restore", "."))
     assert (root / "d" / "x").read_text() == "x\n"
+
+
+# -- found by a second attacker's tour -----------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("restore",), ("rm",), ("add",), ("checkout", "HEAD", "--")])
+def test_an_empty_path_names_nothing(root: Path, command: tuple[str, ...]) -> None:
+    write_files(root, {"x": "x\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "x"))
+    write_files(root, {"x": "edited\n"})
+    assert "empty path" in one_error_line(mlv(root, *command, ""))
+    assert (root / "x").read_text() == "edited\n"
+
+
+def test_a_tree_entry_with_a_wrong_size_refuses_the_checkout_before_anything_changes(
+    root: Path,
+) -> None:
+    write_files(root, {"a": "a\n", "ok": "ok\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    with Repo(root) as repo:
+        tree = repo.trees.tree(repo.read_commit(repo.resolve("HEAD")).tree)
+        entries = [e.to_json() for e in tree.entries if e.name != "ok"]
+        for entry in entries:
+            entry["size"] = 10**6 if entry["name"] == "a" else entry["size"]
+        from mlv.model.canonical import dumps
+        from mlv.model.objects import Commit
+
+        tree_id = repo.store.put_meta(dumps({"type": "tree", "format": 1, "entries": entries}), 3)
+        head = repo.read_commit(repo.resolve("HEAD"))
+        crafted = Commit(tree_id, (repo.resolve("HEAD"),), head.author, 0, 0, "crafted\n")
+        crafted_id = repo.store.put_meta(crafted.to_bytes(), 3)
+        repo.store.flush()
+        repo.refs.update("refs/heads/crafted", crafted_id, None)
+    write_files(root, {"a": "changed\n"})
+    ok(mlv(root, "add", "a"))
+    ok(mlv(root, "commit", "-m", "two"))
+    before = snapshot(root)
+    assert "says 1000000 bytes" in one_error_line(mlv(root, "switch", "crafted"))
+    assert snapshot(root) == before
+    with Repo(root) as repo:
+        assert not repo.fsck().ok  # and fsck names it
+
+
+def test_a_full_commit_id_always_names_its_commit(root: Path) -> None:
+    write_files(root, {"a": "a\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    first = (root / ".mlv" / "refs" / "heads" / "main").read_text().strip()
+    write_files(root, {"a": "b\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "two"))
+    second = (root / ".mlv" / "refs" / "heads" / "main").read_text().strip()
+    assert "full commit id" in one_error_line(mlv(root, "tag", first, second))
+    assert "full commit id" in one_error_line(mlv(root, "branch", "0" * 64))
+    # A ref by that name, however it got there, does not hide the commit.
+    (root / ".mlv" / "refs" / "tags" / first).write_text(second + "\n")
+    with Repo(root) as repo:
+        assert repo.resolve(first) == first
+
+
+def test_commit_succeeds_when_a_ref_folder_is_damaged(root: Path, tmp_path: Path) -> None:
+    write_files(root, {"a": "a\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    (tmp_path / "elsewhere").mkdir()
+    (root / ".mlv" / "refs" / "tags").rmdir()
+    (root / ".mlv" / "refs" / "tags").symlink_to(tmp_path / "elsewhere")
+    write_files(root, {"a": "b\n"})
+    ok(mlv(root, "add", "a"))
+    ok(mlv(root, "commit", "-m", "two"))  # printing the new commit resolves it by id
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+@pytest.mark.parametrize(
+    "where", [".mlvignore", "mlv.lock", ".mlv/tmp/checkout-0123456789ab.journal"]
+)
+def test_a_fifo_where_mlv_reads_a_file_never_hangs(root: Path, where: str) -> None:
+    write_files(root, {"a": "a\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    ok(mlv(root, "branch", "other"))
+    (root / where).parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(root / where)
+    for args in (("status",), ("lock", "--check"), ("switch", "other")):
+        proc = mlv(root, *args)  # helpers.mlv times out after 60 s
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_ref_that_became_a_folder_is_damage_to_fsck(root: Path) -> None:
+    write_files(root, {"a": "a\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    ref = root / ".mlv" / "refs" / "heads" / "main"
+    ref.unlink()
+    ref.mkdir()
+    proc = mlv(root, "fsck")
+    assert proc.returncode == 1 and "is a folder, not a ref" in proc.stdout
+
+
+def test_temporaries_behind_a_symlinked_folder_are_removed_once_it_is_a_folder_again(
+    root: Path,
+) -> None:
+    write_files(root, {"a": "a\n", "big/f": "f\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "one"))
+    token = "0123456789ab"
+    leftover = root / "big" / f".0-f.mlv-{token}.tmp"
+    leftover.write_text("partial")
+    journal = root / ".mlv" / "tmp" / f"checkout-{token}.journal"
+    journal.parent.mkdir(exist_ok=True)
+    journal.write_text(f"{token}\nbig\n")
+    (root / "big").rename(root / "big.real")
+    (root / "big").symlink_to("big.real")
+    mlv(root, "restore", "a")
+    assert journal.exists() and (root / "big.real" / leftover.name).exists()
+    (root / "big").unlink()
+    (root / "big.real").rename(root / "big")
+    ok(mlv(root, "restore", "a"))
+    assert not leftover.exists() and not journal.exists()

@@ -51,5 +51,13 @@ def author_from_env() -> Person | None:
 
 
 def user_paths(paths: list[str] | None) -> list[str]:
-    """Paths as the user typed them, made absolute against the current directory."""
+    """Paths as the user typed them, made absolute against the current directory.
+
+    An empty one is refused, as git refuses an empty pathspec: ``mlv restore "$F"``
+    with ``F`` unset must not mean the whole tree.
+    """
+    if any(p == "" for p in paths or []):
+        from mlv.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("an empty path names nothing; write '.' for everything here")
     return [str(Path.cwd() / p) for p in paths or []]

@@ -118,6 +118,25 @@ def check_symlink_target(path: str, target: str) -> None:
         raise UnsafePathError(f"symlink {path} {problem}: refusing it")
 
 
+def open_regular_file(path: str | os.PathLike[str]) -> int:
+    """A read-only fd on ``path``, refusing anything but a regular file.
+
+    O_NONBLOCK: opening a FIFO left where mlv expects a file would otherwise wait,
+    forever, for a writer.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it is not a regular file", os.fspath(path))
+    return fd
+
+
+def read_regular_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the regular file at ``path`` (see :func:`open_regular_file`)."""
+    with open(open_regular_file(path), "rb") as f:
+        return f.read()
+
+
 # Where a path cannot be reached: it is then not there, for every check of the gate.
 _UNREACHABLE = (errno.ELOOP, errno.ENAMETOOLONG)
 

@@ -13,6 +13,9 @@ from mlv.core.paths import name_problem
 from mlv.errors import FormatError, UnsafePathError, UnsupportedVersionError
 from mlv.model.canonical import as_object, dumps, loads
 
+# The largest size an entry may claim: what SQLite's INTEGER and every file system hold.
+MAX_SIZE = 2**63 - 1
+
 KIND_FILE = "file"
 KIND_DIR = "dir"
 KIND_SYMLINK = "symlink"
@@ -160,8 +163,8 @@ class Tree(StoredObject):
             check_entry_name(entry.name)
             if entry.kind not in ENTRY_KINDS:
                 raise FormatError(f"tree entry {entry.name!r} has unknown kind {entry.kind!r}")
-            if entry.size < 0:
-                raise FormatError(f"tree entry {entry.name!r} has negative size {entry.size}")
+            if not 0 <= entry.size <= MAX_SIZE:
+                raise FormatError(f"tree entry {entry.name!r} has impossible size {entry.size}")
             _require_id(entry.id, f"tree entry {entry.name!r}")
             if entry.profile is not None:
                 _require_id(entry.profile, f"profile of {entry.name!r}")

@@ -30,9 +30,15 @@ from mlv.core.paths import (
     check_relpath,
     check_symlink_target,
     lstat_or_none,
+    read_regular_file,
     temporary_name,
 )
-from mlv.errors import UncommittedChangesError, UnsafePathError
+from mlv.errors import (
+    FormatError,
+    InvalidArgumentError,
+    UncommittedChangesError,
+    UnsafePathError,
+)
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.files import atomic_write
 from mlv.repo.staging import Staged, trusted_mtime
@@ -65,33 +71,47 @@ def clear_leftovers(root: Path, tmp_dir: Path) -> int:
     removed = 0
     for journal in journals:
         try:
-            token, *folders = journal.read_text(encoding="utf-8").splitlines()
+            token, *folders = read_regular_file(journal).decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError, ValueError):
             token, folders = "", []
+        complete = True
         if _TOKEN.fullmatch(token):
-            removed += _remove_temporaries(TreeGate(root), token, folders)
-        journal.unlink(missing_ok=True)
+            count, complete = _remove_temporaries(TreeGate(root), token, folders)
+            removed += count
+        if complete:
+            # Kept otherwise: a folder that is not one now (a symlink in its place) may
+            # be one again at the next checkout, and its temporaries must go then.
+            journal.unlink(missing_ok=True)
     return removed
 
 
 _TOKEN = re.compile(r"[0-9a-f]{12}")
 
 
-def _remove_temporaries(gate: TreeGate, token: str, folders: Iterable[str]) -> int:
-    """Delete the files named ``.<name>.mlv-<token>.tmp`` in ``folders``, through the gate."""
+def _remove_temporaries(gate: TreeGate, token: str, folders: Iterable[str]) -> tuple[int, bool]:
+    """Delete the files named ``.<name>.mlv-<token>.tmp`` in ``folders``, through the gate.
+
+    Returns how many were removed, and whether every folder could be looked at (a
+    folder that is gone holds nothing of ours; one behind a symlink may, later).
+    """
     suffix = f".mlv-{token}.tmp"
     removed = 0
+    complete = True
     for folder in folders:
         try:
             base = gate.folder(folder) if folder else gate.root
             names = [n for n in os.listdir(base) if n.startswith(".") and n.endswith(suffix)]
-        except (OSError, UnsafePathError):
-            continue  # gone, or no longer a real folder: nothing of ours to remove there
+        except UnsafePathError:
+            complete = complete and lstat_or_none(gate.root / folder) is None
+            continue
+        except OSError:
+            complete = False
+            continue
         for name in names:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(base / name)
                 removed += 1
-    return removed
+    return removed, complete
 
 
 class Materialiser:
@@ -125,6 +145,24 @@ class Materialiser:
                 self._check_parents(path, removing)
                 checked.add(folder)
             self._check_not_in_the_way(path, removing)
+        self._check_writable({p.rpartition("/")[0] for p in (*writes, *removing)})
+
+    def _check_writable(self, folders: set[str]) -> None:
+        """Each folder a file is created, renamed or removed in (or the nearest one that
+        exists, where the others are made) must let us write: found now, not half-way."""
+        nearest: set[Path] = set()
+        for folder in folders:
+            current = self.root / folder
+            while current != self.root and not current.is_dir():
+                current = current.parent
+            nearest.add(current)
+        for place in sorted(nearest):
+            if not os.access(place, os.W_OK | os.X_OK):
+                shown = place.relative_to(self.root).as_posix() or "the repository root"
+                raise InvalidArgumentError(
+                    f"cannot write in {shown}: permission denied; "
+                    "give yourself write permission there and run the command again"
+                )
 
     def _check_parents(self, path: str, removing: set[str]) -> None:
         """Each folder above ``path`` must be a real folder, absent, or something removed first."""
@@ -260,7 +298,7 @@ class Materialiser:
             for index, (path, entry) in enumerate(by_place[place]):
                 # Numbered: files of several folders may wait in one place.
                 tmp = base / temporary_name(f"{index}-{path.rpartition('/')[2]}", token)
-                self._write_temporary(tmp, entry)
+                self._write_temporary(tmp, entry, path)
                 done.append((path, tmp))
                 if advance is not None:
                     advance(entry.size)
@@ -283,17 +321,25 @@ class Materialiser:
                 return [current]
         return []
 
-    def _write_temporary(self, tmp: Path, entry: Entry) -> None:
+    def _write_temporary(self, tmp: Path, entry: Entry, path: str) -> None:
         if entry.kind == KIND_SYMLINK:
             os.symlink(os.fsdecode(read_content(self.store, entry.id)), tmp)
             return
         mode = 0o777 if entry.executable else 0o666
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        written = 0
         try:
             for block in iter_content(self.store, entry.id):
                 _write_fully(fd, block)
+                written += len(block)
         finally:
             os.close(fd)
+        if written != entry.size:
+            # The content is right (verified against its id); the tree that names it is not.
+            raise FormatError(
+                f"the tree entry of {path} says {entry.size} bytes, its content has {written}: "
+                "the commit is damaged; run 'mlv fsck'"
+            )
 
     # -- phase two: change the working tree ---------------------------------------
 

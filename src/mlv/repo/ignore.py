@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlv.core.paths import read_regular_file
+from mlv.errors import FormatError
 from mlv.repo.layout import IGNORE_FILE
 
 # mlv.lock describes the tracked data: tracking it would change what it describes.
@@ -21,9 +23,15 @@ class IgnoreRules:
     @classmethod
     def load(cls, root: Path) -> IgnoreRules | None:
         try:
-            text = (root / IGNORE_FILE).read_text(encoding="utf-8")
+            text = read_regular_file(root / IGNORE_FILE).decode("utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            raise FormatError(f"{IGNORE_FILE} is not UTF-8 text; save it as UTF-8") from None
+        except OSError as exc:
+            raise FormatError(
+                f"cannot read {IGNORE_FILE}: {exc.strerror}; make it a readable text file"
+            ) from None
         lines = [line for line in text.splitlines() if line.strip()]
         return cls(lines) if lines else None
 

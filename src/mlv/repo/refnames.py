@@ -23,6 +23,9 @@ _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _SHOWN = 60
 
 
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+
+
 def shown(name: str) -> str:
     """``name`` quoted for a message, cut short when it is long."""
     return repr(name if len(name) <= _SHOWN else name[: _SHOWN - 3] + "...")
@@ -50,6 +53,8 @@ def head_target_problem(name: str) -> str | None:
 def check_ref_name(short: str, what: str = "branch") -> None:
     """Refuse a branch (or, with ``what="tag"``, tag) name that cannot be a ref."""
     problem = ref_name_problem((TAGS if what == "tag" else HEADS) + short)
+    if problem is None and _FULL_ID.fullmatch(short.lower()):
+        problem = "it is a full commit id, which always names that commit"
     if problem:
         raise InvalidArgumentError(
             f"{shown(short)} is not a valid {what} name: {problem}; choose another name"

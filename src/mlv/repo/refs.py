@@ -151,9 +151,20 @@ class RefStore:
         ``logs/`` that mlv refuses to read: what fsck reports about refs."""
         problems: Problems = []
         try:
-            self.head()
+            head = self.head()
         except MlvError as exc:
             problems.append((HEAD_FILE, str(exc)))
+        else:
+            if head.ref and head.commit is None and (self.layout.mlv / head.ref).is_dir():
+                # Not an unborn branch: a folder stands where its ref file belongs.
+                problems.append(
+                    (
+                        head.ref,
+                        f"HEAD's branch {head.branch} is a folder, not a ref, so every "
+                        f"command sees no commit; move .mlv/{head.ref} away and write the "
+                        f"branch's last commit id (see .mlv/logs/{head.ref}) in its place",
+                    )
+                )
         for top in (REFS_DIR, LOGS_DIR):
             try:
                 entries = self._files.walk(top)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Protocol
 
@@ -90,6 +91,13 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
         if head.commit is None:
             raise NotFoundError("HEAD has no commit yet: make the first commit with 'mlv commit'")
         return head.commit
+    lowered = name.lower()
+    # A full id names its commit, whatever a ref of that name says (git does the same):
+    # no ref can hide a commit, and a damaged ref cannot stop the id being used.
+    if is_object_id(lowered):
+        with contextlib.suppress(NotFoundError):
+            source.read_commit(lowered)
+            return lowered
     for ref in (
         (name, HEADS + name, TAGS + name)
         if name.startswith("refs/")
@@ -101,7 +109,6 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
         commit = refs.read(ref)
         if commit:
             return commit
-    lowered = name.lower()
     if is_object_id(lowered):
         source.read_commit(lowered)
         return lowered

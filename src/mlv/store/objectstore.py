@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlv.core.hashing import hash_bytes, id_from_bytes, id_to_bytes
+from mlv.core.paths import open_regular_file
 from mlv.errors import (
     ChecksumMismatchError,
     FormatError,
@@ -278,7 +279,7 @@ class ObjectStore:
         """An open fd on a finished pack whose header says it is one this mlv reads."""
         fd = self._fds.get(pack)
         if fd is None:
-            fd = os.open(self.packs_dir / pack, os.O_RDONLY)
+            fd = open_regular_file(self.packs_dir / pack)
             try:
                 # Checked once per pack and process; a record of a pack in another format
                 # could parse by chance, and would then be read wrongly.

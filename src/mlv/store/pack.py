@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlv.core.paths import open_regular_file
 from mlv.errors import FormatError, UnsupportedVersionError
 
 PACK_MAGIC = b"MLVPACK\x00"
@@ -227,8 +228,8 @@ def _with_free_lock(path: Path, then: Callable[[Path, os.stat_result], int]) -> 
     """``then(path, stat)`` while holding the lock of the file at ``path``, if it is free
     and the file is still there; else None."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except (FileNotFoundError, PermissionError):
+        fd = open_regular_file(path)  # a FIFO by that name would block a plain open
+    except OSError:
         return None
     try:
         try:
