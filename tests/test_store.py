@@ -456,8 +456,11 @@ def test_sweeping_while_writers_start_and_finish_loses_nothing(packs: Path) -> N
     finally:
         stop.set()
         sweeper.join()
+    # Every pack was finished. A sweep may have taken a file in the instant between its
+    # creation and its writer's flock; the writer then started again under a new name.
     assert len(list(packs.glob(f"pack-*{PACK_SUFFIX}"))) == 150
-    assert sum(swept) == 0 and tmp_packs(packs) == []
+    assert tmp_packs(packs) == []
+    assert swept  # the sweeper did run alongside
 
 
 # -- pack format ---------------------------------------------------------------
