@@ -42,7 +42,9 @@ def root(tmp_path: Path) -> Path:
 # -- names: one rule at add, commit, fsck and checkout --------------------------------
 
 
-@pytest.mark.parametrize("bad", ["a\\b", ".Git/c.txt", ".MLV/c.txt", "dir\\x/y.txt"])
+@pytest.mark.parametrize(
+    "bad", ["a\\b", ".Git/c.txt", ".MLV/c.txt", "dir\\x/y.txt", ".git./c.txt", "GIT~1/c.txt"]
+)
 def test_a_name_checkout_would_refuse_never_reaches_a_commit(root: Path, bad: str) -> None:
     write_files(root, {"ok.txt": "ok\n"})
     ok(mlv(root, "add", "."))

@@ -49,6 +49,20 @@ def is_temporary_name(name: str) -> bool:
     return name.endswith(".tmp") and _TEMPORARY.fullmatch(name) is not None
 
 
+# What Windows and macOS also open as `.git` or `.mlv` (git refuses the same, since
+# CVE-2014-9390): the 8.3 short names, and names that differ only in trailing dots or
+# spaces (NTFS drops them) or in code points HFS+ ignores.
+_SHORT_NAMES = frozenset({"git~1", "mlv~1"})
+_HFS_IGNORED = dict.fromkeys(
+    [0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+
+
+def _folded(name: str) -> str:
+    """``name`` as a case-folding, dot-dropping, HFS+-ignoring file system sees it."""
+    return name.translate(_HFS_IGNORED).rstrip(". ").lower()
+
+
 def name_problem(name: str) -> str | None:
     """Why mlv cannot track a file or folder called ``name``; None when it can."""
     if not name or name in (".", ".."):
@@ -59,8 +73,8 @@ def name_problem(name: str) -> str | None:
         # A separator on Windows: the name could not be checked out there, and
         # `a\..\..\x` would climb out of the tree.
         return "it holds a backslash, a path separator on Windows"
-    if name.lower() in RESERVED_NAMES:
-        return f"{name} is where a repository keeps its own state"
+    if _folded(name) in RESERVED_NAMES or name.lower() in _SHORT_NAMES:
+        return f"{name} is where a repository keeps its own state, on some file system"
     try:
         encoded = name.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
@@ -105,8 +119,8 @@ def symlink_problem(path: str, target: str) -> str | None:
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
     if resolved == ".." or resolved.startswith("../"):
         return f"points to {target!r}, outside the working tree"
-    first = resolved.split("/")[0].lower()
-    if first in RESERVED_NAMES:
+    first = _folded(resolved.split("/")[0])
+    if first in RESERVED_NAMES or first in _SHORT_NAMES:
         return f"points into {first}"
     return None
 
