@@ -179,8 +179,10 @@ def test_a_reproduction_workspace_keeps_the_run_inside(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["a\\b", ".git", ".GIT", ".Mlv", "..", ".", "", "x" * 256, "bad\udcff", "nul\x00"]
-    + [".git.", ".git ", ".GIT. .", "GIT~1", "mlv~1", ".g\u200cit", ".\ufeffmlv"],
+    [
+        *("a\\b", ".git", ".GIT", ".Mlv", "..", ".", "", "x" * 256, "bad\udcff", "nul\x00"),
+        *(".git.", ".git ", ".GIT. .", "GIT~1", "mlv~1", ".g\u200cit", ".\ufeffmlv"),
+    ],
 )
 def test_one_rule_refuses_a_name_everywhere(name: str) -> None:
     assert name_problem(name) is not None

@@ -168,6 +168,30 @@ def lstat_or_none(path: str | os.PathLike[str]) -> os.stat_result | None:
         raise
 
 
+def open_folder(root: Path, path: str) -> int:
+    """An fd on the real folder ``path`` under ``root``, opened one component at a time
+    without following a symlink: what is then created or renamed through it (``dir_fd``)
+    lands in that folder, whatever is swapped in at its path meanwhile."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in path.split("/") if path else []:
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError(
+                        f"{path} is not a folder (something changed it while mlv worked); "
+                        "run the command again"
+                    ) from None
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class TreeGate:
     """Every path mlv writes or deletes under ``root`` passes here first.
 

@@ -211,9 +211,22 @@ class RepoBase:
     # -- reading the working tree ----------------------------------------------
 
     def _stat_paths(self, paths: Iterable[str]) -> dict[str, FileStat]:
-        """The stat of each path that exists as a file or symlink."""
+        """The stat of each path that exists as a file or symlink, reached through real
+        folders only: what a symlinked folder leads to is another path's content."""
         found: dict[str, FileStat] = {}
+        real: dict[str, bool] = {"": True}
+
+        def is_real_folder(folder: str) -> bool:
+            known = real.get(folder)
+            if known is None:
+                parent = folder.rpartition("/")[0]
+                st = lstat_or_none(self.root / folder) if is_real_folder(parent) else None
+                known = real[folder] = st is not None and stat.S_ISDIR(st.st_mode)
+            return known
+
         for path in paths:
+            if not is_real_folder(path.rpartition("/")[0]):
+                continue
             info = lstat_file(self.root / path)
             if info is not None:
                 found[path] = info

@@ -30,6 +30,7 @@ from mlv.core.paths import (
     check_relpath,
     check_symlink_target,
     lstat_or_none,
+    open_folder,
     read_regular_file,
     temporary_name,
 )
@@ -295,13 +296,17 @@ class Materialiser:
         def write_folder(place: str) -> list[tuple[str, Path]]:
             base = self.root / place
             done = []
-            for index, (path, entry) in enumerate(by_place[place]):
-                # Numbered: files of several folders may wait in one place.
-                tmp = base / temporary_name(f"{index}-{path.rpartition('/')[2]}", token)
-                self._write_temporary(tmp, entry, path)
-                done.append((path, tmp))
-                if advance is not None:
-                    advance(entry.size)
+            folder_fd = open_folder(self.root, place)
+            try:
+                for index, (path, entry) in enumerate(by_place[place]):
+                    # Numbered: files of several folders may wait in one place.
+                    name = temporary_name(f"{index}-{path.rpartition('/')[2]}", token)
+                    self._write_temporary(folder_fd, name, entry, path)
+                    done.append((path, base / name))
+                    if advance is not None:
+                        advance(entry.size)
+            finally:
+                os.close(folder_fd)
             return done
 
         if len(by_place) <= 1 or len(writes) < PARALLEL_WRITE_MIN:
@@ -321,12 +326,13 @@ class Materialiser:
                 return [current]
         return []
 
-    def _write_temporary(self, tmp: Path, entry: Entry, path: str) -> None:
+    def _write_temporary(self, folder_fd: int, name: str, entry: Entry, path: str) -> None:
         if entry.kind == KIND_SYMLINK:
-            os.symlink(os.fsdecode(read_content(self.store, entry.id)), tmp)
+            os.symlink(os.fsdecode(read_content(self.store, entry.id)), name, dir_fd=folder_fd)
             return
         mode = 0o777 if entry.executable else 0o666
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(name, flags, mode, dir_fd=folder_fd)
         written = 0
         try:
             for block in iter_content(self.store, entry.id):
@@ -350,39 +356,53 @@ class Materialiser:
     def _remove_one(self, path: str) -> None:
         """Delete a tracked file or symlink; a path reached only through something else is
         not the tracked file, and neither is a folder now standing there: both are left."""
-        current = self.root
-        for part in path.split("/")[:-1]:
-            current = current / part
-            st = lstat_or_none(current)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                return
-        full = self.root / path
-        st = lstat_or_none(full)
-        if st is None or stat.S_ISDIR(st.st_mode):
+        folder, _, name = path.rpartition("/")
+        try:
+            folder_fd = open_folder(self.root, folder)
+        except (UnsafePathError, FileNotFoundError):
             return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(full)
+        try:
+            try:
+                st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            if stat.S_ISDIR(st.st_mode):
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=folder_fd)
+        finally:
+            os.close(folder_fd)
         self._prune_empty_parents(path)
 
     def _move_into_place(
         self, writes: dict[str, Entry], temporaries: dict[str, Path]
     ) -> dict[str, Staged]:
         staged: dict[str, Staged] = {}
-        made: set[str] = set()
-        for path, entry in sorted(writes.items()):
-            folder = path.rpartition("/")[0]
-            if folder not in made:
-                self.gate.make_parents(path)
-                made.add(folder)
-            full = self.root / path
-            _clear_empty_folder(full)
-            try:
-                os.replace(temporaries[path], full)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                self._copy_into_place(temporaries[path], full)
-            staged[path] = _staged(full, entry)
+        fds = _FolderFds(self.root)
+        try:
+            for path, entry in sorted(writes.items()):
+                folder, _, name = path.rpartition("/")
+                if folder not in fds:
+                    self.gate.make_parents(path)
+                full = self.root / path
+                _clear_empty_folder(full)
+                tmp = temporaries[path]
+                place = tmp.parent.relative_to(self.root).as_posix()
+                place = "" if place == "." else place
+                # Both ends through folder fds: a folder swapped for a symlink since
+                # phase one cannot send the file anywhere else.
+                try:
+                    os.replace(
+                        tmp.name, name, src_dir_fd=fds.get(place), dst_dir_fd=fds.get(folder)
+                    )
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    self._copy_into_place(tmp, full)
+                st = os.stat(name, dir_fd=fds.get(folder), follow_symlinks=False)
+                staged[path] = _staged_from(st, entry)
+        finally:
+            fds.close()
         return staged
 
     def _copy_into_place(self, tmp: Path, full: Path) -> None:
@@ -426,8 +446,34 @@ def _clear_empty_folder(full: Path) -> None:
         os.rmdir(base)
 
 
-def _staged(full: Path, entry: Entry) -> Staged:
-    info = stat_of(os.lstat(full))
+class _FolderFds:
+    """Open fds on the folders of a checkout's second phase, a few at a time."""
+
+    LIMIT = 64
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._fds: dict[str, int] = {}
+
+    def __contains__(self, folder: str) -> bool:
+        return folder in self._fds
+
+    def get(self, folder: str) -> int:
+        fd = self._fds.get(folder)
+        if fd is None:
+            if len(self._fds) >= self.LIMIT:
+                self.close()
+            fd = self._fds[folder] = open_folder(self.root, folder)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+def _staged_from(st: os.stat_result, entry: Entry) -> Staged:
+    info = stat_of(st)
     assert info is not None
     return Staged(
         entry.kind,
