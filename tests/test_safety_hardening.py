@@ -17,7 +17,7 @@ import pytest
 
 from helpers import AUTHOR, ENV, MLV, mlv, one_error_line, snapshot, write_files
 from mlv import Repo
-from mlv.errors import UnsafePathError
+from mlv.errors import MlvError, UnsafePathError
 from mlv.repo.staging import Staged
 from mlv.store.pack import RECORD_HEADER
 
@@ -558,3 +558,41 @@ def test_temporaries_behind_a_symlinked_folder_are_removed_once_it_is_a_folder_a
     (root / "big.real").rename(root / "big")
     ok(mlv(root, "restore", "a"))
     assert not leftover.exists() and not journal.exists()
+
+
+class SwapFolderForSymlink:
+    """A progress display that, at the first file a checkout writes, swaps the folder it
+    writes into for a symlink leading out of the repository."""
+
+    def __init__(self, folder: Path, victim: Path) -> None:
+        self.folder, self.victim, self.done = folder, victim, False
+
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        if not self.done:
+            self.done = True
+            self.folder.rename(self.folder.with_name(self.folder.name + ".real"))
+            self.folder.symlink_to(self.victim)
+
+    def finish(self) -> None:
+        pass
+
+
+def test_a_folder_swapped_for_a_symlink_during_checkout_sends_nothing_outside(
+    root: Path, tmp_path: Path
+) -> None:
+    write_files(root, {f"big/f{i}": f"main {i}\n" for i in range(20)})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "main"))
+    ok(mlv(root, "switch", "-c", "other"))
+    write_files(root, {f"big/f{i}": f"other {i}\n" for i in range(20)})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "other"))
+    ok(mlv(root, "switch", "main"))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    with Repo(root) as repo, pytest.raises(MlvError):
+        repo.checkout("other", progress=SwapFolderForSymlink(root / "big", victim))
+    assert list(victim.iterdir()) == []
