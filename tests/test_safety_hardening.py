@@ -596,3 +596,16 @@ def test_a_folder_swapped_for_a_symlink_during_checkout_sends_nothing_outside(
     with Repo(root) as repo, pytest.raises(MlvError):
         repo.checkout("other", progress=SwapFolderForSymlink(root / "big", victim))
     assert list(victim.iterdir()) == []
+
+
+def test_control_characters_in_names_never_reach_the_terminal_raw(root: Path) -> None:
+    write_files(root, {"a\x1b[31mb": "x\n"})
+    os.mkfifo(root / "fi\nfo")
+    added = ok(mlv(root, "add", "."))
+    assert "skipped fi\\nfo: it is a FIFO" in added.stderr
+    ok(mlv(root, "commit", "-m", "x"))
+    (root / "a\x1b[31mb").write_text("edited\n")
+    for args in (("show", "HEAD"), ("diff",)):  # show and diff list changes alike
+        out = mlv(root, *args).stdout
+        assert "\x1b" not in out and '"a\\033[31mb"' in out
+    assert "\x1b" not in one_error_line(mlv(root, "checkout", "a\x1b[31mb"))

@@ -25,7 +25,9 @@ def guarded(call: Callable[[], object]) -> None:
     except MlvError as exc:
         if debug:
             raise
-        sys.stderr.write(f"mlv: error: {exc}\n")
+        from mlv.cli.output import one_line
+
+        sys.stderr.write(f"mlv: error: {one_line(str(exc))}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("mlv: interrupted\n")

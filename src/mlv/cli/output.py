@@ -63,6 +63,16 @@ def quote_path(path: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a message is one
+    line, and a file name must not move the cursor or colour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def print_markup(text: str) -> None:
     if sys.stdout.isatty():
         console().print(text)
@@ -75,7 +85,7 @@ def print_json(value: Any) -> None:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"mlv: warning: {message}\n")
+    sys.stderr.write(f"mlv: warning: {one_line(message)}\n")
 
 
 def human_size(n: int) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import typer
 
 from mlv.cli.commands.common import JSON_OPTION, PATH_OPTION, open_repo, user_paths
-from mlv.cli.output import human_size, print_json, print_markup, styled
+from mlv.cli.output import human_size, print_json, print_markup, quote_path, styled
 
 
 def _date(time: int, tz_offset: int) -> str:
@@ -211,7 +211,8 @@ def _artifact_list(artifacts) -> str:  # type: ignore[no-untyped-def]
 def _change_lines(changes) -> list[str]:  # type: ignore[no-untyped-def]
     lines = []
     marks = {"added": ("A", "green"), "removed": ("D", "red"), "modified": ("M", "yellow")}
-    width = max((len(ch.path) for ch in changes), default=0)
+    shown = {ch.path: quote_path(ch.path) for ch in changes}
+    width = max((len(p) for p in shown.values()), default=0)
     for ch in changes:
         mark, colour = marks[ch.status]
         if ch.status == "modified":
@@ -226,7 +227,7 @@ def _change_lines(changes) -> list[str]:  # type: ignore[no-untyped-def]
             entry = ch.new or ch.old
             assert entry is not None
             size = human_size(entry.size)
-        lines.append(styled(f"{mark}  {ch.path:<{width}}", colour) + f"  {size}")
+        lines.append(styled(f"{mark}  {shown[ch.path]:<{width}}", colour) + f"  {size}")
     counts = {s: sum(1 for ch in changes if ch.status == s) for s in marks}
     if changes:
         lines.append(
