@@ -609,3 +609,11 @@ def test_control_characters_in_names_never_reach_the_terminal_raw(root: Path) ->
         out = mlv(root, *args).stdout
         assert "\x1b" not in out and '"a\\033[31mb"' in out
     assert "\x1b" not in one_error_line(mlv(root, "checkout", "a\x1b[31mb"))
+
+
+def test_switching_to_an_impossible_branch_name_says_so(root: Path) -> None:
+    write_files(root, {"a": "a\n"})
+    ok(mlv(root, "add", "."))
+    ok(mlv(root, "commit", "-m", "a"))
+    line = one_error_line(mlv(root, "switch", "../main"))
+    assert "not a valid branch name" in line and "switch -c" not in line

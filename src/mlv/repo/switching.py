@@ -256,6 +256,7 @@ class SwitchingOps(HistoryOps):
                 self.refs.set_head_ref(HEADS + branch)
                 return CheckoutResult(commit_id, branch=branch)
             elif self.refs.read(HEADS + branch) is None:
+                check_ref_name(branch)  # no advice to create a branch no one can name
                 raise NotFoundError(
                     f"no branch named {branch!r}; create it with 'mlv switch -c {branch}'"
                 )
