@@ -549,7 +549,7 @@ def test_temporaries_behind_a_symlinked_folder_are_removed_once_it_is_a_folder_a
     leftover.write_text("partial")
     journal = root / ".mlv" / "tmp" / f"checkout-{token}.journal"
     journal.parent.mkdir(exist_ok=True)
-    journal.write_text(f"{token}\nbig\n")
+    journal.write_text(json.dumps({"token": token, "folders": ["big"]}))
     (root / "big").rename(root / "big.real")
     (root / "big").symlink_to("big.real")
     mlv(root, "restore", "a")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
@@ -72,8 +73,9 @@ def clear_leftovers(root: Path, tmp_dir: Path) -> int:
     removed = 0
     for journal in journals:
         try:
-            token, *folders = read_regular_file(journal).decode("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError, ValueError):
+            doc = json.loads(read_regular_file(journal))
+            token, folders = str(doc["token"]), [str(f) for f in doc["folders"]]
+        except (OSError, ValueError, KeyError, TypeError):
             token, folders = "", []
         complete = True
         if _TOKEN.fullmatch(token):
@@ -270,7 +272,8 @@ class Materialiser:
             return None
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         journal = self.journal_dir / f"{JOURNAL_PREFIX}{token}{JOURNAL_SUFFIX}"
-        atomic_write(journal, "\n".join([token, *folders]).encode("utf-8") + b"\n")
+        # JSON: a folder's name may hold a newline.
+        atomic_write(journal, json.dumps({"token": token, "folders": folders}).encode("utf-8"))
         return journal
 
     def _drop_journal(self, journal: Path | None) -> None:
