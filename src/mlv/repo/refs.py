@@ -286,7 +286,8 @@ class RefStore:
         if len(data) > MAX_REF_FILE:
             raise self._damaged_head(f"it is longer than {MAX_REF_FILE} bytes")
         try:
-            return data.decode("utf-8").strip()
+            # ASCII white space only: a branch name may end in U+00A0, which str.strip eats.
+            return data.decode("utf-8").strip(" \t\r\n")
         except UnicodeDecodeError:
             raise self._damaged_head("it is not UTF-8 text") from None
 
