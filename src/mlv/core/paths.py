@@ -18,9 +18,10 @@ import posixpath
 import re
 import shutil
 import stat
+from collections.abc import Collection
 from pathlib import Path
 
-from mlv.errors import UncommittedChangesError, UnsafePathError
+from mlv.errors import FormatError, UncommittedChangesError, UnsafePathError
 
 # mlv and git keep their own state there. Compared without case: on a case-folding
 # file system (macOS, Windows) `.GIT` is `.git`.
@@ -151,6 +152,22 @@ def read_regular_file(path: str | os.PathLike[str]) -> bytes:
         return f.read()
 
 
+def read_text_file(path: Path, fix: str) -> str | None:
+    """The UTF-8 text of the regular file at ``path``; None when there is none.
+
+    Anything else there (not UTF-8, a FIFO, unreadable) is one ``FormatError`` line
+    naming the file and ending with ``fix``, what the user should do.
+    """
+    try:
+        return read_regular_file(path).decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise FormatError(f"{path.name} is not UTF-8 text; {fix}") from None
+    except OSError as exc:
+        raise FormatError(f"cannot read {path.name}: {exc.strerror}; {fix}") from None
+
+
 # Where a path cannot be reached: it is then not there, for every check of the gate.
 _UNREACHABLE = (errno.ELOOP, errno.ENAMETOOLONG)
 
@@ -211,18 +228,28 @@ class TreeGate:
         self.check_parents(path)
         return self.root / path
 
-    def check_parents(self, path: str) -> None:
-        """Refuse a parent of ``path`` that is a symlink or a file; missing ones are fine."""
+    def check_parents(
+        self,
+        path: str,
+        removing: Collection[str] = (),
+        advice: str = "name the folder it points to instead",
+    ) -> None:
+        """Refuse a parent of ``path`` that is a symlink or a file; missing ones are fine,
+        and so is one in ``removing`` (a tracked entry a checkout removes first)."""
         current = self.root
         for part in path.split("/")[:-1]:
             current = current / part
             st = lstat_or_none(current)
             if st is None:
                 return
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if self._rel(current) in removing:
+                return
             if stat.S_ISLNK(st.st_mode):
                 raise UnsafePathError(
                     f"{self._rel(current)} is a symlink: refusing to write or delete "
-                    f"{path} through it; name the folder it points to instead"
+                    f"{path} through it; {advice}"
                 )
             if not stat.S_ISDIR(st.st_mode):
                 raise UncommittedChangesError(

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlv.core.paths import TreeGate, read_regular_file
+from mlv.core.paths import TreeGate, read_text_file
 from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
 from mlv.repo.files import atomic_write
 from mlv.repo.repository import Repo
@@ -108,16 +108,9 @@ def lock_for(repo: Repo, rev: str = "HEAD") -> Lock:
 
 def read_lock(repo: Repo) -> Lock | None:
     """The project's ``mlv.lock``, or None when there is none."""
-    try:
-        text = read_regular_file(lock_path(repo)).decode("utf-8")
-    except FileNotFoundError:
+    text = read_text_file(lock_path(repo), "remove it and run 'mlv lock'")
+    if text is None:
         return None
-    except UnicodeDecodeError:
-        raise FormatError(f"{LOCK_FILE} is not UTF-8 text; run 'mlv lock' again") from None
-    except OSError as exc:
-        raise FormatError(
-            f"cannot read {LOCK_FILE}: {exc.strerror}; remove it and run 'mlv lock'"
-        ) from None
     return Lock.from_text(text)
 
 

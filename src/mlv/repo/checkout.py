@@ -169,28 +169,18 @@ class Materialiser:
 
     def _check_parents(self, path: str, removing: set[str]) -> None:
         """Each folder above ``path`` must be a real folder, absent, or something removed first."""
-        current = self.root
-        for part in path.split("/")[:-1]:
-            current = current / part
-            st = lstat_or_none(current)
-            if st is None:
-                return
-            if stat.S_ISDIR(st.st_mode):
-                continue
-            rel = current.relative_to(self.root).as_posix()
-            if rel in removing:
-                return  # a tracked file or symlink that the checkout removes first
-            if stat.S_ISLNK(st.st_mode):
-                raise UnsafePathError(
-                    f"{rel} is a symlink: refusing to write {path} through it; "
-                    "move the symlink away and run the command again"
-                )
-            raise UncommittedChangesError(
-                f"{rel} is a file where {path} needs a folder; move it away or commit it first"
-            )
+        self.gate.check_parents(
+            path, removing, advice="move the symlink away and run the command again"
+        )
 
     def _check_not_in_the_way(self, path: str, removing: set[str]) -> None:
         """A real folder where ``path`` goes must hold only files the checkout removes."""
+        current = self.root
+        for part in path.split("/")[:-1]:
+            current = current / part
+            above = lstat_or_none(current)
+            if above is None or not stat.S_ISDIR(above.st_mode):
+                return  # reached through a symlink phase two removes: another path's folder
         st = lstat_or_none(self.root / path)
         if st is None or not stat.S_ISDIR(st.st_mode):
             return

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlv.core.paths import read_regular_file
-from mlv.errors import FormatError
+from mlv.core.paths import read_text_file
 from mlv.repo.layout import IGNORE_FILE
 
 # mlv.lock describes the tracked data: tracking it would change what it describes.
@@ -22,16 +21,9 @@ class IgnoreRules:
 
     @classmethod
     def load(cls, root: Path) -> IgnoreRules | None:
-        try:
-            text = read_regular_file(root / IGNORE_FILE).decode("utf-8")
-        except FileNotFoundError:
+        text = read_text_file(root / IGNORE_FILE, "make it a readable UTF-8 text file")
+        if text is None:
             return None
-        except UnicodeDecodeError:
-            raise FormatError(f"{IGNORE_FILE} is not UTF-8 text; save it as UTF-8") from None
-        except OSError as exc:
-            raise FormatError(
-                f"cannot read {IGNORE_FILE}: {exc.strerror}; make it a readable text file"
-            ) from None
         lines = [line for line in text.splitlines() if line.strip()]
         return cls(lines) if lines else None
 
