@@ -170,7 +170,8 @@ def _stat(value: Any, digits: int = 6) -> str:
         return f"{value:.{digits}g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return short(value, 24) if value is not None else "-"
+    # 32: a timestamp in ISO 8601 with microseconds, as profiles give it, fits whole.
+    return short(value, 32) if value is not None else "-"
 
 
 def _grid(headers: list[str], rows: list[list[str]], indent: str) -> list[str]:

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlv.tables.drift import ColumnStats, StatsBuilder
 from mlv.tables.formats import open_batches
 from mlv.tables.rowhash import hash_column, hash_rows, numpy
+from mlv.tables.statistics import TableStats
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from mlv.model.tables import ColumnProfile
     from mlv.tables.matching import KeyMatch, MultisetMatch
 
 # Changed rows compared per pass two; more changed rows than this take further passes.
@@ -49,7 +50,7 @@ class Scan:
     rows: int
     hashes: np.ndarray  # one per row, over plan.compared
     keys: dict[str, pa.ChunkedArray]
-    stats: dict[str, ColumnStats]
+    stats: dict[str, ColumnProfile]  # the statistics of plan.stats, as a profile has them
 
 
 @dataclass
@@ -100,22 +101,23 @@ def scan_both(old: Table, new: Table, plan: Plan) -> tuple[Scan, Scan]:
 
 
 def scan(table: Table, plan: Plan) -> Scan:
+    import pyarrow as pa
+
     np = numpy()
-    builders = {name: StatsBuilder(table.schema.field(name).type) for name in plan.stats}
+    needed = {*plan.stats, *plan.compared, *plan.key}
+    read = [i for i, n in enumerate(table.schema.names) if n in needed]
+    # No distinct counts: drift reports none, and the sketch is the dearest statistic.
+    stats = TableStats(pa.schema([table.schema.field(i) for i in read]), plan.stats, distinct=False)
     hashes: list[Any] = []
     keys: dict[str, list[pa.Array]] = {name: [] for name in plan.key}
     rows = 0
-    needed = {*plan.stats, *plan.compared, *plan.key}
-    for batch in table.take_batches([n for n in table.schema.names if n in needed]):
-        for name, builder in builders.items():
-            builder.add(batch.column(name))
+    for batch in table.take_batches([table.schema.names[i] for i in read]):
+        stats.add(batch)
         columns = [hash_column(batch.column(n), kind) for n, kind in plan.compared.items()]
         hashes.append(hash_rows(columns, batch.num_rows))
         for name, chunks in keys.items():
             chunks.append(batch.column(name))
         rows += batch.num_rows
-    import pyarrow as pa
-
     return Scan(
         rows=rows,
         hashes=np.concatenate(hashes) if hashes else np.zeros(0, np.uint64),
@@ -123,7 +125,7 @@ def scan(table: Table, plan: Plan) -> Scan:
             name: pa.chunked_array(chunks, table.schema.field(name).type)
             for name, chunks in keys.items()
         },
-        stats={name: builder.result() for name, builder in builders.items()},
+        stats={column.name: column for column in stats.profiles()},
     )
 
 
