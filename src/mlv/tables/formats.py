@@ -45,13 +45,16 @@ def is_table(path: str | Path) -> bool:
 def open_batches(
     path: Path, fmt: str | None = None, columns: Sequence[str] | None = None
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """The schema of a table file and an iterator over its record batches.
+    """The schema of a table file and an iterator over its record batches: the one way
+    mlv reads a table, for profiles, contracts, diffs and the comparison of outputs.
 
     Never loads the whole table: Parquet is read row group by row group, Arrow IPC
-    batch by batch, CSV and JSON Lines block by block. A file that is not a valid
-    table raises ``FormatError`` naming the problem (at open or while iterating).
-    ``columns`` keeps only those of them the table has in the batches (Parquet then
-    reads no others); the schema stays the whole table's.
+    batch by batch, CSV block by block. JSON Lines and Feather version 1 are the
+    exceptions, read whole (see ``_open_jsonl``, ``_open_ipc``). A file that is not a
+    valid table raises ``FormatError`` naming the problem (at open or while
+    iterating). ``columns`` keeps only those of them the table has in the batches
+    (Parquet then reads no others); the schema stays the whole table's. The file is
+    closed once the batches are read to the end, or dropped.
     """
     schema, batches = _open_batches(path, fmt, columns)
     try:
@@ -72,77 +75,102 @@ def _open_batches(
         schema, batches = _open_batches(path, fmt, None)
         kept = [name for name in schema.names if name in set(columns)]
         return schema, (batch.select(kept) for batch in batches)
+    if fmt not in (PARQUET, ARROW, CSV, JSONL):
+        raise FormatError(
+            f"{Path(path).name} is not a table (Parquet, CSV, Arrow IPC or JSON Lines)"
+        )
+    try:
+        source = pa.OSFile(str(path))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise FormatError(
+            f"{Path(path).name} is not a readable {fmt} table: {_short(exc)}"
+        ) from None
     try:
         if fmt == PARQUET:
             import pyarrow.parquet as pq
 
             # pre_buffer would read every row group's pages ahead and hold them until the
             # iterator ends: memory grows with the file (330 MB for W3) instead of one group.
-            parquet = pq.ParquetFile(path, pre_buffer=False)
+            parquet = pq.ParquetFile(source, pre_buffer=False)
             schema = parquet.schema_arrow
             wanted = None if columns is None else [c for c in schema.names if c in set(columns)]
             batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted)
-            return schema, _guarded(batches, path)
-        if fmt == ARROW:
-            return _open_ipc(path)
-        if fmt == CSV:
+        elif fmt == ARROW:
+            schema, batches = _open_ipc(path, source)
+        elif fmt == CSV:
             import pyarrow.csv as pcsv
 
             delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
             reader = pcsv.open_csv(
-                path,
+                source,
                 read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                 parse_options=pcsv.ParseOptions(delimiter=delimiter),
             )
-            return reader.schema, _guarded(iter(reader), path)
-        if fmt == JSONL:
-            import pyarrow.json as pjson
-
-            # pyarrow reads JSON Lines whole; it is the one format not streamed.
-            table = pjson.read_json(
-                path, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES)
-            )
-            return table.schema, iter(table.to_batches(max_chunksize=BATCH_ROWS))
+            schema, batches = reader.schema, iter(reader)
+        else:
+            schema, batches = _open_jsonl(source)
     except (pa.ArrowException, OSError, ValueError) as exc:
+        source.close()
         raise FormatError(
             f"{Path(path).name} is not a readable {fmt} table: {_short(exc)}"
         ) from None
-    raise FormatError(f"{Path(path).name} is not a table (Parquet, CSV, Arrow IPC or JSON Lines)")
+    except BaseException:
+        source.close()
+        raise
+    return schema, _guarded(batches, path, source)
 
 
-def read_table(path: Path, fmt: str | None = None) -> pa.Table:
-    """A whole table, for work that needs every row at once (joins)."""
-    import pyarrow as pa
+def _open_jsonl(source: pa.NativeFile) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """JSON Lines, read whole: pyarrow's streaming JSON reader fixes the columns and their
+    types from the first block and refuses a later line that adds a key or widens a
+    type, which the whole-file reader unifies."""
+    import pyarrow.json as pjson
 
-    schema, batches = open_batches(path, fmt)
-    return pa.Table.from_batches(list(batches), schema=schema)
+    table = pjson.read_json(source, read_options=pjson.ReadOptions(block_size=CSV_BLOCK_BYTES))
+    return table.schema, iter(table.to_batches(max_chunksize=BATCH_ROWS))
 
 
-def _open_ipc(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _open_ipc(path: Path, source: pa.NativeFile) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """An Arrow IPC file (Feather version 2), an IPC stream, or a Feather version 1 file."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
     try:
-        reader = ipc.open_file(path)  # the random-access file format (Feather v2)
+        reader = ipc.open_file(source)  # the random-access file format (Feather v2)
 
         def file_batches() -> Iterator[pa.RecordBatch]:
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i)
 
-        return reader.schema, _guarded(file_batches(), path)
+        return reader.schema, file_batches()
     except pa.ArrowInvalid:
-        stream = ipc.open_stream(path)  # the streaming format
-        return stream.schema, _guarded(iter(stream), path)
+        pass
+    try:
+        source.seek(0)
+        stream = ipc.open_stream(source)  # the streaming format
+        return stream.schema, iter(stream)
+    except pa.ArrowInvalid:
+        pass
+    import pyarrow.feather as feather
+
+    # Feather version 1 (deprecated by pyarrow) has no batches to stream: read whole.
+    table = feather.read_table(str(path))
+    return table.schema, iter(table.to_batches(max_chunksize=BATCH_ROWS))
 
 
-def _guarded(batches: Iterator[pa.RecordBatch], path: Path) -> Iterator[pa.RecordBatch]:
-    """Batches, with a damaged or truncated file reported as ``FormatError``."""
+def _guarded(
+    batches: Iterator[pa.RecordBatch], path: Path, source: pa.NativeFile
+) -> Iterator[pa.RecordBatch]:
+    """Batches, with a damaged or truncated file reported as ``FormatError``; ``source``
+    is closed when they end or are dropped."""
     import pyarrow as pa
 
     try:
         yield from batches
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FormatError(f"{Path(path).name} is damaged or truncated: {_short(exc)}") from None
+    finally:
+        source.close()
 
 
 def _short(exc: BaseException) -> str:
