@@ -1,63 +1,40 @@
-"""Tables (Parquet, Arrow IPC/Feather, CSV, JSON Lines) compared by schema and rows with pyarrow."""
+"""Tables (Parquet, Arrow IPC/Feather, CSV, JSON Lines) compared by schema and rows with pyarrow.
+
+Both tables are read through the one table reader (``mlv.tables.formats``), batch by
+batch and side by side: the batches are cut to pair rows one for one, so memory holds
+a batch of each table, never a whole one.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlv.compare.result import Comparison, capped, differ, fmt_count, fmt_rel, plural, settled
+from mlv.errors import FormatError
 from mlv.model.runs import DIFFERENT
+from mlv.tables.formats import (
+    CSV,
+    FORMAT_OF_SUFFIX,
+    JSONL,
+    open_batches,
+    read_ahead,
+    table_format,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
-ARROW_SUFFIXES = frozenset({".arrow", ".feather", ".ipc"})
-CSV_SUFFIXES = frozenset({".csv", ".tsv"})
-JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+SUFFIXES = frozenset(FORMAT_OF_SUFFIX)
 # Column types are guessed from text in these, so 1 and 1.0 can land in int and float columns.
-TEXT_SUFFIXES = CSV_SUFFIXES | JSONL_SUFFIXES
-SUFFIXES = PARQUET_SUFFIXES | ARROW_SUFFIXES | TEXT_SUFFIXES
+TEXT_FORMATS = frozenset({CSV, JSONL})
 
 # Rows compared in Python at a time, for column types pyarrow.compute cannot compare.
 _BATCH = 65_536
-
-
-def _read(path: Path) -> pa.Table:
-    import pyarrow as pa
-
-    suffix = path.suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
-
-        # One file, never a dataset: no partition columns guessed from the folder names.
-        with pq.ParquetFile(path) as parquet:
-            return parquet.read()
-    if suffix in CSV_SUFFIXES:
-        import pyarrow.csv as pcsv
-
-        delimiter = "\t" if suffix == ".tsv" else ","
-        return pcsv.read_csv(path, parse_options=pcsv.ParseOptions(delimiter=delimiter))
-    if suffix in JSONL_SUFFIXES:
-        import pyarrow.json as pjson
-
-        return pjson.read_json(path)
-    # .arrow and .ipc may hold either IPC format; .feather may also be Feather version 1.
-    # Read, not memory-mapped: the table must not keep the file open once compared.
-    try:
-        with pa.OSFile(str(path)) as source:
-            return pa.ipc.open_file(source).read_all()
-    except pa.ArrowInvalid:
-        pass
-    try:
-        with pa.OSFile(str(path)) as source:
-            return pa.ipc.open_stream(source).read_all()
-    except pa.ArrowInvalid:
-        import pyarrow.feather as feather
-
-        return feather.read_table(str(path))
 
 
 def _is_number(t: pa.DataType) -> bool:
@@ -66,20 +43,29 @@ def _is_number(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
-def _normal(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The column without storage choices: dictionary encoding and 32/64-bit offsets."""
+def _normal_type(kind: pa.DataType) -> pa.DataType:
+    """A column type without storage choices: dictionary encoding and 32/64-bit offsets."""
     import pyarrow as pa
 
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    if pa.types.is_string(col.type):
-        col = col.cast(pa.large_string())
-    elif pa.types.is_binary(col.type):
-        col = col.cast(pa.large_binary())
-    return col
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_string(kind):
+        return pa.large_string()
+    if pa.types.is_binary(kind):
+        return pa.large_binary()
+    return kind
 
 
-def _count(mask: pa.ChunkedArray) -> int:
+def _normal(values: pa.Array) -> pa.Array:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    kind = _normal_type(values.type)
+    return values if values.type == kind else values.cast(kind)
+
+
+def _count(mask: pa.Array) -> int:
     import pyarrow.compute as pc
 
     return int(pc.sum(mask).as_py() or 0)
@@ -95,29 +81,29 @@ def _py_same(x: Any, y: Any) -> bool:
     return bool(x == y)
 
 
-def _slow_moved(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+def _slow_moved(a: pa.Array, b: pa.Array) -> pa.Array:
     """Row-by-row comparison for nested and other types without a compute kernel."""
     import pyarrow as pa
 
     if a.equals(b):
-        return pa.chunked_array([pa.repeat(pa.scalar(False), len(a))])
+        return pa.repeat(pa.scalar(False), len(a))
     chunks = []
     for start in range(0, len(a), _BATCH):
         xs, ys = a.slice(start, _BATCH).to_pylist(), b.slice(start, _BATCH).to_pylist()
         chunks.append(pa.array([not _py_same(x, y) for x, y in zip(xs, ys, strict=True)]))
-    return pa.chunked_array(chunks, pa.bool_())
+    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.bool_())
 
 
 @dataclass
 class _Column:
-    """How one column's values moved: every moved value, and those out of tolerance."""
+    """How one column's values moved in a slice: every moved value, those out of tolerance."""
 
-    moved: pa.ChunkedArray
-    failed: pa.ChunkedArray
+    moved: pa.Array
+    failed: pa.Array
     max_rel: float | None = None
 
 
-def _compare_column(a: pa.ChunkedArray, b: pa.ChunkedArray, rtol: float, atol: float) -> _Column:
+def _compare_column(a: pa.Array, b: pa.Array, rtol: float, atol: float) -> _Column:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -148,33 +134,99 @@ def _compare_column(a: pa.ChunkedArray, b: pa.ChunkedArray, rtol: float, atol: f
 
 
 @dataclass
+class _Tally:
+    """One column's moved and failed values, summed over the slices."""
+
+    moved: int = 0
+    failed: int = 0
+    max_rel: float | None = None
+
+    def add(self, col: _Column) -> None:
+        self.moved += _count(col.moved)
+        self.failed += _count(col.failed)
+        if col.max_rel is not None:
+            self.max_rel = col.max_rel if self.max_rel is None else max(self.max_rel, col.max_rel)
+
+
+@dataclass
 class _Rows:
     """Value differences summed over the columns that can be compared row by row."""
 
-    moved: int = 0
-    failed_rows: pa.ChunkedArray | None = None
-    failed_columns: list[str] = field(default_factory=list)
-    moved_columns: list[str] = field(default_factory=list)
-    rels: list[float] = field(default_factory=list)
+    columns: dict[str, _Tally]  # column -> its tally
+    failed_rows: int = 0  # rows with a value out of tolerance in any column
 
-    def add(self, name: str, col: _Column) -> None:
+    def add(
+        self,
+        old: pa.RecordBatch,
+        new: pa.RecordBatch,
+        pairs: dict[str, tuple[int, int]],
+        rtol: float,
+        atol: float,
+    ) -> None:
+        """Compare two slices of as many rows; ``pairs`` gives each column's position in each."""
         import pyarrow.compute as pc
 
-        moved = _count(col.moved)
-        self.moved += moved
-        if moved:
-            self.moved_columns.append(name)
-        if col.max_rel is not None:
-            self.rels.append(col.max_rel)
-        if _count(col.failed):
-            self.failed_columns.append(name)
-            self.failed_rows = (
-                col.failed if self.failed_rows is None else pc.or_(self.failed_rows, col.failed)
-            )
+        failed = None
+        for name, (i, j) in pairs.items():
+            col = _compare_column(_normal(old.column(i)), _normal(new.column(j)), rtol, atol)
+            self.columns[name].add(col)
+            failed = col.failed if failed is None else pc.or_(failed, col.failed)
+        if failed is not None:
+            self.failed_rows += _count(failed)
+
+    @property
+    def moved(self) -> int:
+        return sum(t.moved for t in self.columns.values())
+
+    @property
+    def moved_columns(self) -> list[str]:
+        return [name for name, t in self.columns.items() if t.moved]
+
+    @property
+    def failed_columns(self) -> list[str]:
+        return [name for name, t in self.columns.items() if t.failed]
 
     @property
     def max_rel(self) -> float | None:
-        return max(self.rels) if self.rels else None
+        rels = [t.max_rel for t in self.columns.values() if t.max_rel is not None]
+        return max(rels) if rels else None
+
+
+class _Counted:
+    """Batches, counting the rows read so far."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self.batches = batches
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        batch = next(self.batches)
+        self.rows += batch.num_rows
+        return batch
+
+
+def _paired(
+    old: Iterator[pa.RecordBatch], new: Iterator[pa.RecordBatch]
+) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+    """Slices of the two tables holding the same rows, one for one, while both have rows.
+
+    The tables' batches need not line up (row groups, CSV blocks): each slice ends
+    where the shorter of the two current batches does.
+    """
+    a = next(old, None)
+    b = next(new, None)
+    while a is not None and b is not None:
+        n = min(a.num_rows, b.num_rows)
+        if n:
+            yield a.slice(0, n), b.slice(0, n)
+        a, b = a.slice(n), b.slice(n)
+        if not a.num_rows:
+            a = next(old, None)
+        if not b.num_rows:
+            b = next(new, None)
 
 
 def _quoted(names: list[str]) -> str:
@@ -185,63 +237,82 @@ def _columns_named(names: list[str]) -> str:
     return f"column{'s' if len(names) > 1 else ''} {_quoted(names)}"
 
 
-def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
-    """Columns by name; of duplicate names (legal in Arrow) the first is compared."""
-    columns: dict[str, pa.ChunkedArray] = {}
-    for i, name in enumerate(table.column_names):
+def _columns(schema: pa.Schema) -> dict[str, tuple[int, pa.DataType]]:
+    """Each column's position and type by name; of duplicate names (legal in Arrow) the
+    first is compared."""
+    columns: dict[str, tuple[int, pa.DataType]] = {}
+    for i, name in enumerate(schema.names):
         if name not in columns:
-            columns[name] = _normal(table.column(i))
+            columns[name] = (i, _normal_type(schema.field(i).type))
     return columns
 
 
 def compare_tables(recorded: Path, rebuilt: Path, rtol: float, atol: float) -> Comparison | None:
     """Compare two tables by schema and rows; None when either side cannot be read."""
-    import pyarrow as pa
-
     try:
-        old, new = _read(recorded), _read(rebuilt)
-    except (pa.ArrowException, ValueError, OSError):
+        return _compare(recorded, rebuilt, rtol, atol)
+    except FormatError:
         return None
-    suffix = recorded.suffix.lower()
-    a_cols, b_cols = _columns(old), _columns(new)
+
+
+def _compare(recorded: Path, rebuilt: Path, rtol: float, atol: float) -> Comparison:
+    old_schema, old_batches = open_batches(recorded)
+    new_schema, new_batches = open_batches(rebuilt)
+    fmt = table_format(recorded)
+    a_cols, b_cols = _columns(old_schema), _columns(new_schema)
 
     problems: list[str] = []
-    if old.num_rows != new.num_rows:
-        problems.append(f"rows {fmt_count(old.num_rows)} → {fmt_count(new.num_rows)}")
     if added := [n for n in b_cols if n not in a_cols]:
         problems.append(f"{_columns_named(added)} added")
     if removed := [n for n in a_cols if n not in b_cols]:
         problems.append(f"{_columns_named(removed)} removed")
     common = [n for n in a_cols if n in b_cols]
     # JSON Lines objects carry no column order; the other formats do.
-    if suffix not in JSONL_SUFFIXES and common != [n for n in b_cols if n in a_cols]:
+    if fmt != JSONL and common != [n for n in b_cols if n in a_cols]:
         problems.append("column order changed")
 
-    rows = _Rows()
+    pairs: dict[str, tuple[int, int]] = {}
     retyped: list[str] = []
     for name in common:
-        a, b = a_cols[name], b_cols[name]
-        both_numbers = _is_number(a.type) and _is_number(b.type)
-        if a.type != b.type and not (suffix in TEXT_SUFFIXES and both_numbers):
-            retyped.append(f"'{name}' {a.type} → {b.type}")
+        (i, a), (j, b) = a_cols[name], b_cols[name]
+        both_numbers = _is_number(a) and _is_number(b)
+        if a != b and not (fmt in TEXT_FORMATS and both_numbers):
+            retyped.append(f"'{name}' {a} → {b}")
             if not both_numbers:
                 continue
-        if old.num_rows == new.num_rows:
-            rows.add(name, _compare_column(a, b, rtol, atol))
+        pairs[name] = (i, j)
+
+    rows = _Rows({name: _Tally() for name in pairs})
+    # Each table's next batch is decoded on its own thread while the current ones compare.
+    with ThreadPoolExecutor(2) as pool:
+        old_rows = _Counted(read_ahead(old_batches, pool))
+        new_rows = _Counted(read_ahead(new_batches, pool))
+        for old, new in _paired(old_rows, new_rows):
+            rows.add(old, new, pairs, rtol, atol)
+        # One table ended: the other is read to its end for its row count.
+        for _ in old_rows:
+            pass
+        for _ in new_rows:
+            pass
+
+    # Values are only paired up row by row when both sides have as many rows.
+    same_rows = old_rows.rows == new_rows.rows
+    if not same_rows:
+        problems.insert(0, f"rows {fmt_count(old_rows.rows)} → {fmt_count(new_rows.rows)}")
     if retyped:
         problems.append(f"type of {capped(retyped)}")
-
-    if rows.failed_rows is not None:
-        n = _count(rows.failed_rows)
+    if same_rows and rows.failed_columns:
+        n = rows.failed_rows
         rel = rows.max_rel
         largest = f" (largest relative difference {fmt_rel(rel)})" if rel is not None else ""
         problems.append(
             f"{plural(n, 'row')} {differ(n)} in {_quoted(rows.failed_columns)}{largest}"
         )
     if problems:
-        # Values are only paired up row by row when both sides have as many rows.
-        moved = rows.moved if old.num_rows == new.num_rows else None
-        return Comparison(DIFFERENT, "; ".join(problems), rows.max_rel, moved)
-    same = f"same schema and {plural(old.num_rows, 'row')}; file layout or metadata differs"
+        moved = rows.moved if same_rows else None
+        return Comparison(
+            DIFFERENT, "; ".join(problems), rows.max_rel if same_rows else None, moved
+        )
+    same = f"same schema and {plural(old_rows.rows, 'row')}; file layout or metadata differs"
     where = f"in {_quoted(rows.moved_columns)}" if rows.moved_columns else ""
     return settled(rows.moved, rows.max_rel, same, where)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,18 @@ def open_batches(
     except UnicodeDecodeError:
         raise FormatError(f"{Path(path).name}: a column name is not UTF-8 text") from None
     return schema, batches
+
+
+def read_ahead(
+    batches: Iterator[pa.RecordBatch], pool: ThreadPoolExecutor
+) -> Iterator[pa.RecordBatch]:
+    """The batches, the next one decoded on ``pool`` while the caller works on the current
+    one (pyarrow's readers release the GIL)."""
+    done = object()
+    pending = pool.submit(next, batches, done)
+    while (batch := pending.result()) is not done:
+        pending = pool.submit(next, batches, done)
+        yield batch
 
 
 def _open_batches(

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlv.model.tables import Profile
-from mlv.tables.formats import open_batches, table_format
+from mlv.tables.formats import open_batches, read_ahead, table_format
 from mlv.tables.statistics import TableStats
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 WORKERS = max(2, min(4, os.cpu_count() or 1))
 
@@ -31,7 +27,7 @@ def profile_file(
     stats = TableStats(schema)
     # pyarrow's kernels release the GIL: the columns of a batch are profiled side by side.
     with ThreadPoolExecutor(WORKERS) as pool:
-        for batch in _read_ahead(batches, pool):
+        for batch in read_ahead(batches, pool):
             stats.add(batch, pool)
             if on_rows is not None:
                 on_rows(batch.num_rows)
@@ -56,14 +52,3 @@ def row_count(path: Path, fmt: str | None = None) -> int | None:
     except (pa.ArrowException, OSError, ValueError):
         return None
     return None
-
-
-def _read_ahead(
-    batches: Iterator[pa.RecordBatch], pool: ThreadPoolExecutor
-) -> Iterator[pa.RecordBatch]:
-    """The batches, the next one decoded on ``pool`` while the current one is profiled."""
-    done = object()
-    pending = pool.submit(next, batches, done)
-    while (batch := pending.result()) is not done:
-        pending = pool.submit(next, batches, done)
-        yield batch
