@@ -8,13 +8,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, NamedTuple, Self
 
-from mlv.core.hashing import hash_bytes, is_object_id
+from mlv.core.hashing import hash_bytes
 from mlv.core.paths import name_problem
 from mlv.errors import FormatError, UnsafePathError, UnsupportedVersionError
-from mlv.model.canonical import as_object, dumps, loads
-
-# The largest size an entry may claim: what SQLite's INTEGER and every file system hold.
-MAX_SIZE = 2**63 - 1
+from mlv.model.canonical import dumps, explain, loads
+from mlv.model.fields import (
+    MAX_SIZE,
+    require_id,
+    require_ids,
+    require_int,
+    require_list,
+    require_object,
+    require_size,
+    require_str,
+)
 
 KIND_FILE = "file"
 KIND_DIR = "dir"
@@ -54,27 +61,49 @@ class StoredObject:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
+        """Decode an object, accepting its canonical bytes only.
+
+        Bytes that decode but are not what encoding the object gives back (other white
+        space, key order, number spelling or escapes, a field missing, unknown or of
+        another JSON type) would be an object whose id is not the hash of its bytes:
+        they are refused as damaged, with a ``FormatError``.
+        """
         doc = loads(data)
         if not isinstance(doc, dict) or doc.get("type") != cls.TYPE:
             found = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
             raise FormatError(f"expected a {cls.TYPE} object, found {found!r}")
-        # JSON true equals 1 in Python: only an integer is a format version.
-        if doc.get("format") != cls.FORMAT or isinstance(doc.get("format"), bool):
+        version = doc.get("format")
+        # JSON true and 1.0 both equal 1 in Python: only the integer is a format version.
+        if "format" in doc and type(version) is not int:
+            raise FormatError(
+                f"{cls.TYPE} object has format {json.dumps(version)}, not an integer; "
+                "the object is damaged"
+            )
+        if version != cls.FORMAT:
             raise UnsupportedVersionError(
-                f"{cls.TYPE} object has format {doc.get('format')!r}; "
-                f"this mlv reads format {cls.FORMAT}"
+                f"{cls.TYPE} object has format {version!r}; this mlv reads format {cls.FORMAT}"
             )
         try:
             obj = cls.from_body(doc)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except KeyError as exc:
+            raise FormatError(f"malformed {cls.TYPE} object: no field {exc.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"malformed {cls.TYPE} object: {exc!r}") from None
         obj.check()
+        try:
+            encoded: bytes | None = obj.to_bytes()
+        except (TypeError, ValueError):
+            encoded = None
+        if encoded != data:
+            raise FormatError(
+                f"{cls.TYPE} object is not in canonical form ({explain(data, encoded)}); "
+                "the object is damaged: run 'mlv fsck'"
+            )
         return obj
 
 
-def _require_id(value: object, what: str) -> None:
-    if not isinstance(value, str) or not is_object_id(value):
-        raise FormatError(f"{what} is not an object id: {value!r}")
+# The name the other object modules have imported since before ``fields`` existed.
+_require_id = require_id
 
 
 @dataclass(frozen=True)
@@ -91,12 +120,15 @@ class FileManifest(StoredObject):
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> FileManifest:
-        return cls(int(body["size"]), tuple((str(c), int(n)) for c, n in body["chunks"]))
+        chunks = require_list(body["chunks"], "file manifest chunks")
+        pairs = [require_list(c, "file manifest chunk") for c in chunks]
+        return cls(body["size"], tuple((c, n) for c, n in pairs))
 
     def check(self) -> None:
+        require_size(self.size, "file manifest size")
         for chunk_id, length in self.chunks:
-            _require_id(chunk_id, "chunk")
-            if length <= 0:
+            require_id(chunk_id, "chunk")
+            if require_size(length, f"length of chunk {chunk_id}") == 0:
                 raise FormatError(f"chunk {chunk_id} has length {length}")
         if sum(n for _, n in self.chunks) != self.size:
             raise FormatError("file manifest chunk lengths do not add up to its size")
@@ -123,12 +155,14 @@ class TreeEntry(NamedTuple):
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> TreeEntry:
+        # No coercion: Tree.check refuses a field of the wrong JSON type, and an
+        # ``"exec": false`` or ``"profile": null`` would not encode back the same.
         return cls(
             name=doc["name"],
             kind=doc["kind"],
             id=doc["id"],
-            size=int(doc["size"]),
-            executable=bool(doc.get("exec", False)),
+            size=doc["size"],
+            executable=doc.get("exec", False),
             profile=doc.get("profile"),
         )
 
@@ -153,7 +187,8 @@ class Tree(StoredObject):
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Tree:
-        return cls(tuple(TreeEntry.from_json(e) for e in body["entries"]))
+        entries = require_list(body["entries"], "tree entries")
+        return cls(tuple(TreeEntry.from_json(require_object(e, "tree entry")) for e in entries))
 
     def check(self) -> None:
         previous = b""
@@ -163,11 +198,13 @@ class Tree(StoredObject):
             check_entry_name(entry.name)
             if entry.kind not in ENTRY_KINDS:
                 raise FormatError(f"tree entry {entry.name!r} has unknown kind {entry.kind!r}")
-            if not 0 <= entry.size <= MAX_SIZE:
-                raise FormatError(f"tree entry {entry.name!r} has impossible size {entry.size}")
-            _require_id(entry.id, f"tree entry {entry.name!r}")
+            if type(entry.size) is not int or not 0 <= entry.size <= MAX_SIZE:
+                raise FormatError(f"tree entry {entry.name!r} has impossible size {entry.size!r}")
+            if type(entry.executable) is not bool:
+                raise FormatError(f"tree entry {entry.name!r} has exec {entry.executable!r}")
+            require_id(entry.id, f"tree entry {entry.name!r}")
             if entry.profile is not None:
-                _require_id(entry.profile, f"profile of {entry.name!r}")
+                require_id(entry.profile, f"profile of {entry.name!r}")
             key = entry.name.encode("utf-8")
             if key <= previous:
                 raise FormatError(f"tree entries are not sorted or repeat at {entry.name!r}")
@@ -232,24 +269,30 @@ class Commit(StoredObject):
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Commit:
-        author = body["author"]
+        author = require_object(body["author"], "commit author")
         return cls(
             tree=body["tree"],
-            parents=tuple(body["parents"]),
-            author=Person(str(author["name"]), str(author["email"])),
-            time=int(body["time"]),
-            tz_offset=int(body["tz_offset"]),
-            message=str(body["message"]),
-            runs=tuple(body.get("runs", ())),
-            code=as_object(body.get("code", {}), "commit code"),
+            parents=require_ids(body["parents"], "commit parent"),
+            author=Person(author["name"], author["email"]),
+            time=body["time"],
+            tz_offset=body["tz_offset"],
+            message=body["message"],
+            runs=require_ids(body["runs"], "commit run"),
+            code=require_object(body["code"], "commit code"),
         )
 
     def check(self) -> None:
-        _require_id(self.tree, "commit tree")
+        require_id(self.tree, "commit tree")
         for parent in self.parents:
-            _require_id(parent, "commit parent")
+            require_id(parent, "commit parent")
+        require_str(self.author.name, "commit author name")
+        require_str(self.author.email, "commit author email")
+        require_int(self.time, "commit time")
+        require_int(self.tz_offset, "commit tz_offset")
+        require_str(self.message, "commit message")
         for run in self.runs:
-            _require_id(run, "commit run")
+            require_id(run, "commit run")
+        require_object(self.code, "commit code")
 
     @property
     def summary(self) -> str:

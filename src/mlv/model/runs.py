@@ -6,8 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mlv.errors import FormatError
-from mlv.model.canonical import as_object
-from mlv.model.objects import StoredObject, _require_id
+from mlv.model.fields import (
+    require_id,
+    require_ids,
+    require_int,
+    require_list,
+    require_object,
+    require_size,
+    require_str,
+    require_str_map,
+)
+from mlv.model.objects import StoredObject
 
 ARTIFACT_FILE = "file"
 ARTIFACT_DIR = "dir"
@@ -47,12 +56,13 @@ class Artifact:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Artifact:
-        return cls(str(doc["id"]), str(doc["kind"]), int(doc["size"]))
+        return cls(doc["id"], doc["kind"], doc["size"])
 
     def check(self, what: str) -> None:
-        _require_id(self.id, what)
+        require_id(self.id, what)
         if self.kind not in (ARTIFACT_FILE, ARTIFACT_DIR):
             raise FormatError(f"{what} has kind {self.kind!r}; expected file or dir")
+        require_size(self.size, f"size of {what}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +77,19 @@ class ParamsUse:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ParamsUse:
-        return cls(Artifact.from_json(doc), as_object(doc["values"], "params values"))
+        return cls(Artifact.from_json(doc), require_object(doc["values"], "params values"))
 
 
-def _artifacts(doc: dict[str, Any]) -> dict[str, Artifact]:
-    return {str(path): Artifact.from_json(a) for path, a in doc.items()}
+def _artifacts(doc: object, what: str) -> dict[str, Artifact]:
+    return {
+        path: Artifact.from_json(require_object(a, f"{what} {path}"))
+        for path, a in require_object(doc, what).items()
+    }
+
+
+def _objects(doc: object, what: str) -> dict[str, dict[str, Any]]:
+    """A JSON object whose values are JSON objects (metrics, results)."""
+    return {k: require_object(v, f"{what} {k}") for k, v in require_object(doc, what).items()}
 
 
 @dataclass(frozen=True)
@@ -104,13 +122,19 @@ class Env(StoredObject):
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Env:
         return cls(
-            python=str(body["python"]),
-            implementation=str(body["implementation"]),
-            platform=str(body["platform"]),
-            machine=str(body["machine"]),
-            packages={str(k): str(v) for k, v in body["packages"].items()},
-            variables={str(k): str(v) for k, v in body["variables"].items()},
+            python=body["python"],
+            implementation=body["implementation"],
+            platform=body["platform"],
+            machine=body["machine"],
+            packages=require_str_map(body["packages"], "env packages"),
+            variables=require_str_map(body["variables"], "env variables"),
         )
+
+    def check(self) -> None:
+        for name in ("python", "implementation", "platform", "machine"):
+            require_str(getattr(self, name), f"env {name}")
+        require_str_map(self.packages, "env packages")
+        require_str_map(self.variables, "env variables")
 
 
 @dataclass(frozen=True)
@@ -162,27 +186,39 @@ class Run(StoredObject):
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Run:
+        params = require_object(body["params"], "run params")
         return cls(
-            name=str(body["name"]),
-            cmd=str(body["cmd"]),
-            wdir=str(body["wdir"]),
-            deps=_artifacts(body["deps"]),
-            outs=_artifacts(body["outs"]),
-            params={str(p): ParamsUse.from_json(u) for p, u in body["params"].items()},
-            metrics={str(p): as_object(m, f"metrics of {p}") for p, m in body["metrics"].items()},
-            env=str(body["env"]),
-            started=int(body["started"]),
-            duration_ms=int(body["duration_ms"]),
-            exit_code=int(body["exit_code"]),
-            user=str(body["user"]),
-            host=str(body["host"]),
-            pipeline=str(body.get("pipeline", "")),
-            variables={str(k): str(v) for k, v in body.get("variables", {}).items()},
-            code=as_object(body.get("code", {}), "run code"),
+            name=body["name"],
+            cmd=body["cmd"],
+            wdir=body["wdir"],
+            deps=_artifacts(body["deps"], "run dependency"),
+            outs=_artifacts(body["outs"], "run output"),
+            params={
+                p: ParamsUse.from_json(require_object(u, f"run params file {p}"))
+                for p, u in params.items()
+            },
+            metrics=_objects(body["metrics"], "run metrics of"),
+            env=body["env"],
+            started=body["started"],
+            duration_ms=body["duration_ms"],
+            exit_code=body["exit_code"],
+            user=body["user"],
+            host=body["host"],
+            pipeline=body["pipeline"],
+            variables=require_str_map(body["variables"], "run variables"),
+            # Left out when empty (see body), so absent is the only way to say "none".
+            code=require_object(body.get("code", {}), "run code"),
         )
 
     def check(self) -> None:
-        _require_id(self.env, "run env")
+        for name in ("name", "cmd", "wdir", "user", "host", "pipeline"):
+            require_str(getattr(self, name), f"run {name}")
+        require_id(self.env, "run env")
+        require_int(self.started, "run started")
+        require_int(self.duration_ms, "run duration_ms", 0)
+        require_int(self.exit_code, "run exit_code")
+        require_str_map(self.variables, "run variables")
+        require_object(self.code, "run code")
         if self.wdir:
             _check_path(self.wdir, "run wdir")
         for group, items in (("dependency", self.deps), ("output", self.outs)):
@@ -192,7 +228,9 @@ class Run(StoredObject):
         for path, use in self.params.items():
             _check_path(path, "run params file")
             use.artifact.check(f"run params file {path}")
-        for path in self.metrics:
+            require_object(use.values, f"run params values of {path}")
+        for path, values in self.metrics.items():
+            require_object(values, f"run metrics of {path}")
             if path not in self.outs:
                 raise FormatError(f"run metrics file {path} is not one of its outputs")
 
@@ -236,24 +274,35 @@ class Reproduction(StoredObject):
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Reproduction:
+        drift = require_object(body["drift"], "reproduction drift")
         return cls(
-            commit=str(body["commit"]),
-            runs=tuple(str(r) for r in body["runs"]),
-            results={str(p): as_object(r, f"result of {p}") for p, r in body["results"].items()},
-            verdict=str(body["verdict"]),
-            env=str(body["env"]),
-            drift={str(k): [str(x) for x in v] for k, v in body["drift"].items()},
-            options=as_object(body["options"], "reproduction options"),
-            user=str(body["user"]),
-            host=str(body["host"]),
-            time=int(body["time"]),
-            duration_ms=int(body["duration_ms"]),
+            commit=body["commit"],
+            runs=require_ids(body["runs"], "reproduction run"),
+            results=_objects(body["results"], "reproduction result of"),
+            verdict=body["verdict"],
+            env=body["env"],
+            drift={k: require_list(v, f"reproduction drift of {k}") for k, v in drift.items()},
+            options=require_object(body["options"], "reproduction options"),
+            user=body["user"],
+            host=body["host"],
+            time=body["time"],
+            duration_ms=body["duration_ms"],
         )
 
     def check(self) -> None:
-        _require_id(self.commit, "reproduction commit")
-        _require_id(self.env, "reproduction env")
+        require_id(self.commit, "reproduction commit")
+        require_id(self.env, "reproduction env")
         for run in self.runs:
-            _require_id(run, "reproduction run")
+            require_id(run, "reproduction run")
         if self.verdict not in ("reproduced", "different", "failed"):
             raise FormatError(f"reproduction verdict {self.verdict!r} is not known")
+        for name, values in self.drift.items():
+            for value in require_list(values, f"reproduction drift of {name}"):
+                require_str(value, f"reproduction drift of {name}")
+        for path, result in self.results.items():
+            require_object(result, f"reproduction result of {path}")
+        require_object(self.options, "reproduction options")
+        require_str(self.user, "reproduction user")
+        require_str(self.host, "reproduction host")
+        require_int(self.time, "reproduction time")
+        require_int(self.duration_ms, "reproduction duration_ms", 0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mlv.errors import FormatError
+from mlv.model.fields import require_int, require_list, require_object, require_str
 from mlv.model.objects import StoredObject
 
 TABLE_FORMATS = ("parquet", "csv", "arrow", "jsonl")
@@ -28,8 +29,15 @@ def json_number(value: float | int) -> float | int | str:
 
 
 def _is_stat(value: object) -> bool:
-    """Whether a value may stand as a min, max or mean: a JSON scalar."""
+    """Whether a value may stand as a min or max: a JSON scalar."""
     return value is None or isinstance(value, bool | int | float | str)
+
+
+def _is_mean(value: object) -> bool:
+    """Whether a value may stand as a mean: a number, one of ``NON_FINITE`` or null."""
+    if isinstance(value, str):
+        return value in NON_FINITE
+    return value is None or (type(value) in (int, float))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +72,14 @@ class ColumnProfile:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ColumnProfile:
-        distinct = doc["distinct"]
         return cls(
-            name=str(doc["name"]),
-            type=str(doc["type"]),
-            nulls=int(doc["nulls"]),
+            name=doc["name"],
+            type=doc["type"],
+            nulls=doc["nulls"],
             min=doc["min"],
             max=doc["max"],
             mean=doc["mean"],
-            distinct=None if distinct is None else int(distinct),
+            distinct=doc["distinct"],
         )
 
 
@@ -98,27 +105,32 @@ class Profile(StoredObject):
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Profile:
+        columns = require_list(body["columns"], "profile columns")
         return cls(
-            table_format=str(body["table_format"]),
-            rows=int(body["rows"]),
-            columns=tuple(ColumnProfile.from_json(c) for c in body["columns"]),
+            table_format=body["table_format"],
+            rows=body["rows"],
+            columns=tuple(
+                ColumnProfile.from_json(require_object(c, "profile column")) for c in columns
+            ),
         )
 
     def check(self) -> None:
         if self.table_format not in TABLE_FORMATS:
             raise FormatError(f"profile has unknown table format {self.table_format!r}")
-        if self.rows < 0:
-            raise FormatError(f"profile has a negative row count {self.rows}")
+        require_int(self.rows, "profile row count", 0)
         for column in self.columns:
             where = f"profile column {column.name!r}"
-            if not 0 <= column.nulls <= self.rows:
-                raise FormatError(f"{where} has {column.nulls} nulls in {self.rows} rows")
-            if column.distinct is not None and column.distinct < 0:
-                raise FormatError(f"{where} has a negative distinct count")
-            for stat in (column.min, column.max, column.mean):
+            require_str(column.name, f"{where} name")
+            require_str(column.type, f"{where} type")
+            require_int(column.nulls, f"{where} nulls", 0, self.rows)
+            if column.distinct is not None:
+                require_int(column.distinct, f"{where} distinct count", 0)
+            for stat in (column.min, column.max):
                 if not _is_stat(stat) or (isinstance(stat, float) and not math.isfinite(stat)):
                     raise FormatError(f"{where} has a statistic that is not a JSON scalar")
-            if isinstance(column.mean, str) and column.mean not in NON_FINITE:
+            if not _is_mean(column.mean) or (
+                isinstance(column.mean, float) and not math.isfinite(column.mean)
+            ):
                 raise FormatError(f"{where} has a mean that is not a number: {column.mean!r}")
 
     def column(self, name: str) -> ColumnProfile | None:

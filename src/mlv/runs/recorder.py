@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from mlv.core.paths import TreeGate
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
+from mlv.model.canonical import INT_MAX, INT_MIN
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
 from mlv.pipeline.paths import is_within
 from mlv.repo.repository import Repo
@@ -246,6 +247,8 @@ def plain(value: Any) -> Any:
     """A value canonical JSON can hold: NaN and infinities, dates and odd keys as text."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # "nan", "inf", "-inf": a diverged loss is still a metric
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return str(value)  # beyond 64 bits, as canonical JSON holds no such integer
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
