@@ -5,12 +5,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from mlv.errors import IndexDamagedError
+from mlv.errors import IndexDamagedError, UnsupportedVersionError
 from mlv.repo.layout import PACKS_DIR, REFS_DIR
 from mlv.store.pack import finished_packs
 from mlv.store.sqlite import REBUILD_HINT, connect_guarded
 
 BUSY_TIMEOUT_MS = 60_000
+
+# ``PRAGMA user_version`` of index.db: 0 is what mlv 0.2 (repository format 1) wrote.
+# 1 added nothing on disk; 2: reproductions are a cache of refs/notes/reproductions.
+SCHEMA_VERSION = 2
 
 
 def open_database(path: Path, *, expect_index: bool = True) -> sqlite3.Connection:
@@ -39,10 +43,37 @@ def open_database(path: Path, *, expect_index: bool = True) -> sqlite3.Connectio
         # leaves; only once a ref names a commit must the index hold a pack.
         if expect_index and not _indexes_a_pack(conn) and _names_a_commit(path.parent):
             _refuse_if_packs(path, packs_dir, "indexes no pack")
+        migrate_schema(conn, path)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring an older index up to ``SCHEMA_VERSION`` in one transaction; refuse a newer one.
+
+    Every table is created by its owner with ``CREATE TABLE IF NOT EXISTS``, so the
+    steps so far change no table: they only record the version. A step that alters a
+    table goes here, before the version it brings.
+    """
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise UnsupportedVersionError(
+            f"{path.name} has schema version {version} but this mlv reads up to "
+            f"{SCHEMA_VERSION}; upgrade mlv"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        # Read again under the write lock of SQLite: another process may have done it.
+        if schema_version(conn) < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _file_is_empty(path: Path) -> bool:

@@ -10,9 +10,10 @@ from mlv.errors import MlvError, UnsafePathError
 from mlv.model.objects import KIND_DIR, FileManifest
 from mlv.model.runs import ARTIFACT_DIR
 from mlv.model.tables import Profile
+from mlv.repo import notes
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.checkout import check_symlink_target
-from mlv.repo.refs import HEADS, TAGS
+from mlv.repo.refs import HEADS, NOTES, TAGS
 from mlv.repo.results import FsckReport, Problem, Progress
 from mlv.repo.worktree import KIND_SYMLINK
 from mlv.store.pack import KIND_MANIFEST, finished_packs, orphaned_tmp_packs
@@ -33,6 +34,7 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
     progress.advance(total)
     progress.finish()
     checker.walk(_ref_starts(repo, checker.problems))
+    checker.notes()
     return FsckReport(total, len(checker.seen_commits), checker.problems, _notes(repo))
 
 
@@ -119,6 +121,36 @@ class _Checker:
                 if run_id not in self.seen_runs:
                     self.seen_runs.add(run_id)
                     self.run(run_id, commit_id)
+
+    def notes(self) -> None:
+        """Every notes chain must read to its end, and every reproduction it names must
+        read, with its environment, the commit it reproduced and that commit's history."""
+        for short, start in self.repo.refs.list(NOTES, skip_damaged=True).items():
+            ref = NOTES + short
+            try:
+                for notes_id, entry in notes.walk(self.store, start):
+                    for record in entry.records:
+                        self.reproduction(record, notes_id, ref)
+            except MlvError as exc:
+                self._problem("", ref, f"the chain cannot be read to its end: {exc}")
+
+    def reproduction(self, rep_id: str, notes_id: str, ref: str) -> None:
+        try:
+            rep = self.repo.read_reproduction(rep_id)
+        except MlvError as exc:
+            if rep_id not in self.damaged:
+                self._problem(rep_id, f"record of notes {notes_id[:12]} ({ref})", str(exc))
+            return
+        try:
+            self.repo.read_env(rep.env)
+        except MlvError as exc:
+            if rep.env not in self.damaged:
+                self._problem(rep.env, f"environment of reproduction {rep_id[:12]}", str(exc))
+        self.walk({f"reproduction {rep_id[:12]}": rep.commit})
+        for run_id in rep.runs:
+            if run_id not in self.seen_runs:
+                self.seen_runs.add(run_id)
+                self.run(run_id, rep.commit)
 
     def run(self, run_id: str, commit_id: str) -> None:
         """A run must be readable, and so must its environment and everything it read and

@@ -2,7 +2,8 @@
 
 The packs are the truth: every record carries its id, kind and lengths, so the
 object index can always be made again. The derived tables are made again from the
-objects; what only the old index knew is salvaged from it where it can be read.
+objects the refs reach (reproductions: ``refs/notes/reproductions``); what only the
+old index knew, the pending runs, is salvaged from it where it can be read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from mlv.errors import MlvError, NotARepositoryError
 from mlv.model.objects import Commit, Tree, object_type
 from mlv.model.runs import Reproduction, Run
+from mlv.repo import notes
 from mlv.repo.database import open_database
 from mlv.repo.layout import Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
@@ -157,15 +159,35 @@ def _build(
     finally:
         progress.finish()
     report.objects = index.count()
-    _fill_derived(records, found, run_cache_key, report)
-    _salvage_pending(records, moved_to, found, report)
-    report.not_rebuilt.append(NOT_REBUILT_CODE_IDS)
     store = ObjectStore(layout.packs, conn)
     try:
+        _reachable_reproductions(store, layout, found, report)
+        _fill_derived(records, found, run_cache_key, report)
+        _salvage_pending(records, moved_to, found, report)
+        report.not_rebuilt.append(NOT_REBUILT_CODE_IDS)
         _stage_head(staging, store, layout, report)
     finally:
         store.close()
     return report
+
+
+def _reachable_reproductions(
+    store: ObjectStore, layout: Layout, found: _Found, report: RebuildReport
+) -> None:
+    """The reproductions ``refs/notes/reproductions`` reaches: an object no ref reaches
+    is not one the user has."""
+    try:
+        ids = notes.all_records(store, RefStore(layout), notes.REPRODUCTIONS)
+    except MlvError as exc:
+        report.damaged.append(Problem("", notes.REPRODUCTIONS, f"not read: {exc}"))
+        return
+    for rep_id in ids:
+        try:
+            rep = Reproduction.from_bytes(store.get(rep_id))
+        except MlvError as exc:
+            report.damaged.append(Problem(rep_id, notes.REPRODUCTIONS, f"skipped: {exc}"))
+            continue
+        found.reproductions.append((rep.time, rep_id, rep.commit))
 
 
 def _scan_pack(
@@ -243,9 +265,6 @@ def _learn(
             except ValueError:  # a value canonical JSON refuses (NaN): no key to answer
                 key = None
             found.runs[object_id] = (run.started, key, {p: a.id for p, a in run.outs.items()})
-        elif kind == "reproduction":
-            rep = Reproduction.from_bytes(data)
-            found.reproductions.append((rep.time, object_id, rep.commit))
         elif kind == "tree" and b'"profile"' in data:
             for entry in Tree.from_bytes(data).entries:
                 if entry.profile:
@@ -268,7 +287,8 @@ def _fill_derived(
             cached += 1
     if run_cache_key is None:
         report.not_rebuilt.append("run_cache starts empty: the next repro runs every stage")
-    for rep_time, rep_id, commit_id in sorted(found.reproductions):
+    # Chain order (oldest first) breaks ties of time, as when they were recorded.
+    for rep_time, rep_id, commit_id in sorted(found.reproductions, key=lambda r: r[0]):
         records.add_reproduction(commit_id, rep_id, rep_time)
     records.add_profiles(sorted(found.profiles.items()))
     report.rebuilt.update(

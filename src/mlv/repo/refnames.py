@@ -9,8 +9,10 @@ from mlv.errors import InvalidArgumentError
 
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
+# Chains of notes objects (records kept reachable, such as reproductions), not commits.
+NOTES = "refs/notes/"
 # The only namespaces mlv reads and writes refs in; HEAD may point into HEADS only.
-NAMESPACES = (HEADS, TAGS)
+NAMESPACES = (HEADS, TAGS, NOTES)
 # The name HEAD's reflog has; it is not a ref name but has a reflog beside theirs.
 HEAD_LOG = "HEAD"
 # Each component is a file or folder name, and the temporary file written beside a

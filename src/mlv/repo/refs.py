@@ -20,6 +20,7 @@ from mlv.repo.refnames import (
     HEAD_LOG,
     HEADS,
     NAMESPACES,
+    NOTES,
     TAGS,
     check_ref_name,
     head_target_problem,
@@ -29,6 +30,7 @@ from mlv.repo.refnames import (
 
 __all__ = [
     "HEADS",
+    "NOTES",
     "SYMREF_PREFIX",
     "TAGS",
     "ZERO_ID",
@@ -104,7 +106,8 @@ class RefStore:
         return Head(None, text)
 
     def list(self, prefix: str, *, skip_damaged: bool = False) -> dict[str, str]:
-        """Refs under ``prefix`` (``refs/heads/`` or ``refs/tags/``), by short name.
+        """Refs under ``prefix`` (``refs/heads/``, ``refs/tags/`` or ``refs/notes/``), by
+        short name.
 
         A damaged ref, or an entry that cannot be a ref, raises ``FormatError`` unless
         ``skip_damaged``. Hidden entries (a write's leftovers) are never refs.

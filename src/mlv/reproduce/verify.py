@@ -16,6 +16,7 @@ from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFo
 from mlv.gitcode.workspace import write_code
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
 from mlv.pipeline.paths import overlaps
+from mlv.repo import notes
 from mlv.repo.blobs import hash_file, read_content
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.layout import IGNORE_FILE
@@ -383,5 +384,7 @@ def _record(
     with repo.lock:
         reproduction_id = repo.store.put_meta(doc.to_bytes(), KIND_META)
         repo.store.flush()
-        repo.records.add_reproduction(report.commit, reproduction_id, doc.time)
+        notes.add_reproduction(
+            repo.store, repo.refs, repo.records, report.commit, reproduction_id, doc.time
+        )
     return reproduction_id
