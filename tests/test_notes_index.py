@@ -118,7 +118,8 @@ def test_rebuilt_index_gives_the_same_answers(templates, tmp_path, run_mlv) -> N
     assert len(before["show"]["reproductions"]) == 2  # type: ignore[index]
     for side in ("", "-wal", "-shm"):
         Path(f"{root}/.mlv/index.db{side}").unlink(missing_ok=True)
-    run_mlv(root, "rebuild-index", "--json")
+    rebuilt = json.loads(run_mlv(root, "index", "rebuild", "--json").stdout)
+    assert rebuilt["rebuilt"]["reproductions"] == 2
     assert answers(root, run_mlv) == before
 
 

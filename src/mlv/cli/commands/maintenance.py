@@ -1,4 +1,4 @@
-"""fsck and rebuild-index."""
+"""fsck, and the ``index`` group: ``mlv index rebuild`` (``mlv rebuild-index`` too)."""
 
 from __future__ import annotations
 
@@ -45,16 +45,16 @@ def fsck(json: bool = JSON_OPTION) -> None:
 
 
 def rebuild_index(json: bool = JSON_OPTION) -> None:
-    """Make .mlv/index.db again from the packs, after it was lost or damaged.
+    """Make .mlv/index.db again from the packs and refs, after it was lost or damaged.
 
     The old index.db is kept beside it as index.db.damaged-<time>. Every record of
     every finished pack is verified and indexed (damaged ones are skipped and listed;
-    the exit code is then 1). The run cache, reproductions and profile lookups are
-    made again from the objects; the staging area is set to HEAD's tree, so the next
-    status hashes every file once. Runs recorded but not yet committed are kept
-    only when the old index still reads.
+    the exit code is then 1). The run cache and profile lookups are made again from
+    the objects, the reproductions from refs/notes/reproductions; the staging area
+    is set to HEAD's tree, so the next status hashes every file once. Runs recorded
+    but not yet committed are kept only when the old index still reads.
 
-    Example: mlv rebuild-index
+    Example: mlv index rebuild
     """
     from mlv.api import Repo
 
@@ -89,6 +89,25 @@ def _tell(message: str) -> None:
     sys.stderr.write(f"mlv: {message}\n")
 
 
+index_app = typer.Typer(
+    name="index", no_args_is_help=True, rich_markup_mode=None, add_completion=False
+)
+
+
+@index_app.callback()
+def index() -> None:
+    """Maintain .mlv/index.db, the cache of what the objects and refs hold.
+
+    Everything in it but the pending runs (recorded, not yet committed) is derived,
+    and 'mlv index rebuild' makes it again from the packs and refs.
+
+    Example: mlv index rebuild
+    """
+
+
 def register(app: typer.Typer) -> None:
     app.command()(fsck)
-    app.command("rebuild-index")(rebuild_index)
+    index_app.command("rebuild")(rebuild_index)
+    app.add_typer(index_app)
+    # The name mlv 0.2 gave it, and the one its error messages still name.
+    app.command("rebuild-index", hidden=True)(rebuild_index)
