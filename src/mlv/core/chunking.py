@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 # Parameters as named in docs/format.md. pyfastcdc skips the first CHUNK_MIN bytes
 # of every chunk before looking for a cut point, so the mean chunk comes out near
-# CHUNK_AVG + CHUNK_MIN (about 80 KiB); the cut points are what must stay stable.
+# CHUNK_AVG + CHUNK_MIN (about 80 KiB); the cut points are what must stay stable
+# (tests/test_chunking_golden.py pins them).
 CHUNK_MIN = 16 * 1024
 CHUNK_AVG = 64 * 1024
 CHUNK_MAX = 256 * 1024
