@@ -175,3 +175,31 @@ def test_notes_refs_pass_the_ref_gate(repo_path: Path) -> None:
     assert ref_name_problem("refs/notes/") is not None
     assert ref_name_problem("refs/notes/a..b") is not None
     assert ref_name_problem("refs/other/x") is not None
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_migrate_puts_a_format_1_reproduction_on_the_notes_ref(tmp_path: Path, run_mlv) -> None:
+    import tarfile
+
+    root = tmp_path / "old"
+    root.mkdir()
+    with tarfile.open(FIXTURES / "format1-repo.tar.gz") as tar:
+        tar.extractall(root, filter="data")
+    expected = json.loads((FIXTURES / "format1-expected.json").read_text())
+    shown = expected["show"]["reproductions"]
+    assert shown  # the fixture holds a reproduction that mlv 0.2 kept in index.db only
+    done = json.loads(run_mlv(root, "migrate", "--json").stdout)
+    assert done == {"reproductions_linked": len(shown)}
+    again = json.loads(run_mlv(root, "migrate", "--json").stdout)
+    assert again == {"reproductions_linked": 0}  # idempotent: one chain entry in all
+    with Repo(root) as repo:
+        assert notes.all_records(repo.store, repo.refs, notes.REPRODUCTIONS) == [
+            r["id"] for r in shown
+        ]
+    # Now the index can be lost: the reproductions come back from the ref.
+    Path(root, ".mlv/index.db").unlink()
+    run_mlv(root, "index", "rebuild")
+    assert json.loads(run_mlv(root, "show", "--json").stdout)["reproductions"] == shown
+    assert run_mlv(root, "fsck").returncode == 0

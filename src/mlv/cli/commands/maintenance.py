@@ -85,6 +85,26 @@ def rebuild_index(json: bool = JSON_OPTION) -> None:
         raise typer.Exit(1)
 
 
+def migrate(json: bool = JSON_OPTION) -> None:
+    """Bring a repository written by mlv 0.2 up to date.
+
+    Puts the reproductions that only mlv 0.2's index.db listed on the ref
+    refs/notes/reproductions, so that an index rebuild keeps them. Safe to run
+    again, and to run again after it was interrupted.
+
+    Example: mlv migrate
+    """
+    from pathlib import Path
+
+    from mlv.repo.migrate import migrate as run_migrate
+
+    report = run_migrate(Path("."))
+    if json:
+        print_json({"reproductions_linked": report.reproductions_linked})
+    else:
+        echo(f"reproductions put on refs/notes/reproductions: {report.reproductions_linked}")
+
+
 def _tell(message: str) -> None:
     sys.stderr.write(f"mlv: {message}\n")
 
@@ -107,6 +127,7 @@ def index() -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(fsck)
+    app.command()(migrate)
     index_app.command("rebuild")(rebuild_index)
     app.add_typer(index_app)
     # The name mlv 0.2 gave it, and the one its error messages still name.
