@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +322,145 @@ def test_unreadable_table_falls_back_to_bytes(tmp_path: Path) -> None:
     found = compare_paths(a, b)
     assert found.result == DIFFERENT
     assert "not readable as a table" in found.detail
+
+
+def _write_table(table: pa.Table, path: Path, batch: int) -> Path:
+    """``table`` in the format ``path``'s suffix names, in batches of ``batch`` rows where
+    the format has batches."""
+    suffix = path.suffix
+    if suffix in (".parquet", ".pq"):
+        pq.write_table(table, path, row_group_size=batch)
+    elif suffix in (".csv", ".tsv"):
+        options = pcsv.WriteOptions(
+            batch_size=batch,
+            delimiter="\t" if suffix == ".tsv" else ",",
+            # Odd batches quote no text: other bytes, the same table.
+            quoting_style="none" if batch % 2 else "needed",
+        )
+        pcsv.write_csv(table, path, options)
+    elif suffix in (".jsonl", ".ndjson"):
+        lines = [
+            json.dumps(row, separators=(",", ":") if batch % 2 else (", ", ": "))
+            for row in table.to_pylist()
+        ]
+        write(path, "".join(f"{line}\n" for line in lines))
+    elif suffix == ".arrow":  # the IPC stream format
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+            for piece in table.to_batches(max_chunksize=batch):
+                w.write_batch(piece)
+    else:
+        feather.write_feather(table, path, chunksize=batch)
+    return path
+
+
+def test_compare_reads_tables_only_through_the_table_reader() -> None:
+    import ast
+
+    import mlv.compare
+    from mlv.compare import tables
+    from mlv.tables.formats import FORMAT_OF_SUFFIX
+
+    assert set(FORMAT_OF_SUFFIX) == tables.SUFFIXES
+    # pyarrow's readers, and its ways of opening a file: the table reader's work.
+    readers = {"parquet", "csv", "json", "ipc", "feather", "dataset", "OSFile", "memory_map"}
+    used = set()
+    for source in Path(mlv.compare.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [alias.name for alias in node.names]
+                used |= {n.split(".")[1] for n in names if n.startswith("pyarrow.")}
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("pa", "pyarrow")
+            ):
+                used.add(node.attr)
+    assert not used & readers
+
+
+@pytest.mark.parametrize(
+    "suffix", [".parquet", ".pq", ".csv", ".tsv", ".feather", ".ipc", ".arrow", ".jsonl", ".ndjson"]
+)
+def test_tables_of_every_format_compare_batch_by_batch(tmp_path: Path, suffix: str) -> None:
+    table = sample_table(1_000)
+    # Batches of 70 rows against batches of 333: the two sides' batches never line up.
+    a = _write_table(table, tmp_path / f"a{suffix}", 70)
+    b = _write_table(table, tmp_path / f"b{suffix}", 333)
+    assert a.read_bytes() != b.read_bytes()
+    assert compare_paths(a, b).result == EQUIVALENT
+
+    # Values moved on either side of a batch boundary of each table are each counted once.
+    rows = [69, 70, 332, 333, 999]
+    score = table.column("score").to_numpy().copy()
+    score[rows] += 1.0
+    moved = _write_table(
+        table.set_column(1, "score", pa.array(score)), tmp_path / f"c{suffix}", 333
+    )
+    found = compare_paths(a, moved)
+    assert found.result == DIFFERENT
+    assert found.detail.startswith("5 rows differ in 'score' (largest relative difference")
+    assert found.values_moved == 5
+
+    longer = pa.concat_tables([table, table.slice(0, 1)])
+    found = compare_paths(a, _write_table(longer, tmp_path / f"d{suffix}", 333))
+    assert (found.result, found.detail, found.values_moved) == (
+        DIFFERENT,
+        "rows 1,000 → 1,001",
+        None,
+    )
+
+
+def test_feather_version_1_is_read_by_the_table_reader(tmp_path: Path) -> None:
+    table = sample_table(100)
+    a, b = tmp_path / "a.feather", tmp_path / "b.feather"
+    with pytest.warns(DeprecationWarning):
+        feather.write_feather(table, a, version=1)
+    feather.write_feather(table, b, chunksize=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert compare_paths(a, b).result == EQUIVALENT
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to count open files")
+def test_a_table_comparison_leaves_no_file_open(tmp_path: Path) -> None:
+    table = sample_table(300)
+    pairs = [
+        (_write_table(table, tmp_path / f"a{s}", 51), _write_table(table, tmp_path / f"b{s}", 70))
+        for s in (".parquet", ".csv", ".feather", ".arrow", ".jsonl")
+    ]
+    compare_paths(*pairs[0])  # the first call loads pyarrow, which opens files of its own
+    before = len(os.listdir("/proc/self/fd"))
+    for a, b in pairs:
+        assert compare_paths(a, b).result == EQUIVALENT
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 120),
+    batches=st.tuples(st.integers(1, 50), st.integers(1, 50)),
+    moved=st.sets(st.integers(0, 119), max_size=12),
+)
+def test_moved_values_counted_once_however_the_batches_fall(
+    n: int, batches: tuple[int, int], moved: set[int]
+) -> None:
+    import tempfile
+
+    table = sample_table(n + (-n % 4))[:n] if n else sample_table(4).slice(0, 0)
+    rows = sorted(r for r in moved if r < n)
+    score = table.column("score").to_numpy().copy()
+    score[rows] = -score[rows] - 1.0
+    with tempfile.TemporaryDirectory() as folder:
+        a = _write_table(table, Path(folder) / "a.feather", batches[0])
+        b = _write_table(
+            table.set_column(1, "score", pa.array(score)), Path(folder) / "b.feather", batches[1]
+        )
+        found = compare_paths(a, b)
+    if rows:
+        assert (found.result, found.values_moved) == (DIFFERENT, len(rows))
+    else:
+        assert found.result in (IDENTICAL, EQUIVALENT)  # the same bytes when no batch is cut
 
 
 # --- JSON and YAML ----------------------------------------------------------------------
