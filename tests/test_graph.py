@@ -1,4 +1,4 @@
-"""GraphDrawer against real `git log --graph` output, plus properties on random DAGs."""
+"""GraphDrawer against real `git log --graph`: named shapes, random DAGs, grown histories."""
 
 from __future__ import annotations
 
@@ -90,7 +90,23 @@ SHAPES: dict[str, Dag] = {
     "criss_cross": [[], [0], [0], [1, 2], [2, 1], [3], [4]],
     "merge_into_left_lane": [[], [0], [0], [1], [2], [3, 4], [2], [5, 6]],
     "wide_collapse": [[], [0], [0], [0], [0], [1], [2], [3], [4], [5, 6, 7, 8], [1]],
-}
+    # The smallest histories that show each rule of the drawer (see its module docstring).
+    "skewed_merge_steps_over_a_lane": [[], [0], [1, 0], [1, 0]],
+    "lean_after_a_widening_fan": [[], [0], [1, 0], [2, 1, 0]],
+    "first_widening_row_leans": [[], [0], [1, 0], [0, 1, 2], [3, 0, 1, 2]],
+    "last_parent_meets_the_next_lane": [[], [0], [1, 0], [2, 0]],
+    "second_parent_meets_the_lane_on_the_left": [[], [0], [], [2, 1, 0], [2, 1]],
+    "collapse_crosses_lanes_along_underscores": [[], [0], [1], [0, 1, 2], [2, 1]],
+    "skewed_first_parent_crosses_lanes": [[], [0], [0, 1], [0, 2], [0, 1], [4, 2]],
+    "blank_line_before_a_skewed_octopus": [[], [0], [0, 1], [2, 1, 0], [3, 1], [4], [2, 4], []],
+    "edge_follows_the_lead_home": [
+        [], [0], [1], [1, 2], [], [0, 2, 1, 3, 4], [2, 1, 5, 3, 4], [1, 3], [7, 3], [8], [0, 6]
+    ],
+    "no_slash_after_a_skewed_fan": [
+        [], [], [1], [2, 1], [3], [2, 3], [5], [0, 1, 2, 5, 6], [7], [8], [9], [10], [10], [12],
+        [10], [8],
+    ],
+}  # fmt: skip
 
 
 @needs_git
@@ -201,3 +217,52 @@ def test_properties_on_random_dags(dag: Dag, gap: bool) -> None:
 @given(dag=dags)
 def test_random_dags_match_git(tmp_path_factory: pytest.TempPathFactory, dag: Dag) -> None:
     assert_same_as_git(tmp_path_factory.mktemp("dag"), dag)
+
+
+STEPS = ("run", "branch", "root", "merge", "octopus", "criss_cross", "fan_out")
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[list[int]]:
+    """A DAG grown by the steps histories take (runs, branches, roots, merges, octopus merges of
+    3-4 parents, criss-cross merges, many branches off one commit: many lanes at once)."""
+    dag: list[list[int]] = [[]]
+
+    def some(n: int) -> list[int]:  # n distinct commits made so far (fewer if there are fewer)
+        n = min(n, len(dag))
+        return draw(st.lists(st.integers(0, len(dag) - 1), min_size=n, max_size=n, unique=True))
+
+    for step in draw(st.lists(st.sampled_from(STEPS), min_size=1, max_size=8)):
+        if step == "run":
+            tip = some(1)[0]
+            for _ in range(draw(st.integers(1, 3))):
+                dag.append([tip])
+                tip = len(dag) - 1
+        elif step == "branch":
+            dag.append(some(1))
+        elif step == "root":
+            dag.append([])
+        elif step == "merge":
+            dag.append(some(2))
+        elif step == "octopus":
+            dag.append(some(draw(st.integers(3, 4))))
+        elif step == "criss_cross":
+            pair = some(2)
+            dag += [pair, pair[::-1]]
+        else:
+            dag += [some(1)] * draw(st.integers(2, 4))
+    return dag
+
+
+@needs_git
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(dag=histories())
+def test_grown_histories_match_git(tmp_path_factory: pytest.TempPathFactory, dag: Dag) -> None:
+    path = tmp_path_factory.mktemp("history")
+    assert_same_as_git(path, dag)
+    without_merges = git_graph(path, "--no-merges")
+    assert draw(walked(without_merges), shown=True) == without_merges
+    cut = git_graph(path, "-n", str(len(dag) // 2 + 1), multiline=True)
+    assert draw(walked(cut), multiline=True) == cut

@@ -1,29 +1,49 @@
-r"""ASCII commit graph for ``mlv log --graph``, drawn row for row the way ``git log --graph`` is.
+r"""ASCII commit graph for ``mlv log --graph``, the same characters ``git log --graph`` prints.
 
-Feed `GraphDrawer.next_commit` the commits newest first in topological order (every child before
-its parents, as ``git log --graph --topo-order`` walks them), parents first parent first. Each call
-returns a `GraphRows`; ``rows.lines(text)`` puts the graph in front of the commit's text lines::
+Feed `GraphDrawer.next_commit` the commits newest first, every child before its parents (the order
+of ``git log --topo-order``), parents first parent first, and put each commit's text lines through
+the `GraphRows` it returns::
 
     drawer = GraphDrawer()
     for n, (cid, parents, text) in enumerate(walk):
-        for line in drawer.next_commit(cid, parents, gap=multi_line and n > 0).lines(text):
-            print(line)
+        print("\n".join(drawer.next_commit(cid, parents, gap=multi_line and n > 0).lines(text)))
 
-Worked example, --oneline (one text line per commit), walk M(C, F), F(B), C(B), B():
+The picture. The graph is a row of *lanes*, one per commit that a row above still waits for; lane
+``k`` sits in character column ``2k`` and the odd columns between lanes hold the slanted strokes.
+A commit's lane (a new one at the right end if nobody waited for it) is replaced by those of its
+parents that have no lane yet; a lane waiting for a commit that already has one is bound for that
+one, so the lanes below are the lanes above with repeats dropped. A commit prints, in this order:
 
-    call                       rows.commit  rows.after   printed
-    next_commit("M", [C, F])   "*   "       ["|\  "]     *   M merge
-                                                         |\
-    next_commit("F", [B])      "| * "       []           | * F feature
-    next_commit("C", [B])      "* | "       ["|/  "]     * | C main
-                                                         |/
-    next_commit("B", [])       "* "         []           * B base
+* **widening rows**, only for a merge with lanes on its right and three or more parents leaving
+  at or right of its ``*`` (see the fan row): those lanes step one character right per row
+  (``\``), two rows per such parent beyond the second, until the fan below has room. The blank
+  line between commits, if any, is the first of them.
+* **the commit row**: ``|`` for each lane and ``*`` for the commit; with three or more parents
+  leaving at or right of it, ``-`` runs to a ``.`` above the fan's last edge (``*-.`` for three,
+  ``*---.`` for four, two more ``-`` for each further one).
+* **the fan row** of a merge: the first parent goes straight down (``|``) and each further parent
+  leaves at ``\`` for a lane of its own to the right; the lanes right of the merge lean ``\`` to
+  make room. A merge whose first parent already has a lane on its left is drawn skewed: that edge
+  leaves at ``/`` (along ``_`` over the lanes it must cross) and the second parent goes straight
+  down. The last parent meets the lane just right of the merge at once when that lane is its own
+  (``\|``), and the second parent of a skewed merge does the same with the lane just left of it;
+  either way the lanes on the right move one lane less.
+* **collapse rows**, while some edge is more than one character right of its lane. From left to
+  right, each edge not yet in its lane moves one character left and is drawn ``/`` there, or two
+  characters when it passes a lane standing in its place; reaching an edge bound for its own lane,
+  it joins it. The first edge of a row that moves onto a free character leads: with lanes still
+  to cross, it crosses them all in this row along ``_`` and comes down with one more ``/`` on the
+  next row; a later edge of that row bound for the lead's lane is drawn ``_`` and goes at once to
+  one character from home. An edge one character from home arrives on whatever row comes next.
 
-With several text lines (the multi-line format) line 1 goes on the commit row, the next ones on
-the connector rows in ``rows.after`` (``|\``, ``|/``, ``| |/`` ...) and then on ``rows.padding``
-(``| | ``); connector rows left over are printed bare, as git does. ``rows.before`` holds rows
-printed bare before the commit row: an octopus merge's widening rows and, with ``gap=True``, the
-row of the blank line git prints between two commits of a multi-line format.
+Some strokes depend on the row above, as in git. A lane that arrives from a collapse on the next
+commit row and must move left after that commit is drawn ``/`` there. Right after a merge's fan
+row, lanes right of that merge lean ``\`` on the first widening row of an octopus, and on the
+commit row of a merge that pushes them right if that fan moved them one lane per parent. Before
+a skewed merge of three parents, the blank line between commits shows the lanes right of it one
+character further right. All rows of one commit are padded to one width, that of its widest
+moment, so the text after them lines up. tests/test_graph.py holds these rules to real
+``git log --graph`` output on random histories.
 """
 
 from __future__ import annotations
@@ -31,217 +51,193 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
-# What the last printed row was; git draws some edges differently right after a merge/collapse.
-_PADDING, _PRE_COMMIT, _COMMIT, _POST_MERGE, _COLLAPSING = range(5)
+_Edge = tuple[int, int]  # (character column in the last row drawn, lane it is bound for)
 
 
 @dataclass(frozen=True)
 class GraphRows:
-    """The graph rows of one commit; every row is padded to the same width so text aligns."""
+    """The graph rows of one commit, all of one width."""
 
-    before: list[str]  # printed alone before the commit row (gap row, octopus widening)
-    commit: str  # the row holding the commit's `*`
-    after: list[str]  # connector rows following the commit row
-    padding: str  # prefix for text lines once `after` is used up
+    before: list[str]  # printed bare before the commit row: the blank line, widening rows
+    commit: str  # the row of the commit's `*`; carries the first text line
+    after: list[str]  # fan and collapse rows; carry the next text lines
+    padding: str  # prefix of text lines left once `after` is used up
 
     def lines(self, text: Sequence[str]) -> list[str]:
-        """Full output for a commit whose text is `text`, one graph prefix per line."""
-        out = [row.rstrip() for row in self.before]
+        """The output lines of a commit whose text is `text`, a graph prefix on each."""
         rows = [self.commit, *self.after]
         texts = list(text) or [""]
-        for k, line in enumerate(texts):
-            prefix = rows[k] if k < len(rows) else self.padding
-            out.append(prefix + line if line else prefix.rstrip())
-        out += [row.rstrip() for row in rows[len(texts) :]]
-        return out
+        prefixes = (rows + [self.padding] * len(texts))[: len(texts)]
+        out = [row.rstrip() for row in self.before]
+        out += [pre + t if t else pre.rstrip() for pre, t in zip(prefixes, texts, strict=True)]
+        return out + [row.rstrip() for row in rows[len(texts) :]]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How the edges of one commit leave it."""
+
+    col: int
+    fan: list[str]  # parents leaving at or right of the `*`, straight one first
+    skewed: bool  # the first parent leaves to the left
+    lift: int  # how far the commit row moves the lanes on its right
+    spread: int  # how far the fan row moves them
+    widened: bool  # they move one lane per parent beyond the first
+    shove: int  # how far left of their places the fan's edges start down
+
+    @property
+    def merge(self) -> bool:
+        return self.skewed or len(self.fan) > 1
+
+
+def _shape(lanes: list[str], col: int, wanted: list[str], goal: dict[str, int]) -> _Shape:
+    skewed = len(wanted) > 1 and goal[wanted[0]] < col
+    fan = wanted[1:] if skewed else wanted
+    m = len(fan)
+    if m < 2:
+        return _Shape(col, fan, skewed, 0, 0, False, 0)
+    joins_right = col + 1 < len(lanes) and fan[-1] == lanes[col + 1]
+    joins_left = skewed and goal[fan[0]] == col - 1
+    met = joins_right or joins_left
+    return _Shape(col, fan, skewed, 2 * (m - 2), 2 * (m - 1 - met), not met, 2 * joins_left)
+
+
+def _draw(cells: dict[int, str], width: int) -> str:
+    return "".join(cells.get(x, " ") for x in range(width))
+
+
+def _collapse_row(edges: list[_Edge]) -> tuple[dict[int, str], list[_Edge]]:
+    """One collapse row: the strokes it draws and where each edge is after it."""
+    cells: dict[int, str] = {}
+    taken: dict[int, int] = {}  # character column -> lane of the edge now there
+    lead: int | None = None  # lane of the first edge that moved onto a free character
+    moved: list[_Edge] = []
+    for x, lane in sorted(edges):
+        home = new = 2 * lane
+        if x == home:
+            cells[x] = "|"
+        else:
+            new = max(x - 1, home)
+            if taken.get(new, lane) != lane:
+                new = x - 2  # over a lane standing in its place
+            if new in taken:
+                pass  # joins an edge bound for the same lane
+            elif lane == lead and new != home:
+                cells[new] = "_"
+                new = home + 1
+            else:
+                cells[new] = "|" if new == home else "/"
+                if lead is None and new - 2 >= home + 3:
+                    cells.update((y, "_") for y in range(home + 3, new - 1, 2))
+                    new = home + 3
+                lead = lane if lead is None else lead
+        taken[new] = lane
+        moved.append((new, lane))
+    return cells, sorted(set(moved))
 
 
 class GraphDrawer:
-    """Keeps the lanes (commits still expected below) between calls to `next_commit`."""
+    """Keeps the lanes, and what the last row drawn left in motion, from commit to commit."""
 
     def __init__(self, shown: Container[str] | None = None) -> None:
-        # Parents outside `shown` get no lane (like git's uninteresting parents); None: all do.
-        # A lane to a parent that never arrives just stops when the output ends, as in git.
+        # Parents outside `shown` get no lane (None: all do); a lane whose commit never comes
+        # just stops where the output ends, as in git.
         self._shown = shown
-        self._columns: list[str] = []
-        self._state = _PADDING
-        self._index = 0  # column of the previous commit
-        self._edges = 0  # edges the previous merge added
-        self._mapping: list[int] = []  # last collapsing row of the previous commit
+        self._lanes: list[str] = []
+        self._arriving: set[int] = set()  # lanes an edge reaches from the right on the next row
+        self._fanned: tuple[int, bool] | None = None  # last row: fan row of (column, widened)
 
     def next_commit(
         self, commit_id: str, parents: Sequence[str], *, gap: bool = False
     ) -> GraphRows:
-        """Rows for the next commit; `parents` first parent first, `gap`: see module docstring."""
+        """The rows of the next commit; `gap`: a blank line goes before it."""
         wanted = list(dict.fromkeys(p for p in parents if self._shown is None or p in self._shown))
-        n = len(wanted)
-        cols = self._columns
-        idx = cols.index(commit_id) if commit_id in cols else len(cols)
-        lanes = cols if idx < len(cols) else [*cols, commit_id]
+        lanes = self._lanes + ([] if commit_id in self._lanes else [commit_id])
+        col = lanes.index(commit_id)
+        below: list[str] = []
+        for k, lane in enumerate(lanes):
+            below += [c for c in (wanted if k == col else [lane]) if c not in below]
+        goal = {c: k for k, c in enumerate(below)}
+        shape = _shape(lanes, col, wanted, goal)
+        fan_row, edges = self._fan(shape, lanes, wanted, goal)
+        width = 2 + max([2 * len(lanes) - 2] + [x for x, _ in edges])
+        before = self._before(shape, lanes, gap, width)
+        commit = self._commit_row(shape, lanes, goal, gap, width)
+        after = [_draw(fan_row, width)] if shape.merge else []
+        while any(x > 2 * lane + 1 for x, lane in edges):
+            cells, edges = _collapse_row(edges)
+            after.append(_draw(cells, width))
+        collapsed = len(after) > shape.merge
+        self._arriving = {lane for x, lane in edges if x == 2 * lane + 1} if collapsed else set()
+        self._fanned = (col, shape.widened) if shape.merge and not collapsed else None
+        self._lanes = below
+        padding = _draw({2 * k: "|" for k in goal.values()}, width)
+        return GraphRows(before, commit, after, padding)
 
-        # New lanes, and `mapping`: for each character position of the commit row, the new lane
-        # the edge drawn there leads to (-1: blank). Lanes only ever move left afterwards.
-        new: list[str] = []
-        mapping = [-1] * (2 * (len(lanes) + n) + 2)
-        width, layout, edges = 0, -1, 0
-        for lane in lanes:
-            for p in wanted if lane == commit_id else [lane]:
-                if p not in new:
-                    new.append(p)
-                target = new.index(p)
-                if lane == commit_id and n > 1 and layout == -1:
-                    # First parent of a merge: skew the merge left if that parent is to the left.
-                    dist = idx - target
-                    layout = 0 if dist > 0 else 1
-                    edges = n + layout - 2
-                    pos = width + (layout - 1) * (2 * dist - 3 if dist > 1 else 1)
-                    width += 2 * layout
-                elif edges > 0 and target == mapping[width - 2]:
-                    pos, edges = width - 2, -1  # joins the merge's last edge at once: `|\|`
-                else:
-                    pos, width = width, width + 2
-                mapping[pos] = target
-            if lane == commit_id and n == 0:
-                width += 2
-        while len(mapping) > 1 and mapping[-1] < 0:
-            mapping.pop()
+    @staticmethod
+    def _fan(
+        shape: _Shape, lanes: list[str], wanted: list[str], goal: dict[str, int]
+    ) -> tuple[dict[int, str], list[_Edge]]:
+        """The fan row of a merge, and where every edge starts its way down from the commit."""
+        col, p, right = shape.col, 2 * shape.col, range(shape.col + 1, len(lanes))
+        cells = {2 * k: "|" for k in range(col)}
+        edges = [(2 * k, goal[lanes[k]]) for k in range(col)]
+        edges += [(2 * k + shape.spread, goal[lanes[k]]) for k in right]
+        if not shape.merge:
+            return cells, sorted(set(edges + [(p, goal[c]) for c in wanted]))
+        if shape.skewed:
+            home, start = 2 * goal[wanted[0]], p - 1
+            cells[start] = "/"
+            if start - 2 >= home + 3:
+                start = home + 3
+                cells.update((y, "_") for y in range(start, p - 2, 2))
+            edges.append((start, goal[wanted[0]]))
+        for j, c in enumerate(shape.fan):
+            cells[p + 2 * j - (j > 0)] = "\\" if j else "|"
+            edges.append((p + 2 * j - shape.shove, goal[c]))
+        for k in right:
+            leans = shape.spread > shape.lift
+            cells[2 * k + shape.lift + leans] = "\\" if leans else "|"
+        return cells, sorted(set(edges))
 
-        def pad(row: str) -> str:
-            return row.ljust(width)
+    def _before(self, shape: _Shape, lanes: list[str], gap: bool, width: int) -> list[str]:
+        """The blank line's row and the widening rows, printed before the commit row."""
+        col, right = shape.col, range(shape.col + 1, len(lanes))
+        widening = shape.lift if right else 0
+        rows = []
+        for j in range(widening):
+            cells = {2 * k: "|" for k in range(col + 1)}
+            for k in right:
+                leans = j > 0 or (self._fanned is not None and k > self._fanned[0])
+                cells[2 * k + j] = "\\" if leans else "|"
+            rows.append(_draw(cells, width))
+        if gap and not widening:
+            nudge = int(shape.skewed and len(shape.fan) == 2)
+            cells = {2 * k + nudge * (k > col): "|" for k in range(len(self._lanes))}
+            rows.append(_draw(cells, width))
+        return rows
 
-        prev_state, before = self._state, []
-        dashed = n + layout - 3
-        widen = n >= 3 and idx < len(cols) - 1 and dashed > 0
-        if gap and not widen:  # else git uses the first widening row for the gap
-            wide = " " * (2 * n - 4 if n > 2 else 1)
-            before.append(pad("".join(f"|{wide if c == commit_id else ' '}" for c in cols)))
-            prev_state = _PADDING
-        if widen:
-            # Octopus merge with lanes to its right: push those lanes out to make room.
-            for r in range(2 * dashed):
-                row = ""
-                for i, c in enumerate(cols):
-                    if c == commit_id:
-                        row += "|" + " " * r
-                    elif i > idx and (r > 0 or (prev_state == _POST_MERGE and self._index < i)):
-                        row += "\\"
-                    else:
-                        row += "|"
-                    row += " "
-                before.append(pad(row))
-                prev_state = _PRE_COMMIT
-
-        row = ""
-        for i, c in enumerate(lanes):
-            if c == commit_id:
-                row += "*" + "".join("-" + ("." if d == dashed - 1 else "-") for d in range(dashed))
-            elif i > idx and edges > 1:
-                row += "\\"
-            elif i > idx and edges == 1:
-                after_merge = prev_state == _POST_MERGE and self._edges > 0 and self._index < i
-                row += "\\" if after_merge else "|"
-            elif (
-                prev_state == _COLLAPSING
-                and _at(self._mapping, 2 * i + 1) == i
-                and mapping[2 * i] < i
-            ):
-                row += "/"  # the lane was already moving left on the row above
-            else:
-                row += "|"
-            row += " "
-        commit_row = pad(row)
-        state = _COMMIT
-
-        after = []
-        if n > 1:
-            after.append(pad(_post_merge_row(lanes, commit_id, idx, wanted, layout, edges)))
-            state = _POST_MERGE
-        while not _settled(mapping):
-            row, self._mapping = _collapse(mapping)
-            after.append(pad(row))
-            state = _COLLAPSING
-
-        padding = pad("| " * len(new))
-        self._columns, self._state, self._index, self._edges = new, state, idx, edges
-        return GraphRows(before, commit_row, after, padding)
-
-
-def _at(mapping: list[int], i: int) -> int:
-    return mapping[i] if 0 <= i < len(mapping) else -1
-
-
-def _settled(mapping: list[int]) -> bool:
-    # An edge one position right of its lane is drawn as `/`, which reaches the lane already.
-    return all(t < 0 or t == i // 2 for i, t in enumerate(mapping))
-
-
-def _post_merge_row(
-    lanes: list[str], commit_id: str, idx: int, parents: list[str], layout: int, edges: int
-) -> str:
-    """The row right under a merge: one edge per parent (`|\\`, `|/|`, `|\\ \\` ...)."""
-    row, seen, first_seen = "", False, False
-    for i, lane in enumerate(lanes):
-        if lane == commit_id:
-            seen = True
-            k = layout  # the first parent's edge: `/` if skewed left, else `|`, then `\`s
-            for j in range(len(parents)):
-                row += "/|\\"[k]
-                if k < 2:
-                    k += 1
-                elif edges > 0 or j < len(parents) - 1:
-                    row += " "
-            if edges == 0:
-                row += " "
-        elif seen:
-            row += ("\\" if edges > 0 else "|") + " "
-        else:
-            row += "|"
-            if layout != 0 or i != idx - 1:
-                # Lanes between the merge and its first parent's lane carry the `_` edge.
-                row += "_" if first_seen else " "
-        first_seen = first_seen or lane == parents[0]
-    return row
-
-
-def _collapse(mapping: list[int]) -> tuple[str, list[int]]:
-    """Move every edge one step toward its lane; one edge may travel further as `_`s.
-
-    Updates `mapping` in place, returns the row and the mapping as it stood before the `_`
-    segments were dropped (which the next commit row consults).
-    """
-    old = mapping[:]
-    mapping[:] = [-1] * len(old)
-    h_edge = h_target = -1
-    for i, target in enumerate(old):
-        if target < 0:
-            continue
-        if 2 * target == i:
-            mapping[i] = target
-        elif mapping[i - 1] == target:
-            continue  # merges into the edge just left of it: same lane
-        else:
-            step = 1 if mapping[i - 1] < 0 else 2  # 2: hop over an edge going elsewhere
-            mapping[i - step] = target
-            if h_edge == -1:
-                h_edge, h_target = i + 1 - step, target
-                for j in range(2 * target + 3, i - 2, 2):
-                    mapping[j] = target
-    snapshot = mapping[:]
-    if mapping[-1] < 0:
-        mapping.pop()
-    row, used_h = "", False
-    for i, target in enumerate(mapping):
-        if target < 0:
-            row += " "
-        elif 2 * target == i:
-            row += "|"
-        elif target == h_target and i != h_edge - 1:
-            if i != 2 * target + 3:
-                mapping[i] = -1  # only the leftmost `_` continues on the next row
-            used_h = True
-            row += "_"
-        else:
-            if used_h and i < h_edge:
-                mapping[i] = -1
-            row += "/"
-    return row, snapshot
+    def _commit_row(
+        self, shape: _Shape, lanes: list[str], goal: dict[str, int], gap: bool, width: int
+    ) -> str:
+        col, p, lift = shape.col, 2 * shape.col, shape.lift
+        widening = bool(lift) and col + 1 < len(lanes)
+        # A blank line or widening rows come between: the lanes above are at rest again.
+        arriving = set() if gap or widening else self._arriving
+        fanned = None if gap or widening else self._fanned
+        cells = {2 * k: "|" for k in range(col)}
+        cells[p] = "*"
+        if lift:
+            cells.update((x, "-") for x in range(p + 1, p + lift))
+            cells[p + lift] = "."
+        for k in range(col + 1, len(lanes)):
+            stroke = "|"
+            if widening:
+                stroke = "\\" if shape.spread > lift else "|"
+            elif shape.spread:
+                if fanned is not None and fanned[1] and k > fanned[0]:
+                    stroke = "\\"
+            elif k in arriving and goal[lanes[k]] < k:
+                stroke = "/"
+            cells[2 * k + lift] = stroke
+        return _draw(cells, width)
