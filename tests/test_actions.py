@@ -166,3 +166,19 @@ def test_hooks_through_the_python_api(project) -> None:
     (root / "mlv.yaml").unlink()
     with Repo(root) as repo:
         repo.commit("no hooks", environ=ENV)
+
+
+def test_actions_run_inside_the_write_lock_unless_asked_not_to(project) -> None:
+    # Holding the write lock used to skip the actions silently; now only the argument does.
+    root, log = project
+    declare(root, f"  pre-commit:\n    - echo pre $MLV_MESSAGE >> {log}\n")
+    with Repo(root) as repo:
+        with repo.write_lock:
+            write_files(root, {"data/a.csv": "x\n8\n"})
+            repo.add(["data"])
+            first = repo.commit("locked", environ=ENV)
+        write_files(root, {"data/a.csv": "x\n9\n"})
+        repo.add(["data"])
+        second = repo.commit("quiet", environ=ENV, run_actions=False)
+        assert repo.read_commit(second).parents == (first,)
+    assert log.read_text() == "pre locked\n"

@@ -334,7 +334,7 @@ def test_lock_check_reports_stale_and_current(tmp_path: Path) -> None:
     assert mlv(root, "checkout", "HEAD~1").returncode == 0
     assert mlv(root, "lock", "--check").returncode == 1
     with Repo(root) as repo:
-        assert repo.lock_is_current() is False
+        assert repo.pin_is_current() is False
 
 
 def test_sync_restores_the_data_the_lock_names(tmp_path: Path) -> None:
@@ -355,7 +355,7 @@ def test_sync_restores_the_data_the_lock_names(tmp_path: Path) -> None:
     assert (root / "data.csv").read_text() == "a,b\n1,2\n3,4\n"
     with Repo(root) as repo:
         assert repo.resolve("HEAD") == first
-        assert repo.lock_is_current()
+        assert repo.pin_is_current()
     git(root, "checkout", "-q", "main")
     done = mlv(root, "checkout", "--lock", "--json")
     assert done.returncode == 0, done.stderr

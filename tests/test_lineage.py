@@ -224,7 +224,7 @@ def test_downstream_all_finds_the_models_trained_on_an_old_data_set(
 
 
 def test_downstream_without_all_stays_in_the_history_of_rev(repo: Repo, chain: Chain) -> None:
-    with repo.lock:
+    with repo.write_lock:
         repo.refs.update_head(chain.v1, str(ADA), "test: back to v1")
     # HEAD is now v1; v2 is reachable from no branch but the tag below.
     repo.create_tag("later", chain.v2)

@@ -360,7 +360,7 @@ def test_values_longer_than_a_hashing_slice_are_counted() -> None:
 
 
 def profile_rows(repo: Repo) -> dict[str, str]:
-    return dict(repo._conn.execute("SELECT content_id, profile_id FROM profiles"))
+    return dict(repo.index.execute("SELECT content_id, profile_id FROM profiles"))
 
 
 def test_add_records_profiles_and_commit_carries_them(repo_path: Path) -> None:

@@ -196,10 +196,10 @@ def test_a_killed_checkout_leaves_nothing_that_add_stages_and_the_next_one_clean
 
 
 COMMIT_STEPS = [
-    ("mlv.repo.tracking.TrackingOps._write_stage", "writing the trees"),
+    ("mlv.repo.tracking.Tracking._write_stage", "writing the trees"),
     ("mlv.store.objectstore.ObjectStore.put_meta", "storing the commit"),
     ("mlv.store.objectstore.ObjectStore.flush", "flushing the pack"),
-    ("mlv.repo.tracking.TrackingOps._check_written", "reading the commit back"),
+    ("mlv.repo.tracking.Tracking._check_written", "reading the commit back"),
 ]
 
 
@@ -234,7 +234,7 @@ def test_a_commit_failing_at_any_step_leaves_the_ref_where_it_was(
 
 
 CHECKOUT_STEPS = [
-    "mlv.repo.checkout.Materialiser._write_temporaries",
+    "mlv.repo.checkout.Materialiser._write_files",
     "mlv.repo.checkout.Materialiser._remove_all",
     "mlv.repo.checkout.Materialiser._move_into_place",
 ]

@@ -1,9 +1,12 @@
 """``mlv.Repo``: the repository with every capability on it, the one public Python API.
 
-The core repository (``mlv.repo``) knows files, trees and commits. The methods here
-add runs, pipelines, lineage, reproduction, tables, code versions, hooks and CI,
-each a thin call into its own capability package, so that a notebook can do
-everything the ``mlv`` command does.
+The core repository (``mlv.repo.repository.Repository``) knows files, trees and
+commits. ``Repo`` holds one as ``core``, gives its parts and operations under the
+same names, and registers the capabilities that join ``add`` and ``commit`` at the
+core's extension points (tables, code versions and the pin). Its other methods add
+runs, pipelines, lineage, reproduction, tables, actions and CI, each a thin call
+into its own capability package, so that a notebook can do everything the ``mlv``
+command does.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
-from mlv.repo.repository import Repo as CoreRepo
-from mlv.tables.formats import FORMAT_OF_SUFFIX
+from mlv.repo.layout import DEFAULT_BRANCH
+from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT
+from mlv.repo.repository import Repository, create
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
 
     from mlv.ci.report import CiReport
     from mlv.gitcode.lock import SyncResult
+    from mlv.githooks import HookState
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
     from mlv.lineage.values import ValuesDiff, ValuesTable
@@ -32,19 +37,96 @@ if TYPE_CHECKING:
     from mlv.pipeline.repro import ReproReporter, ReproResult
     from mlv.repo.diff import Change
     from mlv.repo.rebuild import RebuildReport
-    from mlv.repo.results import AddResult, CommitDetails, MergeResult, Progress
+    from mlv.repo.results import CommitDetails, MergeResult, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
     from mlv.tables.contracts import CheckReport
     from mlv.tables.diff import TableDiff
     from mlv.tables.repo_diff import TableChange
 
 
-class Repo(CoreRepo):
+class Repo:
     """A repository: a working tree with a ``.mlv`` folder at its root.
 
     Paths given to methods are relative to the repository root, or absolute.
     ``environ`` arguments default to this process's environment.
     """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ".",
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_lock_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        from mlv.gitcode import extension as code_extension
+        from mlv.tables import hooks as tables_extension
+
+        core = Repository(path, lock_timeout=lock_timeout, on_lock_wait=on_lock_wait)
+        self.core = core
+        # Order matters: contracts refuse a commit before its code version is stored.
+        tables_extension.register(core)
+        code_extension.register(core)
+        # The parts.
+        self.root = core.root
+        self.layout = core.layout
+        self.config = core.config
+        self.index = core.index
+        self.store = core.store
+        self.staging = core.staging
+        self.records = core.records
+        self.refs = core.refs
+        self.objects = core.objects
+        self.trees = core.trees
+        self.revisions = core.revisions
+        self.worktree = core.worktree
+        self.write_lock = core.write_lock
+        self.extensions = core.extensions
+        # The core's operations, as they are (``add`` with the extensions registered above).
+        self.relpath = core.relpath
+        self.resolve = core.resolve
+        self.read_commit = core.read_commit
+        self.read_run = core.read_run
+        self.read_env = core.read_env
+        self.read_reproduction = core.read_reproduction
+        self.flat_tree = core.flat_tree
+        self.add = core.add
+        self.rm = core.rm
+        self.status = core.status
+        self.entry_profiles = core.entry_profiles
+        self.ref_names = core.ref_names
+        self.log = core.log
+        self.open_file = core.open_file
+        self.read_bytes = core.read_bytes
+        self.diff = core.diff
+        self.worktree_flat = core.worktree_flat
+        self.checkout = core.checkout
+        self.restore = core.restore
+        self.branches = core.branches
+        self.current_branch = core.current_branch
+        self.create_branch = core.create_branch
+        self.delete_branch = core.delete_branch
+        self.switch = core.switch
+        self.tags = core.tags
+        self.create_tag = core.create_tag
+        self.delete_tag = core.delete_tag
+        self.fsck = core.fsck
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".", *, branch: str = DEFAULT_BRANCH) -> Self:
+        """Create a repository in ``path`` (created if missing) and open it."""
+        return cls(create(path, branch=branch))
+
+    def close(self) -> None:
+        self.core.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Repo({str(self.root)!r})"
 
     # -- runs ---------------------------------------------------------------------
 
@@ -80,7 +162,7 @@ class Repo(CoreRepo):
             metrics=tuple(self.relpath(p) for p in metrics),
         )
         return run_once(
-            self,
+            self.core,
             spec,
             os.environ if environ is None else environ,
             who=self._who(author),
@@ -109,7 +191,7 @@ class Repo(CoreRepo):
         from mlv.pipeline.repro import repro
 
         return repro(
-            self,
+            self.core,
             targets,
             environ=os.environ if environ is None else environ,
             who=self._who(author),
@@ -125,14 +207,14 @@ class Repo(CoreRepo):
         """The recorded runs whose outputs ``rev`` holds, by run id."""
         from mlv.runs.commits import effective_runs
 
-        return effective_runs(self, self.resolve(rev))
+        return effective_runs(self.core, self.resolve(rev))
 
     def show(self, rev: str = "HEAD") -> CommitDetails:
         """A commit, the files it changed, the runs behind its outputs and its reproductions."""
         from mlv.errors import MlvError
         from mlv.repo.results import RunDetails
 
-        details = super().show(rev)
+        details = self.core.show(rev)
         commit = details.entry.commit
         for run_id, run in self.runs(details.entry.id).items():
             try:
@@ -175,7 +257,7 @@ class Repo(CoreRepo):
         from mlv.reproduce.verify import Tolerance, reproduce
 
         return reproduce(
-            self,
+            self.core,
             rev,
             environ=os.environ if environ is None else environ,
             who=self._who(author),
@@ -239,7 +321,7 @@ class Repo(CoreRepo):
         from mlv.lineage.graph import trace
 
         return trace(
-            self,
+            self.core,
             self.relpath(path),
             rev,
             downstream=downstream,
@@ -252,19 +334,19 @@ class Repo(CoreRepo):
         the run that produced it."""
         from mlv.lineage.history import path_history
 
-        return path_history(self, self.relpath(path), rev)
+        return path_history(self.core, self.relpath(path), rev)
 
     def metrics(self, revs: Sequence[str | None] = (None,)) -> ValuesTable:
         """The metrics of each revision side by side; None is the working tree."""
         from mlv.lineage.values import METRICS, table
 
-        return table(self, revs, METRICS)
+        return table(self.core, revs, METRICS)
 
     def metrics_diff(self, a: str | None = "HEAD", b: str | None = None) -> ValuesDiff:
         """Metrics that differ from ``a`` to ``b`` (None: the working tree)."""
         from mlv.lineage.values import METRICS, diff
 
-        return diff(self, a, b, METRICS)
+        return diff(self.core, a, b, METRICS)
 
     def params_diff(
         self, a: str | None = "HEAD", b: str | None = None, *, all_keys: bool = False
@@ -273,37 +355,9 @@ class Repo(CoreRepo):
         key of the params files with ``all_keys``."""
         from mlv.lineage.values import PARAMS, diff
 
-        return diff(self, a, b, PARAMS, all_keys=all_keys)
+        return diff(self.core, a, b, PARAMS, all_keys=all_keys)
 
-    # -- add, commit, merge: contracts, profiles, code versions, hooks -------------
-
-    # Table files: their content is profiled on add, and tree entries carry the profile.
-    PROFILED_SUFFIXES = tuple(FORMAT_OF_SUFFIX)
-
-    def add(
-        self,
-        paths: Iterable[str | os.PathLike[str]],
-        *,
-        progress: Progress | None = None,
-        strict: bool | None = None,
-    ) -> AddResult:
-        """Stage files and folders: store new content, record deletions under the paths.
-
-        Tables among them are first checked against their contracts in ``mlv.yaml``:
-        a broken one is a warning in ``result.warnings``, or, with ``strict`` (None:
-        ``tables.strict`` in the config), a ``ContractError`` before anything is
-        staged. Each table with new content is then profiled (once per content); one
-        that cannot be read is staged as plain bytes, with a warning.
-        """
-        from mlv.tables.hooks import after_add, before_add
-
-        with self.lock:
-            rels = [self.relpath(p) for p in paths]
-            warnings = before_add(self, rels, strict=strict)
-            result = super().add(rels, progress=progress)
-            result.warnings.extend(warnings)
-            result.warnings.extend(after_add(self, result, progress))
-        return result
+    # -- commit and merge: mlv.yaml actions ------------------------------------------
 
     def commit(
         self,
@@ -318,49 +372,43 @@ class Repo(CoreRepo):
         on_warning: Callable[[str], None] | None = None,
         environ: Mapping[str, str] | None = None,
         stdout: IO[Any] | int | None = None,
+        run_actions: bool = True,
     ) -> str:
         """Record the staging area as a new commit on the current branch; return its id.
 
-        The ``pre-commit`` hooks of ``mlv.yaml`` run first (one failing raises
-        ``HookFailedError`` and nothing is committed), the ``post-commit`` hooks after
-        (a failure goes to ``on_warning``); not for the commit a merge makes.
+        With ``run_actions`` the ``pre-commit`` actions of ``mlv.yaml`` run first (one
+        failing raises ``HookFailedError`` and nothing is committed), the
+        ``post-commit`` actions after (a failure goes to ``on_warning``). They run
+        outside the write lock so that they may run mlv themselves: a caller holding
+        it (``with repo.write_lock:``) gets them too unless it passes False.
 
         Inside a git work tree the commit records the code version (``code``, by
-        default captured now) and ``mlv.lock`` is rewritten to name it.
+        default captured now) and ``mlv.lock`` (the pin) is rewritten to name it.
 
         Staged tables that changed are checked against their contracts first: each
         broken one is passed to ``on_warning``, or with ``strict`` (None: the config's
         ``tables.strict``) refused with ``ContractError``.
         """
         from mlv.actions import load_hooks, run_hooks
-        from mlv.gitcode.capture import capture
-        from mlv.gitcode.lock import keeps_lock, write_lock
         from mlv.repo.identity import default_author
-        from mlv.tables.hooks import before_commit
 
-        # Hooks run outside the lock, so that they may run mlv themselves; a merge
-        # commits while holding it, and has pre-merge hooks of its own.
-        hooks = {} if self.lock.held else load_hooks(self.root)
+        actions = load_hooks(self.root) if run_actions else {}
         environ = os.environ if environ is None else environ
         author = author or default_author(self.root)
         facts = {**self._hook_facts(), "MLV_MESSAGE": message, "MLV_AUTHOR": str(author)}
-        run_hooks(hooks.get("pre-commit", []), self.root, facts, environ, stdout=stdout)
-        with self.lock:
-            for line in before_commit(self, strict=strict):
-                if on_warning is not None:
-                    on_warning(line)
-            commit_id = super().commit(
-                message,
-                author=author,
-                allow_empty=allow_empty,
-                when=when,
-                extra_parents=extra_parents,
-                code=capture(self) if code is None else code,
-            )
-            if keeps_lock(self):
-                write_lock(self)
+        run_hooks(actions.get("pre-commit", []), self.root, facts, environ, stdout=stdout)
+        commit_id = self.core.commit(
+            message,
+            author=author,
+            allow_empty=allow_empty,
+            when=when,
+            extra_parents=extra_parents,
+            code=code,
+            strict=strict,
+            on_warning=on_warning,
+        )
         facts["MLV_COMMIT"] = commit_id
-        post = hooks.get("post-commit", [])
+        post = actions.get("post-commit", [])
         for line in run_hooks(post, self.root, facts, environ, stdout=stdout):
             if on_warning is not None:
                 on_warning(line)
@@ -375,21 +423,27 @@ class Repo(CoreRepo):
         author: Person | None = None,
         environ: Mapping[str, str] | None = None,
         stdout: IO[Any] | int | None = None,
+        run_actions: bool = True,
     ) -> MergeResult:
-        """Merge ``rev`` into the current branch, after the ``pre-merge`` hooks of
-        ``mlv.yaml`` (one failing raises ``HookFailedError`` and nothing is merged)."""
+        """Merge ``rev`` into the current branch; with ``run_actions``, after the
+        ``pre-merge`` actions of ``mlv.yaml`` (one failing raises ``HookFailedError``
+        and nothing is merged).
+
+        The commit a merge makes is the core's: it passes the extension points (code
+        version, pin) but runs no ``pre-commit`` actions, the merge having its own.
+        """
         from mlv.actions import load_hooks, run_hooks
 
-        hooks = [] if self.lock.held else load_hooks(self.root).get("pre-merge", [])
-        if hooks:
+        actions = load_hooks(self.root).get("pre-merge", []) if run_actions else []
+        if actions:
             facts = {
                 **self._hook_facts(),
                 "MLV_MERGE_SOURCE": rev,
                 "MLV_MERGE_SOURCE_COMMIT": self.resolve(rev),
             }
             environ = os.environ if environ is None else environ
-            run_hooks(hooks, self.root, facts, environ, stdout=stdout)
-        return super().merge(rev, prefer=prefer, message=message, author=author)
+            run_hooks(actions, self.root, facts, environ, stdout=stdout)
+        return self.core.merge(rev, prefer=prefer, message=message, author=author)
 
     def _hook_facts(self) -> dict[str, str]:
         head = self.refs.head()
@@ -406,25 +460,56 @@ class Repo(CoreRepo):
         """The code version now (git commit, branch, dirty, source tree); None outside git."""
         from mlv.gitcode.capture import capture
 
-        return capture(self)
+        return capture(self.core)
 
-    def write_lock(self) -> Path:
-        """Write ``mlv.lock`` for HEAD; return its path."""
+    def write_pin(self) -> Path:
+        """Write ``mlv.lock`` (the pin) for HEAD; return its path."""
         from mlv.gitcode.lock import write_lock
 
-        return write_lock(self)
+        return write_lock(self.core)
 
-    def lock_is_current(self) -> bool:
-        """Whether ``mlv.lock`` names HEAD and its paths."""
+    def pin_is_current(self) -> bool:
+        """Whether ``mlv.lock`` (the pin) names HEAD and its paths."""
         from mlv.gitcode.lock import lock_is_current
 
-        return lock_is_current(self)
+        return lock_is_current(self.core)
 
     def sync(self, *, force: bool = False) -> SyncResult:
         """Make the working tree's data match ``mlv.lock`` (``mlv sync``)."""
         from mlv.gitcode.lock import sync
 
-        return sync(self, force=force)
+        return sync(self.core, force=force)
+
+    # -- git hooks -------------------------------------------------------------------
+
+    def install_githooks(
+        self, *, force: bool = False, mlv_command: str | None = None
+    ) -> list[HookState]:
+        """Install mlv's git hooks (``mlv hooks install``; honours core.hooksPath)."""
+        from mlv.githooks import install
+
+        return install(self.core, force=force, mlv_command=mlv_command)
+
+    def uninstall_githooks(self) -> list[HookState]:
+        """Remove mlv's git hooks and put back the hooks they kept."""
+        from mlv.githooks import uninstall
+
+        return uninstall(self.core)
+
+    def githook_states(self) -> list[HookState]:
+        """Which of mlv's git hooks are installed."""
+        from mlv.githooks import hook_states
+
+        return hook_states(self.core)
+
+    def run_githook(
+        self, name: str, args: Sequence[str] = (), *, git_index: str | None = None
+    ) -> tuple[int, str]:
+        """Run one git hook's check or action, as the installed scripts do; return the
+        exit code and what to tell the user (``mlv.githooks.run_hook``)."""
+        from mlv.githooks import run_hook
+
+        return run_hook(self.core, name, args, git_index=git_index)
 
     # -- tables: profiles -----------------------------------------------------------
 
@@ -433,7 +518,7 @@ class Repo(CoreRepo):
         working tree when ``rev`` is None; made and remembered if its content has none."""
         from mlv.tables.profiles import profile_of
 
-        return profile_of(self, self.relpath(path), rev)
+        return profile_of(self.core, self.relpath(path), rev)
 
     # -- tables: contracts -----------------------------------------------------------
 
@@ -449,7 +534,7 @@ class Repo(CoreRepo):
         from mlv.tables.contracts import check_tables
 
         rels = [self.relpath(p) for p in paths] if paths is not None else None
-        return check_tables(self, rels, rev)
+        return check_tables(self.core, rels, rev)
 
     # -- tables: diff ----------------------------------------------------------------
 
@@ -474,7 +559,9 @@ class Repo(CoreRepo):
         from mlv.tables.repo_diff import diff_table_at
 
         old = self.relpath(old_path) if old_path is not None else None
-        return diff_table_at(self, self.relpath(path), a, b, key=key, sample=sample, old_path=old)
+        return diff_table_at(
+            self.core, self.relpath(path), a, b, key=key, sample=sample, old_path=old
+        )
 
     def table_changes(
         self,
@@ -493,7 +580,7 @@ class Repo(CoreRepo):
         from mlv.tables.repo_diff import diff_changed_tables
 
         rels = [self.relpath(p) for p in named]
-        return diff_changed_tables(self, changes, a, b, key=key, named=rels)
+        return diff_changed_tables(self.core, changes, a, b, key=key, named=rels)
 
     # -- tables: parquet ---------------------------------------------------------------
 

@@ -96,11 +96,11 @@ def _reproduce(
 ) -> None:
     from mlv.reproduce.verify import reproduce
 
-    if not effective_runs(repo, report.head):
+    if not effective_runs(repo.core, report.head):
         report.reproduction_status = NOTHING_TO_REPRODUCE
         return
     try:
-        result = reproduce(repo, report.head, environ=environ, who=who, stdout=stdout)
+        result = reproduce(repo.core, report.head, environ=environ, who=who, stdout=stdout)
     except CommandFailedError as exc:
         report.reproduction_status = FAILED
         report.reproduction_error = str(exc)
@@ -112,14 +112,14 @@ def _reproduce(
 def _values(repo: Repo, report: CiReport) -> None:
     if report.base is None:
         # No base: every metric and parameter of the head is new.
-        metrics_now = table(repo, [report.head], METRICS)
-        params_now = table(repo, [report.head], PARAMS)
+        metrics_now = table(repo.core, [report.head], METRICS)
+        params_now = table(repo.core, [report.head], PARAMS)
         report.metrics = [ValueChange(f, k, None, v[0]) for f, k, v in metrics_now.rows]
         report.params = [ValueChange(f, k, None, v[0]) for f, k, v in params_now.rows]
         report.warnings += list(dict.fromkeys([*metrics_now.warnings, *params_now.warnings]))
         return
-    metrics = diff(repo, report.base, report.head, METRICS, all_keys=True)
-    params = diff(repo, report.base, report.head, PARAMS)
+    metrics = diff(repo.core, report.base, report.head, METRICS, all_keys=True)
+    params = diff(repo.core, report.base, report.head, PARAMS)
     report.metrics = metrics.changes
     report.params = params.changes
     report.warnings += list(dict.fromkeys([*metrics.warnings, *params.warnings]))

@@ -58,7 +58,7 @@ def capture(repo: Repo) -> dict[str, Any] | None:
         committed = _without_data(repo, head_files(git, head.commit, prefix))
     finally:
         git.close()
-    with repo.lock:
+    with repo.write_lock:
         tree, changed = _store_sources(repo, sources, index_time)
     staged = {s.path: (s.git_sha, s.entry.mode) for s in sources}
     dirty = conflicted or changed or staged != committed

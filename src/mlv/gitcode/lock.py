@@ -177,7 +177,7 @@ def sync(repo: Repo, *, force: bool = False) -> SyncResult:
     lock = read_lock(repo)
     if lock is None:
         raise NotFoundError(f"no {LOCK_FILE} at {repo.root}: write one with 'mlv lock'")
-    with repo.lock:
+    with repo.write_lock:
         if not repo.store.has(lock.commit):
             raise NotFoundError(
                 f"{LOCK_FILE} names commit {lock.commit[:12]}, which this repository lacks"

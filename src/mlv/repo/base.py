@@ -1,36 +1,29 @@
-"""Opening a repository, naming paths and revisions, reading commits and trees."""
+"""Parts of a repository: reading objects, resolving revisions, reading the working tree.
+
+``Objects`` is the repository's ``ObjectReader``, ``Revisions`` its
+``RevisionResolver`` (see ``mlv.repo.protocols``), ``WorkTree`` what names,
+stats and hashes the files under the root.
+"""
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from mlv.core.paths import lstat_or_none
-from mlv.errors import (
-    InvalidArgumentError,
-    MlvError,
-    NotARepositoryError,
-    NotFoundError,
-)
-from mlv.model.objects import Commit
+from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
+from mlv.model.objects import Commit, Tree, TreeEntry
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo import revisions
-from mlv.repo.blobs import FileChangedError, hash_file
+from mlv.repo.blobs import FileChangedError, hash_file, iter_content
 from mlv.repo.checkout import Materialiser, clear_leftovers
-from mlv.repo.config import Config
-from mlv.repo.database import open_database
-from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR, Layout, find_root
-from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
-from mlv.repo.records import RunRecords
-from mlv.repo.refs import HEADS, RefStore, check_ref_name
-from mlv.repo.results import (
-    NoProgress,
-    Progress,
-)
-from mlv.repo.staging import Staged, StagingArea, as_entry, stat_matches
+from mlv.repo.layout import MLV_DIR
+from mlv.repo.refs import RefStore
+from mlv.repo.results import NoProgress, Progress
+from mlv.repo.staging import Staged, as_entry, stat_matches
 from mlv.repo.trees import Entry, Flat, TreeReader
 from mlv.repo.worktree import FileStat, lstat_file
 from mlv.store.objectstore import ObjectStore
@@ -45,76 +38,110 @@ BATCH_BYTES = 32 * 1024 * 1024
 T = TypeVar("T")
 
 
-class RepoBase:
-    """A repository: a working tree with a ``.mlv`` folder at its root.
+class Objects:
+    """Reads commits, trees, runs and file content from the store, remembering commits
+    and trees: histories share most of them."""
 
-    Paths given to methods are relative to the repository root, or absolute.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str] = ".",
-        *,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        on_lock_wait: Callable[[str], None] | None = None,
-    ) -> None:
-        root = find_root(Path(path))
-        if root is None:
-            raise NotARepositoryError(
-                f"not an mlv repository (or any parent up to /): {Path(path).resolve()}; "
-                "run 'mlv init' first"
-            )
-        self.root = root
-        self.layout = Layout(root)
-        self.config = Config.load(self.layout.config)
-        self._conn = open_database(self.layout.index_db)
-        self.store = ObjectStore(
-            self.layout.packs, self._conn, compression_level=self.config.compression_level
-        )
-        self.staging = StagingArea(self._conn)
-        self.records = RunRecords(self._conn)
-        self.refs = RefStore(self.layout)
-        self.trees = TreeReader(self.store)
-        self.lock = RepoLock(self.layout.lock, lock_timeout, on_lock_wait)
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.trees = TreeReader(store)
         self._commits: dict[str, Commit] = {}
 
-    # -- setting up -------------------------------------------------------------
+    def has(self, object_id: str) -> bool:
+        return self.store.has(object_id)
 
-    @classmethod
-    def init(cls, path: str | os.PathLike[str] = ".", *, branch: str = DEFAULT_BRANCH) -> Self:
-        """Create a repository in ``path`` (created if missing) and open it."""
-        root = Path(path).resolve()
-        layout = Layout(root)
-        if layout.head.exists():
-            raise InvalidArgumentError(f"{root} is already an mlv repository")
-        check_ref_name(branch)
-        if root.exists() and not root.is_dir():
-            raise InvalidArgumentError(f"{root} is a file: name a folder for the repository")
-        root.mkdir(parents=True, exist_ok=True)
-        layout.mlv.mkdir(exist_ok=True)
-        for folder in (layout.refs / "heads", layout.refs / "tags", layout.packs, layout.logs):
-            folder.mkdir(parents=True, exist_ok=True)
-        Config.default().save(layout.config)
-        # Everything but the config stays out of git: data lives in mlv's own store.
-        (layout.mlv / ".gitignore").write_text("/*\n!/.gitignore\n!/config.toml\n")
-        open_database(layout.index_db).close()
-        RefStore(layout).set_head_ref(HEADS + branch)
-        return cls(root)
+    def get(self, object_id: str) -> bytes:
+        return self.store.get(object_id)
 
-    def close(self) -> None:
-        self.store.close()
-        self._conn.close()
+    def iter_content(self, file_id: str) -> Iterator[bytes]:
+        return iter_content(self.store, file_id)
 
-    def __enter__(self) -> Self:
-        return self
+    def read_commit(self, commit_id: str) -> Commit:
+        commit = self._commits.get(commit_id)
+        if commit is None:
+            if not self.store.has(commit_id):
+                raise NotFoundError(f"no commit {commit_id} in this repository")
+            commit = Commit.from_bytes(self.store.get(commit_id))
+            self._commits[commit_id] = commit
+        return commit
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def read_run(self, run_id: str) -> Run:
+        return Run.from_bytes(self._metadata(run_id, "run"))
 
-    def __repr__(self) -> str:
-        return f"Repo({str(self.root)!r})"
+    def read_env(self, env_id: str) -> Env:
+        return Env.from_bytes(self._metadata(env_id, "environment"))
 
-    # -- paths ------------------------------------------------------------------
+    def read_reproduction(self, reproduction_id: str) -> Reproduction:
+        return Reproduction.from_bytes(self._metadata(reproduction_id, "reproduction"))
+
+    def _metadata(self, object_id: str, what: str) -> bytes:
+        if not self.store.has(object_id):
+            raise NotFoundError(f"no {what} {object_id} in this repository")
+        return self.store.get(object_id)
+
+    def tree(self, tree_id: str) -> Tree:
+        return self.trees.tree(tree_id)
+
+    def flatten(self, tree_id: str | None, paths: Iterable[str] | None = None) -> Flat:
+        return self.trees.flatten(tree_id, paths)
+
+    def entry_at(self, tree_id: str, path: str) -> TreeEntry | None:
+        return self.trees.entry_at(tree_id, path)
+
+    def commits_with_prefix(self, prefix: str) -> list[str]:
+        """The ids of the commits that start with ``prefix`` (hex)."""
+        low = bytes.fromhex(prefix.ljust(64, "0"))
+        high = bytes.fromhex(prefix.ljust(64, "f"))
+        rows = self.store.conn.execute(
+            "SELECT id FROM objects WHERE id BETWEEN ? AND ? AND kind = ?",
+            (low, high, KIND_META),
+        ).fetchall()
+        found = []
+        for (raw,) in rows:
+            candidate = raw.hex()
+            try:
+                self.read_commit(candidate)
+            except MlvError:
+                continue  # a tree or another metadata object
+            found.append(candidate)
+        return found
+
+
+class Revisions:
+    """Names commits: ``HEAD~2``, ``main``, ``v1``, ``3fa9``, … (``mlv.repo.revisions``)."""
+
+    def __init__(self, objects: Objects, refs: RefStore) -> None:
+        self.objects = objects
+        self.refs = refs
+
+    def resolve(self, rev: str) -> str:
+        """The commit id a revision names."""
+        return revisions.resolve(self, rev)
+
+    # What ``revisions.resolve`` reads, besides the refs.
+    def read_commit(self, commit_id: str) -> Commit:
+        return self.objects.read_commit(commit_id)
+
+    def commits_with_prefix(self, prefix: str) -> list[str]:
+        return self.objects.commits_with_prefix(prefix)
+
+    def flat_tree(self, rev: str, paths: Iterable[str] | None = None) -> Flat:
+        """The files and symlinks of ``rev``, by path; only under ``paths`` if given."""
+        return self.objects.flatten(self.read_commit(self.resolve(rev)).tree, paths)
+
+    def head_flat(self, paths: Iterable[str] | None = None) -> Flat:
+        """HEAD's files and symlinks ({} before the first commit)."""
+        head = self.refs.head().commit
+        return self.objects.flatten(self.read_commit(head).tree if head else None, paths)
+
+
+class WorkTree:
+    """The files under the repository root: naming, stat-ing and hashing them, and what
+    writes tree content back (``materialiser``)."""
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.tmp = tmp
 
     def relpath(self, path: str | os.PathLike[str]) -> str:
         """A path as the repository names it: POSIX, relative to the root.
@@ -146,71 +173,15 @@ class RepoBase:
                 )
         return rel
 
-    def materialiser(self) -> Materialiser:
-        """What writes tree content into the working tree; the caller holds the lock.
+    def materialiser(self, store: ObjectStore) -> Materialiser:
+        """What writes tree content into the working tree; the caller holds the write lock.
 
         Its journals go to `.mlv/tmp`; what a killed checkout left goes first.
         """
-        clear_leftovers(self.root, self.layout.tmp)
-        return Materialiser(self.root, self.store, self.layout.tmp)
+        clear_leftovers(self.root, self.tmp)
+        return Materialiser(self.root, store, self.tmp)
 
-    # -- objects ----------------------------------------------------------------
-
-    def read_commit(self, commit_id: str) -> Commit:
-        commit = self._commits.get(commit_id)
-        if commit is None:
-            if not self.store.has(commit_id):
-                raise NotFoundError(f"no commit {commit_id} in this repository")
-            commit = Commit.from_bytes(self.store.get(commit_id))
-            self._commits[commit_id] = commit
-        return commit
-
-    def read_run(self, run_id: str) -> Run:
-        return Run.from_bytes(self._metadata(run_id, "run"))
-
-    def read_env(self, env_id: str) -> Env:
-        return Env.from_bytes(self._metadata(env_id, "environment"))
-
-    def read_reproduction(self, reproduction_id: str) -> Reproduction:
-        return Reproduction.from_bytes(self._metadata(reproduction_id, "reproduction"))
-
-    def _metadata(self, object_id: str, what: str) -> bytes:
-        if not self.store.has(object_id):
-            raise NotFoundError(f"no {what} {object_id} in this repository")
-        return self.store.get(object_id)
-
-    def commits_with_prefix(self, prefix: str) -> list[str]:
-        low = bytes.fromhex(prefix.ljust(64, "0"))
-        high = bytes.fromhex(prefix.ljust(64, "f"))
-        rows = self._conn.execute(
-            "SELECT id FROM objects WHERE id BETWEEN ? AND ? AND kind = ?",
-            (low, high, KIND_META),
-        ).fetchall()
-        found = []
-        for (raw,) in rows:
-            candidate = raw.hex()
-            try:
-                self.read_commit(candidate)
-            except MlvError:
-                continue  # a tree or another metadata object
-            found.append(candidate)
-        return found
-
-    def resolve(self, rev: str) -> str:
-        """The commit id a revision names (``HEAD~2``, ``main``, ``v1``, ``3fa9``, …)."""
-        return revisions.resolve(self, rev)
-
-    def flat_tree(self, rev: str, paths: Iterable[str] | None = None) -> Flat:
-        commit = self.read_commit(self.resolve(rev))
-        return self.trees.flatten(commit.tree, paths)
-
-    def _head_flat(self, paths: Iterable[str] | None = None) -> Flat:
-        head = self.refs.head().commit
-        return self.trees.flatten(self.read_commit(head).tree if head else None, paths)
-
-    # -- reading the working tree ----------------------------------------------
-
-    def _stat_paths(self, paths: Iterable[str]) -> dict[str, FileStat]:
+    def stat_paths(self, paths: Iterable[str]) -> dict[str, FileStat]:
         """The stat of each path that exists as a file or symlink, reached through real
         folders only: what a symlinked folder leads to is another path's content."""
         found: dict[str, FileStat] = {}
@@ -232,7 +203,7 @@ class RepoBase:
                 found[path] = info
         return found
 
-    def _parallel(
+    def parallel(
         self,
         items: list[tuple[str, FileStat]],
         work: Callable[[list[tuple[str, FileStat]], Callable[[int], None]], list[T]],
@@ -261,7 +232,7 @@ class RepoBase:
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
             return [r for rs in pool.map(run, batches) for r in rs]
 
-    def _hash_files(
+    def hash_files(
         self, items: list[tuple[str, FileStat]], problems: dict[str, str]
     ) -> list[tuple[str, FileStat] | None]:
         """(id, fresh stat) of working tree files, without storing them.
@@ -277,11 +248,11 @@ class RepoBase:
                 problems[path] = f"cannot read {path}: {describe_error(exc)}"
                 return None
 
-        return self._parallel(
+        return self.parallel(
             items, lambda batch, _advance: [hash_one(p, info) for p, info in batch], NoProgress()
         )
 
-    def _content_on_disk(self, found: dict[str, FileStat], staged: dict[str, Staged]) -> Flat:
+    def content_on_disk(self, found: dict[str, FileStat], staged: dict[str, Staged]) -> Flat:
         """What each found file holds: the staged entry where the stat cache vouches for
         it, else the hash of its content (without storing it).
 
@@ -296,7 +267,7 @@ class RepoBase:
                 flat[path] = as_entry(known)
             else:
                 suspects.append((path, info))
-        hashed = self._hash_files(suspects, {})
+        hashed = self.hash_files(suspects, {})
         for (path, seen), result in zip(suspects, hashed, strict=True):
             object_id, info = result if result is not None else ("", seen)
             flat[path] = Entry(info.kind, object_id, info.size, info.executable)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from mlv.errors import (
@@ -12,21 +13,28 @@ from mlv.errors import (
 )
 from mlv.model.objects import KIND_DIR, Commit
 from mlv.repo import history
-from mlv.repo.blobs import iter_content
+from mlv.repo.base import Objects, Revisions, WorkTree
 from mlv.repo.diff import Change, diff_flat, diff_trees
 from mlv.repo.ignore import IgnoreRules
-from mlv.repo.refs import HEADS, TAGS
+from mlv.repo.refs import HEADS, TAGS, RefStore
 from mlv.repo.results import (
     CommitDetails,
     LogEntry,
 )
-from mlv.repo.tracking import TrackingOps
+from mlv.repo.staging import StagingArea
 from mlv.repo.trees import Flat
 from mlv.repo.worktree import scan, tracked_roots
 
 
-class HistoryOps(TrackingOps):
+@dataclass
+class Browsing:
     """Reading history: log, show, diff, and files as they were."""
+
+    worktree: WorkTree
+    objects: Objects
+    revisions: Revisions
+    refs: RefStore
+    staging: StagingArea
 
     def ref_names(self) -> dict[str, list[str]]:
         """Commit id -> the branch and tag names pointing at it (for decorating logs)."""
@@ -64,9 +72,9 @@ class HistoryOps(TrackingOps):
             rev_list = list(revs or [])
             if not rev_list and self.refs.head().commit is None:
                 return []
-            starts = [self.resolve(r) for r in rev_list or ["HEAD"]]
-        commits = history.reachable(self.read_commit, starts)
-        rel_paths = [self.relpath(p) for p in paths] if paths else None
+            starts = [self.revisions.resolve(r) for r in rev_list or ["HEAD"]]
+        commits = history.reachable(self.objects.read_commit, starts)
+        rel_paths = [self.worktree.relpath(p) for p in paths] if paths else None
         names = self.ref_names()
         entries = []
         needle = author.lower() if author else None
@@ -86,28 +94,28 @@ class HistoryOps(TrackingOps):
         return entries
 
     def _touches(self, commit: Commit, paths: list[str]) -> bool:
-        parent = self.read_commit(commit.parents[0]).tree if commit.parents else None
-        return bool(diff_trees(self.trees, parent, commit.tree, paths))
+        parent = self.objects.read_commit(commit.parents[0]).tree if commit.parents else None
+        return bool(diff_trees(self.objects.trees, parent, commit.tree, paths))
 
     def show(self, rev: str = "HEAD") -> CommitDetails:
         """A commit and the files it changed against its first parent."""
-        commit_id = self.resolve(rev)
-        commit = self.read_commit(commit_id)
-        parent = self.read_commit(commit.parents[0]).tree if commit.parents else None
-        changes = diff_trees(self.trees, parent, commit.tree)
+        commit_id = self.revisions.resolve(rev)
+        commit = self.objects.read_commit(commit_id)
+        parent = self.objects.read_commit(commit.parents[0]).tree if commit.parents else None
+        changes = diff_trees(self.objects.trees, parent, commit.tree)
         entry = LogEntry(commit_id, commit, self.ref_names().get(commit_id, []))
         return CommitDetails(entry, changes)
 
     def open_file(self, rev: str, path: str | os.PathLike[str]) -> Iterator[bytes]:
         """Stream a file's content as it was at ``rev``, verified against its id."""
-        rel = self.relpath(path)
-        commit = self.read_commit(self.resolve(rev))
-        entry = self.trees.entry_at(commit.tree, rel)
+        rel = self.worktree.relpath(path)
+        commit = self.objects.read_commit(self.revisions.resolve(rev))
+        entry = self.objects.entry_at(commit.tree, rel)
         if entry is None:
             raise NotFoundError(f"path {rel} does not exist in {rev}")
         if entry.kind == KIND_DIR:
             raise InvalidArgumentError(f"{rel} is a folder in {rev}; name a file")
-        return iter_content(self.store, entry.id)
+        return self.objects.iter_content(entry.id)
 
     def read_bytes(self, rev: str, path: str | os.PathLike[str]) -> bytes:
         return b"".join(self.open_file(rev, path))
@@ -119,21 +127,20 @@ class HistoryOps(TrackingOps):
         paths: Iterable[str | os.PathLike[str]] | None = None,
     ) -> list[Change]:
         """Changes from ``a`` (default HEAD) to ``b`` (default: the working tree)."""
-        rel_paths = [self.relpath(p) for p in paths] if paths else None
+        rel_paths = [self.worktree.relpath(p) for p in paths] if paths else None
         if a and b:
-            old_tree = self.read_commit(self.resolve(a)).tree
-            return diff_trees(
-                self.trees, old_tree, self.read_commit(self.resolve(b)).tree, rel_paths
-            )
-        old = self.flat_tree(a or "HEAD", rel_paths) if (a or self.refs.head().commit) else {}
-        new = self.flat_tree(b, rel_paths) if b else self.worktree_flat(rel_paths)
+            old_tree = self.objects.read_commit(self.revisions.resolve(a)).tree
+            new_tree = self.objects.read_commit(self.revisions.resolve(b)).tree
+            return diff_trees(self.objects.trees, old_tree, new_tree, rel_paths)
+        has_old = a or self.refs.head().commit
+        old = self.revisions.flat_tree(a or "HEAD", rel_paths) if has_old else {}
+        new = self.revisions.flat_tree(b, rel_paths) if b else self.worktree_flat(rel_paths)
         return diff_flat(old, new)
 
     def worktree_flat(self, paths: list[str] | None = None) -> Flat:
         """The tracked part of the working tree as it is on disk now (content hashed as needed)."""
         staged = self.staging.load()
         roots = paths if paths is not None else tracked_roots(staged)
-        found = scan(self.root, roots, IgnoreRules.load(self.root)).files
-        return self._content_on_disk(found, staged)
-
-    # -- checkout ---------------------------------------------------------------
+        root = self.worktree.root
+        found = scan(root, roots, IgnoreRules.load(root)).files
+        return self.worktree.content_on_disk(found, staged)

@@ -1,4 +1,4 @@
-"""The repository write lock: one writer at a time; others wait, then fail clearly."""
+"""The write lock, `.mlv/lock`: one writer at a time; others wait, then fail clearly."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mlv.errors import LockError
 DEFAULT_LOCK_TIMEOUT = 600.0
 
 
-class RepoLock:
+class WriteLock:
     """An advisory ``flock`` on ``.mlv/lock``, re-entrant within one process.
 
     The kernel drops the lock when its holder dies, so a killed process never
@@ -117,11 +117,6 @@ class RepoLock:
             "check the disk and the permissions of the .mlv folder"
         )
 
-    @property
-    def held(self) -> bool:
-        """Whether this process holds the lock (inside a ``with repo.lock`` block)."""
-        return self._depth > 0
-
     def holder(self) -> str:
         try:
             pid = self.path.read_text().strip()
@@ -137,7 +132,7 @@ class RepoLock:
         os.close(self._fd)
         self._fd = None
 
-    def __enter__(self) -> RepoLock:
+    def __enter__(self) -> WriteLock:
         self.acquire()
         return self
 

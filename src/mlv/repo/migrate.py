@@ -14,7 +14,7 @@ from mlv.repo import notes
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
 from mlv.repo.layout import Layout, find_root
-from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
+from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, WriteLock
 from mlv.repo.records import RunRecords
 from mlv.repo.refs import RefStore
 from mlv.store.objectstore import ObjectStore
@@ -34,7 +34,7 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
         )
     layout = Layout(root)
     Config.load(layout.config)
-    with RepoLock(layout.lock, lock_timeout):
+    with WriteLock(layout.lock, lock_timeout):
         conn = open_database(layout.index_db)
         store = ObjectStore(layout.packs, conn)
         try:

@@ -22,7 +22,7 @@ from mlv.model.runs import Reproduction, Run
 from mlv.repo import notes
 from mlv.repo.database import open_database
 from mlv.repo.layout import Layout, find_root
-from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, RepoLock
+from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, WriteLock
 from mlv.repo.records import RunRecords
 from mlv.repo.refs import RefStore
 from mlv.repo.results import Problem, Progress
@@ -109,7 +109,7 @@ def rebuild_index(
             f"not an mlv repository (or any parent up to /): {path.resolve()}; run 'mlv init' first"
         )
     layout = Layout(root)
-    with RepoLock(layout.lock, lock_timeout, on_lock_wait):
+    with WriteLock(layout.lock, lock_timeout, on_lock_wait):
         removed, removed_bytes = sweep_tmp_packs(layout.packs)
         building = layout.index_db.with_name(layout.index_db.name + BUILDING_SUFFIX)
         _remove_sqlite_files(building)  # a rebuild killed earlier

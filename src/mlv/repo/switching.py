@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from mlv.errors import (
     FormatError,
@@ -14,23 +15,40 @@ from mlv.errors import (
 )
 from mlv.model.objects import Person
 from mlv.repo import history
-from mlv.repo.browsing import HistoryOps
+from mlv.repo.base import Objects, Revisions, WorkTree
 from mlv.repo.diff import same
+from mlv.repo.locking import WriteLock
 from mlv.repo.merge import three_way
-from mlv.repo.refs import HEADS, TAGS, Head, check_ref_name
+from mlv.repo.refs import HEADS, TAGS, Head, RefStore, check_ref_name
 from mlv.repo.results import (
     CheckoutResult,
     MergeResult,
     NoProgress,
     Progress,
 )
-from mlv.repo.staging import Staged, as_entry, displaced_by, staged_from
+from mlv.repo.staging import Staged, StagingArea, as_entry, displaced_by, staged_from
+from mlv.repo.tracking import Tracking
 from mlv.repo.trees import Entry, Flat
 from mlv.repo.worktree import lstat_file, under
+from mlv.store.objectstore import ObjectStore
 
 
-class SwitchingOps(HistoryOps):
-    """Moving the working tree: checkout, restore, branches, tags and merge."""
+@dataclass
+class Switching:
+    """Moving the working tree: checkout, restore, branches, tags and merge.
+
+    A merge commits through ``tracking``, so that the commit it makes passes the
+    same extension points as any other.
+    """
+
+    worktree: WorkTree
+    objects: Objects
+    revisions: Revisions
+    store: ObjectStore
+    staging: StagingArea
+    refs: RefStore
+    write_lock: WriteLock
+    tracking: Tracking
 
     def checkout(
         self,
@@ -47,13 +65,13 @@ class SwitchingOps(HistoryOps):
         unless ``force``.
         """
         progress = progress or NoProgress()
-        with self.lock:
-            commit_id = self.resolve(rev)
-            commit = self.read_commit(commit_id)
+        with self.write_lock:
+            commit_id = self.revisions.resolve(rev)
+            commit = self.objects.read_commit(commit_id)
             staged = self.staging.load()
             if paths is not None:
-                rels = [self.relpath(p) for p in paths]
-                target = self.trees.flatten(commit.tree, rels)
+                rels = [self.worktree.relpath(p) for p in paths]
+                target = self.objects.flatten(commit.tree, rels)
                 for rel in rels:
                     if not any(under(p, [rel]) for p in target):
                         raise NotFoundError(f"path {rel or '.'} does not exist in {rev}")
@@ -81,8 +99,8 @@ class SwitchingOps(HistoryOps):
         along, as git does. With it, tracked files are made exactly the target's;
         files staged but never committed are left on disk, no longer staged.
         """
-        tree = self.read_commit(commit_id).tree
-        target = self.trees.flatten(tree)
+        tree = self.objects.read_commit(commit_id).tree
+        target = self.objects.flatten(tree)
         removals = sorted(p for p in staged if p not in target)
         unstage: list[str] = []
         if force:
@@ -122,7 +140,9 @@ class SwitchingOps(HistoryOps):
             kept = set(carried)
             target = {p: e for p, e in target.items() if p not in kept}
             removals = [p for p in removals if p not in kept]
-        on_disk = self._content_on_disk(self._stat_paths([*target, *removals]), staged)
+        on_disk = self.worktree.content_on_disk(
+            self.worktree.stat_paths([*target, *removals]), staged
+        )
         writes: dict[str, Entry] = {}
         at_risk: list[str] = []
         for path, want in target.items():
@@ -143,7 +163,7 @@ class SwitchingOps(HistoryOps):
                 f"e.g. {at_risk[0]}; commit them first or use --force"
             )
         progress.start(sum(e.size for e in writes.values()), "checking out")
-        written = self.materialiser().apply(writes, removals, progress.advance)
+        written = self.worktree.materialiser(self.store).apply(writes, removals, progress.advance)
         progress.finish()
         # Files that were already right on disk keep their (possibly fresh) stat.
         upserts = dict(written)
@@ -152,7 +172,7 @@ class SwitchingOps(HistoryOps):
                 old = staged.get(path)
                 if old is not None and same(as_entry(old), want):
                     continue
-                info = lstat_file(self.root / path)
+                info = lstat_file(self.worktree.root / path)
                 if info is not None:
                     upserts[path] = staged_from(want.id, info)
         # Restoring HEAD's own content keeps the stage equal to HEAD: status stays cheap.
@@ -161,7 +181,7 @@ class SwitchingOps(HistoryOps):
         still_head = (
             known is not None
             and head_id is not None
-            and known == self.read_commit(head_id).tree
+            and known == self.objects.read_commit(head_id).tree
             and all(p in head and same(head[p], as_entry(s)) for p, s in upserts.items())
             and not any(p in head for p in removals)
         )
@@ -193,16 +213,16 @@ class SwitchingOps(HistoryOps):
 
     def _head_tree_for_checkout(self) -> Flat:
         commit_id = self._head_for_checkout().commit
-        return self.trees.flatten(self.read_commit(commit_id).tree if commit_id else None)
+        return self.objects.flatten(self.objects.read_commit(commit_id).tree if commit_id else None)
 
     def restore(
         self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
     ) -> CheckoutResult:
         """Discard working tree changes to tracked paths: put back the staged content."""
         progress = progress or NoProgress()
-        with self.lock:
+        with self.write_lock:
             staged = self.staging.load()
-            rels = [self.relpath(p) for p in paths]
+            rels = [self.worktree.relpath(p) for p in paths]
             target = {p: as_entry(s) for p, s in staged.items() if under(p, rels)}
             for rel in rels:
                 if not any(under(p, [rel]) for p in target):
@@ -219,15 +239,15 @@ class SwitchingOps(HistoryOps):
 
     def create_branch(self, name: str, rev: str = "HEAD") -> str:
         check_ref_name(name)
-        with self.lock:
+        with self.write_lock:
             if self.refs.read(HEADS + name):
                 raise InvalidArgumentError(f"branch {name!r} already exists")
-            commit_id = self.resolve(rev)
+            commit_id = self.revisions.resolve(rev)
             self.refs.update(HEADS + name, commit_id, None, message=f"branch: from {rev}")
             return commit_id
 
     def delete_branch(self, name: str, *, force: bool = False) -> str:
-        with self.lock:
+        with self.write_lock:
             commit_id = self.refs.read(HEADS + name)
             if commit_id is None:
                 raise NotFoundError(f"no branch named {name!r}; see 'mlv branch'")
@@ -235,7 +255,7 @@ class SwitchingOps(HistoryOps):
                 raise InvalidArgumentError(f"cannot delete {name!r}: it is the current branch")
             head = self.refs.head().commit
             if not force and (
-                head is None or not history.is_ancestor(self.read_commit, commit_id, head)
+                head is None or not history.is_ancestor(self.objects.read_commit, commit_id, head)
             ):
                 raise UncommittedChangesError(
                     f"branch {name!r} is not merged into HEAD; use --force to delete it anyway"
@@ -245,7 +265,7 @@ class SwitchingOps(HistoryOps):
 
     def switch(self, branch: str, *, create: bool = False, force: bool = False) -> CheckoutResult:
         """Move to another branch (creating it from HEAD with ``create``)."""
-        with self.lock:
+        with self.write_lock:
             if create:
                 if self.refs.head().commit is None:
                     check_ref_name(branch)
@@ -267,16 +287,16 @@ class SwitchingOps(HistoryOps):
 
     def create_tag(self, name: str, rev: str = "HEAD", *, force: bool = False) -> str:
         check_ref_name(name, "tag")
-        with self.lock:
+        with self.write_lock:
             old = self.refs.read(TAGS + name)
             if old and not force:
                 raise InvalidArgumentError(f"tag {name!r} already exists; use --force to move it")
-            commit_id = self.resolve(rev)
+            commit_id = self.revisions.resolve(rev)
             self.refs.update(TAGS + name, commit_id, old, message=f"tag: {rev}")
             return commit_id
 
     def delete_tag(self, name: str) -> str:
-        with self.lock:
+        with self.write_lock:
             commit_id = self.refs.read(TAGS + name)
             if commit_id is None:
                 raise NotFoundError(f"no tag named {name!r}; see 'mlv tag'")
@@ -298,15 +318,15 @@ class SwitchingOps(HistoryOps):
         On conflict nothing is changed and ``MergeConflictError`` lists the paths,
         unless ``prefer`` (``"ours"`` or ``"theirs"``) settles them.
         """
-        with self.lock:
+        with self.write_lock:
             head = self.refs.head()
             if head.commit is None:
                 raise NotFoundError("HEAD has no commit yet: nothing to merge into")
-            theirs_id = self.resolve(rev)
-            read = self.read_commit
+            theirs_id = self.revisions.resolve(rev)
+            read = self.objects.read_commit
             if history.is_ancestor(read, theirs_id, head.commit):
                 return MergeResult("up-to-date", head.commit)
-            status = self.status()
+            status = self.tracking.status()
             if status.staged or status.modified or status.deleted:
                 raise UncommittedChangesError(
                     "the working tree has uncommitted changes; commit them before merging"
@@ -316,9 +336,9 @@ class SwitchingOps(HistoryOps):
                 self.refs.update_head(theirs_id, message=f"merge {rev}: fast-forward")
                 return MergeResult("fast-forward", theirs_id)
             base_id = history.merge_base(read, head.commit, theirs_id)
-            base = self.trees.flatten(read(base_id).tree) if base_id else {}
-            ours = self.trees.flatten(read(head.commit).tree)
-            theirs = self.trees.flatten(read(theirs_id).tree)
+            base = self.objects.flatten(read(base_id).tree) if base_id else {}
+            ours = self.objects.flatten(read(head.commit).tree)
+            theirs = self.objects.flatten(read(theirs_id).tree)
             outcome = three_way(base, ours, theirs, prefer)
             if outcome.conflicts:
                 raise MergeConflictError(outcome.conflicts)
@@ -329,7 +349,7 @@ class SwitchingOps(HistoryOps):
             resolved = three_way(base, ours, theirs).conflicts if prefer else []
             what = f"branch '{rev}'" if self.refs.read(HEADS + rev) else rev
             into = head.branch or "HEAD"
-            commit_id = self.commit(
+            commit_id = self.tracking.commit(
                 message or f"Merge {what} into {into}",
                 author=author,
                 allow_empty=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +15,14 @@ from mlv.errors import (
     UncommittedChangesError,
 )
 from mlv.model.objects import Commit, Person
-from mlv.repo.base import RepoBase, describe_error
+from mlv.repo.base import Objects, Revisions, WorkTree, describe_error
 from mlv.repo.blobs import FileChangedError, save_files
 from mlv.repo.diff import Change, diff_flat, same
+from mlv.repo.extensions import AddEvent, CommitEvent, Extensions
 from mlv.repo.ignore import IgnoreRules
+from mlv.repo.locking import WriteLock
+from mlv.repo.records import RunRecords
+from mlv.repo.refs import RefStore
 from mlv.repo.results import (
     AddResult,
     NoProgress,
@@ -26,6 +31,7 @@ from mlv.repo.results import (
 )
 from mlv.repo.staging import (
     Staged,
+    StagingArea,
     as_entry,
     displaced_by,
     staged_from,
@@ -34,63 +40,90 @@ from mlv.repo.staging import (
 )
 from mlv.repo.trees import EMPTY_TREE_ID, Entry, write_tree
 from mlv.repo.worktree import FileStat, scan, tracked_roots, under
+from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
 
 
-class TrackingOps(RepoBase):
+@dataclass
+class Tracking:
     """Staging and committing: add, rm, status, commit."""
 
+    worktree: WorkTree
+    objects: Objects
+    revisions: Revisions
+    store: ObjectStore
+    staging: StagingArea
+    records: RunRecords
+    refs: RefStore
+    write_lock: WriteLock
+    extensions: Extensions
+
     def add(
-        self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        progress: Progress | None = None,
+        strict: bool | None = None,
     ) -> AddResult:
-        """Stage files and folders: store new content, record deletions under the paths."""
         progress = progress or NoProgress()
+        with self.write_lock:
+            event = AddEvent([self.worktree.relpath(p) for p in paths], strict, progress)
+            warnings = self.extensions.before_add.fire(event)
+            result = self._stage(event.paths, progress)
+            result.warnings.extend(warnings)
+            event.result = result
+            result.warnings.extend(self.extensions.after_add.fire(event))
+        return result
+
+    def _stage(self, rels: list[str], progress: Progress) -> AddResult:
+        """Store new content under ``rels`` and stage it, with deletions; the caller
+        holds the write lock."""
+        root = self.worktree.root
         result = AddResult()
-        with self.lock:
-            cache = self.staging.load_stat_cache()
-            rels = self._existing_or_tracked([self.relpath(p) for p in paths], cache)
-            # Files whose stat matches the cache are never read: only the rest are in .files.
-            found = scan(self.root, rels, IgnoreRules.load(self.root), cache)
-            result.warnings.extend(found.warnings)
-            todo = list(found.files.items())
-            result.unchanged = len(found.unchanged)
-            present = set(found.unchanged) | found.files.keys()
-            deletions = sorted(
-                p
-                for p in cache
-                if p not in present and under(p, rels) and not under(p, found.unreadable)
-            )
-            staged = self.staging.load_paths(p for p in found.files if p in cache)
-            progress.start(sum(info.size for _, info in todo), "adding")
-            problems: dict[str, str] = {}
-            saved = self._parallel(
-                todo, lambda batch, advance: self._save_batch(batch, advance, problems), progress
-            )
-            self.store.flush()
-            result.warnings.extend(problems[p] for p in sorted(problems))
-            upserts = []
-            for (path, _info), done in zip(todo, saved, strict=True):
-                if done is None:
-                    continue  # could not be read: it keeps whatever it had staged
-                object_id, info = done
-                before = staged.get(path)
-                entry = staged_from(object_id, info)
-                if before is None:
-                    result.added.append(path)
-                elif not before.same_content(entry):
-                    result.modified.append(path)
-                result.bytes_read += info.size
-                upserts.append((path, entry))
-            # A file where a folder was (or the reverse) pushes the old entries out.
-            displaced = displaced_by([p for p, _ in upserts], cache)
-            if displaced:
-                deletions = sorted(set(deletions) | displaced)
-            if upserts or deletions:
-                changed = set(result.added) | set(result.modified)
-                known = self.staging.known_tree() if not changed and not deletions else None
-                self.staging.apply(upserts, deletions, tree_id=known)
-            result.removed = deletions
-            progress.finish()
+        cache = self.staging.load_stat_cache()
+        self._existing_or_tracked(rels, cache)
+        # Files whose stat matches the cache are never read: only the rest are in .files.
+        found = scan(root, rels, IgnoreRules.load(root), cache)
+        result.warnings.extend(found.warnings)
+        todo = list(found.files.items())
+        result.unchanged = len(found.unchanged)
+        present = set(found.unchanged) | found.files.keys()
+        deletions = sorted(
+            p
+            for p in cache
+            if p not in present and under(p, rels) and not under(p, found.unreadable)
+        )
+        staged = self.staging.load_paths(p for p in found.files if p in cache)
+        progress.start(sum(info.size for _, info in todo), "adding")
+        problems: dict[str, str] = {}
+        saved = self.worktree.parallel(
+            todo, lambda batch, advance: self._save_batch(batch, advance, problems), progress
+        )
+        self.store.flush()
+        result.warnings.extend(problems[p] for p in sorted(problems))
+        upserts = []
+        for (path, _info), done in zip(todo, saved, strict=True):
+            if done is None:
+                continue  # could not be read: it keeps whatever it had staged
+            object_id, info = done
+            before = staged.get(path)
+            entry = staged_from(object_id, info)
+            if before is None:
+                result.added.append(path)
+            elif not before.same_content(entry):
+                result.modified.append(path)
+            result.bytes_read += info.size
+            upserts.append((path, entry))
+        # A file where a folder was (or the reverse) pushes the old entries out.
+        displaced = displaced_by([p for p, _ in upserts], cache)
+        if displaced:
+            deletions = sorted(set(deletions) | displaced)
+        if upserts or deletions:
+            changed = set(result.added) | set(result.modified)
+            known = self.staging.known_tree() if not changed and not deletions else None
+            self.staging.apply(upserts, deletions, tree_id=known)
+        result.removed = deletions
+        progress.finish()
         result.added.sort()
         result.modified.sort()
         return result
@@ -103,44 +136,41 @@ class TrackingOps(RepoBase):
     ) -> list[tuple[str, FileStat] | None]:
         """Store a batch of files; one that cannot be read is left out, with why in
         ``problems``, so that it does not stop the rest."""
+        root = self.worktree.root
         items = [(p, info.kind) for p, info in batch]
         try:
-            return list(save_files(self.store, self.root, items, advance))
+            return list(save_files(self.store, root, items, advance))
         except (OSError, FileChangedError):
             pass  # rare: find which files failed, one at a time
         saved: list[tuple[str, FileStat] | None] = []
         for path, kind in items:
             try:
-                saved.extend(save_files(self.store, self.root, [(path, kind)], advance))
+                saved.extend(save_files(self.store, root, [(path, kind)], advance))
             except (OSError, FileChangedError) as exc:
                 problems[path] = f"skipped {path}: {describe_error(exc)}"
                 saved.append(None)
         return saved
 
-    def _existing_or_tracked(self, rels: list[str], staged: Iterable[str]) -> list[str]:
+    def _existing_or_tracked(self, rels: list[str], staged: Iterable[str]) -> None:
         for rel in rels:
-            if not os.path.lexists(self.root / rel) and not any(under(p, [rel]) for p in staged):
+            if not os.path.lexists(self.worktree.root / rel) and not any(
+                under(p, [rel]) for p in staged
+            ):
                 raise NotFoundError(f"path {rel or '.'} matches no file; check the spelling")
-        return rels
 
     def rm(
         self, paths: Iterable[str | os.PathLike[str]], *, cached: bool = False, force: bool = False
     ) -> list[str]:
-        """Stop tracking paths; delete the files too unless ``cached``.
-
-        A file whose content differs from what is committed or staged is kept on
-        disk unless ``force``: mlv never deletes work it does not hold.
-        """
-        with self.lock:
+        with self.write_lock:
             staged = self.staging.load()
-            rels = [self.relpath(p) for p in paths]
+            rels = [self.worktree.relpath(p) for p in paths]
             targets = sorted(p for p in staged if under(p, rels))
             for rel in rels:
                 if not any(under(p, [rel]) for p in targets):
                     raise NotFoundError(f"path {rel or '.'} is not tracked; see 'mlv status'")
             if not cached and not force:
-                dirty = self._dirty_paths(targets, staged)
-                head = self._head_flat(targets)
+                dirty = self.dirty_paths(targets, staged)
+                head = self.revisions.head_flat(targets)
                 dirty += [
                     p for p in targets if p not in head or not same(head[p], as_entry(staged[p]))
                 ]
@@ -150,23 +180,23 @@ class TrackingOps(RepoBase):
                         f"e.g. {sorted(set(dirty))[0]}; commit them, or use --cached or --force"
                     )
             if not cached:
-                self.materialiser().apply({}, targets)
+                self.worktree.materialiser(self.store).apply({}, targets)
             self.staging.apply(deletes=targets)
             return targets
 
     def status(self) -> Status:
-        """What is staged against HEAD, and what the working tree changed against the stage."""
+        root = self.worktree.root
         head = self.refs.head()
         cache = self.staging.load_stat_cache()
-        head_tree = self.read_commit(head.commit).tree if head.commit else None
+        head_tree = self.objects.read_commit(head.commit).tree if head.commit else None
         if head_tree is not None and self.staging.known_tree() == head_tree:
             staged_changes: list[Change] = []
         else:
             staged_changes = diff_flat(
-                self.trees.flatten(head_tree),
+                self.objects.flatten(head_tree),
                 {p: as_entry(s) for p, s in self.staging.load().items()},
             )
-        found = scan(self.root, tracked_roots(cache), IgnoreRules.load(self.root), cache)
+        found = scan(root, tracked_roots(cache), IgnoreRules.load(root), cache)
         changed = {p: info for p, info in found.files.items() if p in cache}
         unreadable: dict[str, str] = {}
         modified, refresh = self._compare_with_stage(
@@ -208,7 +238,7 @@ class TrackingOps(RepoBase):
         ]
         modified: list[str] = []
         refresh: list[tuple[str, str, int, int]] = []
-        hashed = self._hash_files(suspects, problems)
+        hashed = self.worktree.hash_files(suspects, problems)
         for (path, _info), result in zip(suspects, hashed, strict=True):
             if result is None:
                 modified.append(path)
@@ -223,9 +253,9 @@ class TrackingOps(RepoBase):
                 modified.append(path)
         return sorted(modified), refresh
 
-    def _dirty_paths(self, paths: Iterable[str], staged: dict[str, Staged]) -> list[str]:
+    def dirty_paths(self, paths: Iterable[str], staged: dict[str, Staged]) -> list[str]:
         """Tracked paths whose working tree file differs from the stage (deleted ones aside)."""
-        modified, _ = self._compare_with_stage(self._stat_paths(paths), staged)
+        modified, _ = self._compare_with_stage(self.worktree.stat_paths(paths), staged)
         return modified
 
     def commit(
@@ -237,26 +267,28 @@ class TrackingOps(RepoBase):
         when: datetime | None = None,
         extra_parents: Iterable[str] = (),
         code: dict[str, Any] | None = None,
+        strict: bool | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> str:
-        """Record the staging area as a new commit on the current branch; return its id.
-
-        ``code`` is the code version that goes with it (see ``mlv.gitcode``).
-        """
         from mlv.repo.identity import default_author
 
         if not message.strip():
             raise InvalidArgumentError("a commit needs a message: use -m MESSAGE")
-        author = author or default_author(self.root)
+        event = CommitEvent(
+            message, author or default_author(self.worktree.root), strict, code=code
+        )
         moment = when or datetime.now().astimezone()
-        with self.lock:
+        extra_parents = list(extra_parents)
+        with self.write_lock:
+            _tell(self.extensions.before_commit.fire(event), on_warning)
             head = self.refs.head()
-            parent_tree = self.read_commit(head.commit).tree if head.commit else None
+            parent_tree = self.objects.read_commit(head.commit).tree if head.commit else None
             # A stage already known to equal a stored tree needs no rows read at all.
             tree_id = self.staging.known_tree() or self._write_stage()
-            parents = ([head.commit] if head.commit else []) + list(extra_parents)
+            parents = ([head.commit] if head.commit else []) + extra_parents
             if (
                 not allow_empty
-                and not list(extra_parents)
+                and not extra_parents
                 and (tree_id == parent_tree or (parent_tree is None and tree_id == EMPTY_TREE_ID))
             ):
                 raise NothingToCommitError(
@@ -269,20 +301,22 @@ class TrackingOps(RepoBase):
             commit = Commit(
                 tree=tree_id,
                 parents=tuple(parents),
-                author=author,
+                author=event.author,
                 time=int(moment.timestamp()),
                 tz_offset=int(offset.total_seconds() // 60) if offset else 0,
                 message=message if message.endswith("\n") else message + "\n",
                 runs=tuple(runs),
-                code=dict(code or {}),
+                code=dict(event.code or {}),
             )
             commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
             self.store.flush()
             self._check_written(commit_id)
             # Last: the ref moves only to a commit written, flushed and read back whole.
-            self.refs.update_head(commit_id, str(author), f"commit: {commit.summary}")
+            self.refs.update_head(commit_id, str(event.author), f"commit: {commit.summary}")
             self.staging.apply(tree_id=tree_id)
             self.records.drop_pending([*runs, *superseded])
+            event.commit_id = commit_id
+            _tell(self.extensions.after_commit.fire(event), on_warning)
             return commit_id
 
     def _check_written(self, commit_id: str) -> None:
@@ -292,33 +326,23 @@ class TrackingOps(RepoBase):
         checked every name; what is read here is what nothing else has checked.
         """
         commit = Commit.from_bytes(self.store.get(commit_id))
-        self.trees.tree(commit.tree)
+        self.objects.tree(commit.tree)
 
     def _write_stage(self) -> str:
         staged = self.staging.load()
         return write_tree(self.store, staged, self.entry_profiles(staged))
 
-    # File names whose content may have a profile (tables). The core repository knows no
-    # table formats; ``mlv.Repo`` (``mlv.api``) names them.
-    PROFILED_SUFFIXES: tuple[str, ...] = ()
-
     def entry_profiles(self, flat: Mapping[str, Entry | Staged]) -> dict[str, str]:
-        """The recorded profile id of each table among ``flat``'s paths, by path.
-
-        Every tree a commit or a run writes carries them, so that a folder has one id.
-        Only table paths are looked up, in one batched query.
-        """
-        suffixes = self.PROFILED_SUFFIXES
-        if not suffixes:
-            return {}
-        tables = {p: e.id for p, e in flat.items() if p.lower().endswith(suffixes)}
-        if not tables:
-            return {}
-        found = self.records.profiles_of(list(set(tables.values())))
-        return {p: found[i] for p, i in tables.items() if i in found}
+        """The profile id of each table among ``flat``'s paths, by path, from the
+        ``entry_profiles`` extensions: every tree a commit or a run writes carries them."""
+        return self.extensions.entry_profiles.collect(flat)
 
     def _id_in_tree(self, tree_id: str, path: str) -> str | None:
-        entry = self.trees.entry_at(tree_id, path)
+        entry = self.objects.entry_at(tree_id, path)
         return None if entry is None else entry.id
 
-    # -- history ----------------------------------------------------------------
+
+def _tell(warnings: list[str], on_warning: Callable[[str], None] | None) -> None:
+    if on_warning is not None:
+        for line in warnings:
+            on_warning(line)

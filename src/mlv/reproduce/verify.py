@@ -381,7 +381,7 @@ def _record(
         time=int(time.time()),
         duration_ms=report.duration_ms,
     )
-    with repo.lock:
+    with repo.write_lock:
         reproduction_id = repo.store.put_meta(doc.to_bytes(), KIND_META)
         repo.store.flush()
         notes.add_reproduction(

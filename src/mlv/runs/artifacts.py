@@ -27,7 +27,7 @@ def snapshot(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
             raise NotFoundError(f"{path} does not exist")
     if not paths:
         return {}
-    with repo.lock:
+    with repo.write_lock:
         repo.add(paths)
         found: dict[str, Artifact] = {}
         files = repo.staging.load_paths(paths)
@@ -57,7 +57,7 @@ def fingerprint(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
         if not os.path.lexists(repo.root / path):
             raise NotFoundError(f"{path} does not exist")
         files = scan(repo.root, [path], ignore).files
-        flat = repo._content_on_disk(files, repo.staging.load_paths(files))
+        flat = repo.worktree.content_on_disk(files, repo.staging.load_paths(files))
         if path in flat and not (repo.root / path).is_dir():
             entry = flat[path]
             found[path] = Artifact(entry.id, ARTIFACT_FILE, entry.size)
@@ -110,7 +110,7 @@ def restore(repo: Repo, artifacts: dict[str, Artifact]) -> None:
     so that the output is exactly what the run wrote. Every path passes the tree's
     gate first: nothing is removed through a symlink or outside the tree.
     """
-    with repo.lock:
+    with repo.write_lock:
         gate = TreeGate(repo.root)
         writes: dict[str, Entry] = {}
         removes: list[str] = []
@@ -119,7 +119,7 @@ def restore(repo: Repo, artifacts: dict[str, Artifact]) -> None:
             entries = entries_of(repo, path, artifact)
             writes.update(entries)
             removes.extend(p for p in _entries_on_disk(repo.root, full) if p not in entries)
-        written = repo.materialiser().apply(writes, removes)
+        written = repo.worktree.materialiser(repo.store).apply(writes, removes)
         repo.staging.apply(written.items(), removes)
 
 

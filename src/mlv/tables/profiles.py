@@ -150,7 +150,8 @@ def _working_profile(repo: Repo, path: str) -> Profile:
     info = lstat_file(full)
     if info is None or info.kind != KIND_FILE:
         raise NotFoundError(f"{path} is not a file in the working tree")
-    content_id = repo._content_on_disk({path: info}, repo.staging.load_paths([path]))[path].id
+    staged = repo.staging.load_paths([path])
+    content_id = repo.worktree.content_on_disk({path: info}, staged)[path].id
     known = repo.records.profiles_of([content_id])
     if content_id in known:
         return read_profile(repo, known[content_id])

@@ -22,10 +22,10 @@ def lock(
     """
     with open_repo() as repo:
         if check:
-            current = repo.lock_is_current()
+            current = repo.pin_is_current()
             path = None
         else:
-            path = repo.write_lock()
+            path = repo.write_pin()
             current = True
     if json:
         print_json({"current": current, "path": str(path) if path else None})

@@ -63,10 +63,8 @@ def install(
 
     Example: mlv hooks install
     """
-    from mlv.githooks import install as install_hooks
-
     with open_repo() as repo:
-        states = install_hooks(repo, force=force)
+        states = repo.install_githooks(force=force)
     _show(states, json)
 
 
@@ -78,10 +76,8 @@ def uninstall(json: bool = JSON_OPTION) -> None:
 
     Example: mlv hooks uninstall
     """
-    from mlv.githooks import uninstall as uninstall_hooks
-
     with open_repo() as repo:
-        states = uninstall_hooks(repo)
+        states = repo.uninstall_githooks()
     _show(states, json)
 
 
@@ -91,10 +87,8 @@ def status(json: bool = JSON_OPTION) -> None:
 
     Example: mlv hooks status --json
     """
-    from mlv.githooks import hook_states
-
     with open_repo() as repo:
-        states = hook_states(repo)
+        states = repo.githook_states()
     _show(states, json)
 
 
@@ -116,10 +110,10 @@ def run(
 
     Example: mlv hooks run pre-commit      mlv hooks run status-clean
     """
-    from mlv.githooks import run_hook
-
     with open_repo() as repo:
-        code, message = run_hook(repo, name, args or [], git_index=os.environ.get("GIT_INDEX_FILE"))
+        code, message = repo.run_githook(
+            name, args or [], git_index=os.environ.get("GIT_INDEX_FILE")
+        )
     if message:
         sys.stderr.write(message + "\n")
     if code:
