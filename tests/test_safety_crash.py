@@ -1,4 +1,4 @@
-"""SIGKILL at random moments of add, commit and checkout leaves a valid repository."""
+"""SIGKILL at random moments of add, commit, checkout and restore leaves a valid repository."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from helpers import AUTHOR, ENV, MLV, mlv
 from mlv import Repo
+from mlv.repo.diff import REMOVED
 
 SMALL_FILES = 250
 BIG_SIZE = 2 * 1024 * 1024
@@ -166,3 +167,43 @@ def test_kill_during_checkout(repo: Path) -> None:
 def _rev(root: Path, rev: str) -> str:
     with Repo(root) as r:
         return r.resolve(rev)
+
+
+def test_kill_during_restore_of_a_deleted_folder(tmp_path: Path) -> None:
+    """Files a restore writes where nothing stands get their names only when whole: after
+    a kill, every file there is the committed one, `add` stages no half of one, and the
+    restore run again finishes the job."""
+    root = tmp_path / "repo"
+    rng = random.Random(7)
+    committed = {
+        f"data/d{i % 8}/f{i:04d}.bin": rng.randbytes(rng.randint(2000, 60000)) for i in range(1500)
+    }
+    with Repo.init(root) as r:
+        for rel, data in committed.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        r.add(["data"])
+        r.commit("many files", author=AUTHOR)
+    kills = 0
+    for _ in range(6):
+        subprocess.run(["rm", "-rf", str(root / "data")], check=True)
+        code = kill_after(f"{MLV} checkout HEAD -- data", root, rng.uniform(0.05, 0.8))
+        kills += code is None
+        assert code in (None, 0), code
+        found = {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in (root / "data").rglob("*")
+            if p.is_file()
+        }
+        assert all(committed[rel] == data for rel, data in found.items())
+        ok(mlv(root, "add", "data"))
+        with Repo(root) as r:
+            status = r.status()
+        assert {c.status for c in status.staged} <= {REMOVED}, status.staged
+        assert not status.modified
+        ok(mlv(root, "checkout", "HEAD", "--", "data"))
+        with Repo(root) as r:
+            assert r.status().clean
+        assert {rel: (root / rel).read_bytes() for rel in committed} == committed
+    assert kills >= 2, "no restore was interrupted: raise the data size"
+    cli_checks(root)

@@ -10,6 +10,7 @@ import pytest
 from helpers import AUTHOR, mlv
 from helpers import one_error_line as refused
 from mlv import Repo
+from mlv.errors import MlvError, UncommittedChangesError
 
 MINE = b"my precious uncommitted work\n"
 
@@ -210,3 +211,118 @@ def test_refusal_leaves_everything_as_it_was(repo: Path) -> None:
     assert mlv(repo, "status", "--json").stdout == status
     assert (repo / "data" / "new.txt").read_bytes() == b"new\n"
     ok(mlv(repo, "fsck"))
+
+
+# -- restoring files where nothing stands: written unnamed, named once complete ----------
+
+
+def _many(folders: int, per_folder: int) -> dict[str, bytes]:
+    """Enough files in enough folders for a checkout to write them on several threads."""
+    return {
+        f"data/d{f}/f{i:03d}.bin": f"folder {f} file {i}\n".encode() * (i + 1)
+        for f in range(folders)
+        for i in range(per_folder)
+    }
+
+
+def _damage(root: Path, object_id: str) -> None:
+    """Flip one byte of an object's stored content in its pack."""
+    from mlv.store.pack import RECORD_HEADER
+
+    with Repo(root) as r:
+        where = r.store.index.lookup(bytes.fromhex(object_id))
+    assert where is not None
+    pack = root / ".mlv" / "packs" / where.pack
+    pack.chmod(0o644)
+    with open(pack, "r+b") as f:
+        f.seek(where.offset + RECORD_HEADER.size + 3)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_restoring_a_deleted_folder_writes_every_file_whole(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    Repo.init(root).close()
+    files = _many(6, 30)
+    commit(root, files, "many")
+    subprocess.run(["rm", "-rf", str(root / "data")], check=True)
+    ok(mlv(root, "checkout", "HEAD", "--", "data"))
+    assert {p: (root / p).read_bytes() for p in files} == files
+    assert not [p for p in (root / "data").rglob("*.tmp")]
+    assert not list((root / ".mlv" / "tmp").glob("checkout-*"))
+    with Repo(root) as r:
+        assert r.status().clean
+
+
+def test_a_damaged_object_in_a_restore_leaves_no_file_behind(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    Repo.init(root).close()
+    files = _many(6, 30)
+    commit(root, files, "many")
+    with Repo(root) as r:
+        # The last file of the last folder: the others are named before it is read.
+        damaged = r.flat_tree("HEAD")["data/d5/f029.bin"].id
+    _damage(root, damaged)
+    subprocess.run(["rm", "-rf", str(root / "data")], check=True)
+    proc = mlv(root, "checkout", "HEAD", "--", "data")
+    assert "damaged" in refused(proc)
+    assert not (root / "data").exists()
+    assert not list((root / ".mlv" / "tmp").glob("checkout-*"))
+
+
+class CreateAt:
+    """A progress display that, after the first file a checkout writes, puts a file of the
+    user's at a path the checkout has yet to write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.done = path, False
+
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        if not self.done:
+            self.done = True
+            self.path.write_bytes(MINE)
+
+    def finish(self) -> None:
+        pass
+
+
+def test_a_file_that_appears_during_a_restore_is_kept_and_nothing_else_stays(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    Repo.init(root).close()
+    files = {f"data/f{i}.txt": f"{i}\n".encode() for i in range(5)}
+    commit(root, files, "five")
+    subprocess.run(["rm", "-rf", str(root / "data")], check=True)
+    with Repo(root) as r, pytest.raises(UncommittedChangesError, match="appeared while"):
+        r.checkout("HEAD", ["data"], progress=CreateAt(root / "data" / "f4.txt"))
+    assert [p.name for p in (root / "data").iterdir()] == ["f4.txt"]
+    assert (root / "data" / "f4.txt").read_bytes() == MINE
+
+
+def test_without_unnamed_files_a_restore_goes_through_temporaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file system (or an OS) without O_TMPFILE: every file takes a temporary's way.
+    import mlv.repo.checkout as checkout
+
+    monkeypatch.setattr(checkout, "_TMPFILE", 0)
+    root = tmp_path / "repo"
+    Repo.init(root).close()
+    files = _many(3, 30)
+    commit(root, files, "many")
+    with Repo(root) as r:
+        damaged = r.flat_tree("HEAD")["data/d2/f029.bin"].id
+    subprocess.run(["rm", "-rf", str(root / "data")], check=True)
+    with Repo(root) as r:
+        r.checkout("HEAD", ["data"])
+    assert {p: (root / p).read_bytes() for p in files} == files
+    _damage(root, damaged)
+    subprocess.run(["rm", "-rf", str(root / "data")], check=True)
+    with Repo(root) as r, pytest.raises(MlvError, match="damaged"):
+        r.checkout("HEAD", ["data"])
+    assert not (root / "data").exists()

@@ -6,7 +6,7 @@ import errno
 import os
 import stat
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from mlv.core.chunking import cut_buffer, cut_stream
@@ -207,16 +207,30 @@ def _store_chunks(store: ObjectStore, chunks: list[memoryview]) -> list[tuple[st
 
 def iter_content(store: ObjectStore, file_id: str) -> Iterator[bytes]:
     """Yield a file's bytes chunk by chunk; raise at the end if they do not hash to its id."""
+    yield from content_blocks(store, file_id)
+
+
+def content_blocks(store: ObjectStore, file_id: str) -> Iterable[bytes]:
+    """A file's bytes as blocks, each verified, read from the store at once for a file
+    of one chunk (most files), or lazily chunk by chunk for a larger one.
+
+    A one-chunk file is verified against its id by the store as it is read, and is
+    not hashed again. A chunked file's chunks are each verified as they are read,
+    and their whole against the file's id once the last block is out.
+    """
     kind, data = store.get_with_kind(file_id)
     if kind == KIND_CHUNK:
-        yield data  # verified against its id by the store
-        return
-    manifest = FileManifest.from_bytes(data)
+        return (data,)
+    return _chunked(store, file_id, FileManifest.from_bytes(data))
+
+
+def _chunked(store: ObjectStore, file_id: str, manifest: FileManifest) -> Iterator[bytes]:
     hasher = Hasher()
     for chunk_id, _length in manifest.chunks:
         data = store.get(chunk_id)
         hasher.update(data)
         yield data
+    # Each chunk matched its id; this checks that the manifest lists the right ones.
     if hasher.hexdigest() != file_id:
         raise ChecksumMismatchError(file_id, "its file manifest")
 

@@ -1,17 +1,27 @@
-"""Writing tree content into a working tree in two phases, so a refused or failed one changes
-nothing.
+"""Writing tree content into a working tree, so that a refused or failed checkout changes
+nothing and a killed one is finished by running it again.
 
-Phase one checks every path, every symlink and everything in the way, then
-reads every object (verifying it against its id) into a temporary file beside
-its target (`.<name>.mlv-<token>.tmp`, one token per checkout). Only when all
-of that has worked does phase two remove and rename files into place. A
-damaged object, an unsafe name or a folder in the way therefore stops a
-checkout before any file of the working tree has changed; the temporaries and
-the folders made for them are removed again.
+Phase one checks every path, every symlink and everything in the way, and sorts
+each path into one of two kinds:
 
-Before phase one, a journal in `.mlv/tmp` names the token and the folders the
-temporaries go to: whatever a killed checkout left there is removed by the
-next one (:func:`clear_leftovers`).
+- a path where nothing stands (most of a checkout, all of a restore of a deleted
+  folder) is written *in place*: into an unnamed file of its folder (``O_TMPFILE``)
+  that gets its name (``linkat``) only once all of its content is written and
+  verified against its id. No reader, ``add`` included, ever sees it half-written,
+  and a killed process leaves nothing behind: the kernel frees an unnamed file.
+- a path that replaces something (a file, a symlink, an empty folder, or one
+  reached through a file the checkout removes) is written to a temporary beside
+  it (``.<n>-<name>.mlv-<token>.tmp``, one token per checkout), renamed over it
+  in phase two. A journal in ``.mlv/tmp`` names the token and the folders before
+  the first temporary is written, so whatever a killed checkout left there is
+  removed by the next one (:func:`clear_leftovers`).
+
+Then the files are written on a few threads, one folder per thread at a time. A
+damaged object, or a file that appeared in the way meanwhile, stops the checkout
+there: the files it named are unlinked again, its temporaries and the folders it
+made removed, so the working tree is as it was. Only when every file is written
+does phase two remove what the target lacks and rename the temporaries into place.
+Where a file system has no ``O_TMPFILE``, every path takes the temporary's way.
 """
 
 from __future__ import annotations
@@ -23,14 +33,18 @@ import os
 import re
 import shutil
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from mlv.core.paths import (
     TreeGate,
     check_relpath,
     check_symlink_target,
     lstat_or_none,
+    name_problem,
     open_folder,
     read_regular_file,
     temporary_name,
@@ -41,11 +55,11 @@ from mlv.errors import (
     UncommittedChangesError,
     UnsafePathError,
 )
-from mlv.repo.blobs import iter_content, read_content
+from mlv.repo.blobs import content_blocks, read_content
 from mlv.repo.files import atomic_write
 from mlv.repo.staging import Staged, trusted_mtime
 from mlv.repo.trees import Entry
-from mlv.repo.worktree import KIND_SYMLINK, stat_of
+from mlv.repo.worktree import KIND_SYMLINK
 from mlv.store.objectstore import ObjectStore
 
 WRITE_WORKERS = 4
@@ -53,6 +67,12 @@ PARALLEL_WRITE_MIN = 64
 # Journals under `.mlv/tmp`: one per checkout in progress (docs/format.md).
 JOURNAL_PREFIX = "checkout-"
 JOURNAL_SUFFIX = ".journal"
+# Where an unnamed file (O_TMPFILE) is reached to give it a name with linkat.
+_PROC_FD = "/proc/self/fd"
+_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_TMPFILE_FLAGS = os.O_WRONLY | os.O_CLOEXEC | _TMPFILE
+# What open(O_TMPFILE) says where a file system (or kernel) cannot make one.
+_NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT)
 
 # Kept here for the modules that check paths and symlinks before core.paths existed.
 check_path = check_relpath
@@ -117,6 +137,30 @@ def _remove_temporaries(gate: TreeGate, token: str, folders: Iterable[str]) -> t
     return removed, complete
 
 
+# What phase one found at a folder of a path to write.
+_REAL, _ABSENT, _BLOCKED = 0, 1, 2
+
+
+class _Folder(NamedTuple):
+    state: int  # _REAL, _ABSENT (made in the writing phase) or _BLOCKED
+    near: str  # the nearest real folder at or above it
+    dev: int  # the device of that folder
+
+
+class _Item(NamedTuple):
+    """One path to write, as phase one found its place."""
+
+    path: str
+    name: str
+    entry: Entry
+    # The folder it is written in: its own, or (for a temporary, while a file phase
+    # two removes stands in the way of its own) the nearest real folder above.
+    place: str
+    in_place: bool  # named when complete; otherwise a temporary renamed in phase two
+    over_folder: bool  # an empty folder stands at the path now (phase two removes it)
+    link_target: str | None  # a symlink's target, read and checked in phase one
+
+
 class Materialiser:
     """Writes and removes working tree files for checkout, restore, merge and workspaces.
 
@@ -126,29 +170,114 @@ class Materialiser:
 
     def __init__(self, root: Path, store: ObjectStore, journal_dir: Path | None = None) -> None:
         self.root = Path(root)
+        self._root = str(self.root)
         self.store = store
         self.gate = TreeGate(self.root)
         self.journal_dir = journal_dir
+        self._tmpfile_ok: dict[int, bool] = {}  # device -> whether O_TMPFILE + linkat work
 
     # -- phase one: check -----------------------------------------------------------
 
-    def validate(self, writes: dict[str, Entry], removes: Iterable[str] = ()) -> None:
-        """Check every path, symlink and obstacle before anything is written."""
+    def validate(self, writes: dict[str, Entry], removes: Iterable[str] = ()) -> list[_Item]:
+        """Check every path, symlink and obstacle before anything is written; return
+        each path to write with the way it will be written, sorted by path."""
         removing = set(removes)
+        names_ok: set[str] = {""}
         for path in removing:
-            check_relpath(path)
-        checked: set[str] = set()
-        for path, entry in writes.items():
-            check_relpath(path)
+            self._check_names(path, names_ok)
+        folders: dict[str, _Folder] = {}
+        items: list[_Item] = []
+        for path, entry in sorted(writes.items()):
+            self._check_names(path, names_ok)
+            link_target = None
             if entry.kind == KIND_SYMLINK:
-                target = os.fsdecode(read_content(self.store, entry.id))
-                check_symlink_target(path, target)
-            folder = path.rpartition("/")[0]
-            if folder not in checked:
-                self._check_parents(path, removing)
-                checked.add(folder)
-            self._check_not_in_the_way(path, removing)
+                link_target = os.fsdecode(read_content(self.store, entry.id))
+                check_symlink_target(path, link_target)
+            folder, _, name = path.rpartition("/")
+            where = self._folder(folder, path, removing, folders)
+            over_folder = False
+            if where.state == _REAL:
+                st = lstat_or_none(f"{self._root}/{path}")
+                in_place = st is None and self._tmpfile_works(where)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    self._check_not_in_the_way(path, removing)
+                    over_folder = True
+                place = folder
+            elif where.state == _ABSENT:
+                in_place, place = self._tmpfile_works(where), folder
+            else:
+                in_place, place = False, where.near
+            items.append(_Item(path, name, entry, place, in_place, over_folder, link_target))
         self._check_writable({p.rpartition("/")[0] for p in (*writes, *removing)})
+        return items
+
+    def _check_names(self, path: str, names_ok: set[str]) -> None:
+        """``check_relpath``, each folder's names checked once."""
+        folder, _, name = path.rpartition("/")
+        if folder not in names_ok:
+            if any(name_problem(part) is not None for part in folder.split("/")):
+                check_relpath(path)
+            names_ok.add(folder)
+        if (not folder and path.startswith("/")) or name_problem(name) is not None:
+            check_relpath(path)
+
+    def _folder(
+        self, folder: str, path: str, removing: set[str], known: dict[str, _Folder]
+    ) -> _Folder:
+        """What stands at ``folder`` and above it, looked at once per folder.
+
+        Each folder above a path must be a real folder, absent, or a file or symlink
+        that phase two removes first; anything else refuses the checkout.
+        """
+        found = known.get(folder)
+        if found is not None:
+            return found
+        parts = folder.split("/") if folder else []
+        depth = len(parts)
+        while depth and "/".join(parts[:depth]) not in known:
+            depth -= 1
+        if depth == 0 and "" not in known:
+            known[""] = _Folder(_REAL, "", os.stat(self.root).st_dev)
+        above = known["/".join(parts[:depth])]
+        for end in range(depth + 1, len(parts) + 1):
+            current = "/".join(parts[:end])
+            if above.state == _REAL:
+                st = lstat_or_none(f"{self._root}/{current}")
+                if st is None:
+                    above = _Folder(_ABSENT, above.near, above.dev)
+                elif stat.S_ISDIR(st.st_mode):
+                    above = _Folder(_REAL, current, st.st_dev)
+                elif current in removing:
+                    above = _Folder(_BLOCKED, above.near, above.dev)
+                else:
+                    self._check_parents(path, removing)  # says what is wrong
+                    raise UnsafePathError(
+                        f"{current} changed while mlv looked at it; run the command again"
+                    )
+            known[current] = above
+        return above
+
+    def _tmpfile_works(self, where: _Folder) -> bool:
+        """Whether files on ``where``'s device can be written unnamed, then named."""
+        works = self._tmpfile_ok.get(where.dev)
+        if works is None:
+            works = self._tmpfile_ok[where.dev] = self._probe_tmpfile(where.near)
+        return works
+
+    def _probe_tmpfile(self, folder: str) -> bool:
+        if not _TMPFILE or not os.path.isdir(_PROC_FD):
+            return False
+        try:
+            folder_fd = open_folder(self.root, folder)
+        except OSError:
+            return False
+        try:
+            os.close(os.open(".", os.O_WRONLY | _TMPFILE, 0o600, dir_fd=folder_fd))
+        except OSError:
+            return False  # no support, or no permission: _check_writable then says so
+        finally:
+            os.close(folder_fd)
+        return True
 
     def _check_writable(self, folders: set[str]) -> None:
         """Each folder a file is created, renamed or removed in (or the nearest one that
@@ -174,16 +303,7 @@ class Materialiser:
         )
 
     def _check_not_in_the_way(self, path: str, removing: set[str]) -> None:
-        """A real folder where ``path`` goes must hold only files the checkout removes."""
-        current = self.root
-        for part in path.split("/")[:-1]:
-            current = current / part
-            above = lstat_or_none(current)
-            if above is None or not stat.S_ISDIR(above.st_mode):
-                return  # reached through a symlink phase two removes: another path's folder
-        st = lstat_or_none(self.root / path)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            return
+        """A real folder at ``path`` must hold only files the checkout removes."""
         full = self.root / path
         for base, dirs, names in os.walk(full):
             # A symlink to a folder is listed with the folders; it is an entry to remove.
@@ -196,7 +316,7 @@ class Materialiser:
                         "move it away or commit it first"
                     )
 
-    # -- both phases ------------------------------------------------------------------
+    # -- writing, then phase two --------------------------------------------------
 
     def apply(
         self,
@@ -204,58 +324,34 @@ class Materialiser:
         removes: list[str],
         advance: Callable[[int], None] | None = None,
     ) -> dict[str, Staged]:
-        """Check, write every file to a temporary, then remove and rename into place.
+        """Check, write every file (in place, or to a temporary), then remove and rename.
 
-        Returns the staged entries (with stat) of what was written. Temporaries
-        are written on a few threads, one target folder per thread at a time:
-        creating a file waits on the file system's journal more than on the CPU,
-        so creators in different folders overlap their waits.
+        Returns the staged entries (with stat) of what was written. Files are
+        written on a few threads, one folder per thread at a time: creating a file
+        waits on the file system's journal more than on the CPU, so creators in
+        different folders overlap their waits.
         """
-        self.validate(writes, removes)
-        if not writes:
+        items = self.validate(writes, removes)
+        if not items:
             self._remove_all(removes)
             return {}
         token = os.urandom(6).hex()
-        places = self._places(writes, set(removes))
-        folders = sorted(set(places.values()))
-        journal = self._write_journal(token, folders)
+        folders = sorted({item.place for item in items if not item.in_place})
+        journal = self._write_journal(token, folders) if folders else None
         made: list[Path] = []
+        named: list[tuple[str, str, int]] = []  # (folder, name, inode) of each file named
         try:
-            temporaries = self._write_temporaries(writes, places, token, made, advance)
+            written = self._write_files(items, token, made, named, advance)
         except BaseException:
+            self._unlink_named(named)
             _remove_temporaries(self.gate, token, folders)
             _remove_empty(made)
             self._drop_journal(journal)
             raise
         self._remove_all(removes)
-        staged = self._move_into_place(writes, temporaries)
+        staged = self._move_into_place(items, written)
         self._drop_journal(journal)
         return staged
-
-    def _places(self, writes: dict[str, Entry], removing: set[str]) -> dict[str, str]:
-        """Where each path's temporary goes: its own folder, or, while something that
-        phase two removes stands in the way of that folder, the nearest folder above."""
-        places: dict[str, str] = {}
-        known: dict[str, str] = {}
-        for path in writes:
-            folder = path.rpartition("/")[0]
-            place = known.get(folder)
-            if place is None:
-                place = known[folder] = self._place_for(folder)
-            places[path] = place
-        return places
-
-    def _place_for(self, folder: str) -> str:
-        reached = ""
-        for part in folder.split("/") if folder else []:
-            candidate = f"{reached}/{part}" if reached else part
-            st = lstat_or_none(self.root / candidate)
-            if st is None:
-                return folder  # the rest is made in phase one
-            if not stat.S_ISDIR(st.st_mode):
-                return reached  # a file or symlink that phase two removes
-            reached = candidate
-        return folder
 
     def _write_journal(self, token: str, folders: list[str]) -> Path | None:
         if self.journal_dir is None:
@@ -270,44 +366,72 @@ class Materialiser:
         if journal is not None:
             journal.unlink(missing_ok=True)
 
-    def _write_temporaries(
+    def _write_files(
         self,
-        writes: dict[str, Entry],
-        places: dict[str, str],
+        items: list[_Item],
         token: str,
         made: list[Path],
+        named: list[tuple[str, str, int]],
         advance: Callable[[int], None] | None,
-    ) -> dict[str, Path]:
-        """Read every object into its temporary: the phase where damage shows."""
-        self.store.prefetch(entry.id for entry in writes.values())
-        by_place: dict[str, list[tuple[str, Entry]]] = {}
-        for path, entry in sorted(writes.items()):
-            by_place.setdefault(places[path], []).append((path, entry))
-        for place in by_place:
-            made.extend(self._make_folder(place))
+    ) -> dict[str, os.stat_result | str]:
+        """Read every object into its file: the phase where damage shows.
 
-        def write_folder(place: str) -> list[tuple[str, Path]]:
-            base = self.root / place
-            done = []
+        Returns, for each path, the stat of the file named in place, or the name of
+        its temporary. Each file named is added to ``named`` as soon as it is, so
+        that a failure anywhere can take it away again.
+        """
+        # Temporaries first, then the files named in place: a process killed meanwhile
+        # has changed nothing visible for as long as possible.
+        by_place: dict[tuple[bool, str], list[tuple[int, _Item]]] = {}
+        for index, item in enumerate(items):
+            by_place.setdefault((item.in_place, item.place), []).append((index, item))
+        for place in sorted({place for _, place in by_place}):
+            made.extend(self._make_folder(place))
+        written: dict[str, os.stat_result | str] = {}
+        failed = threading.Event()
+
+        def write_place(key: tuple[bool, str]) -> None:
+            place = key[1]
+            group = by_place[key]
+            # Per folder, on the writers' threads: the lookups overlap other files' writes.
+            self.store.prefetch(item.entry.id for _, item in group)
             folder_fd = open_folder(self.root, place)
             try:
-                for index, (path, entry) in enumerate(by_place[place]):
-                    # Numbered: files of several folders may wait in one place.
-                    name = temporary_name(f"{index}-{path.rpartition('/')[2]}", token)
-                    self._write_temporary(folder_fd, name, entry, path)
-                    done.append((path, base / name))
+                for index, item in group:
+                    if failed.is_set():
+                        return
+                    if item.in_place:
+                        st = self._write_named(folder_fd, item)
+                        named.append((place, item.name, st.st_ino))
+                        written[item.path] = st
+                    else:
+                        # Numbered: files of several folders may wait in one place.
+                        tmp = temporary_name(f"{index}-{item.name}", token)
+                        self._write_temporary(folder_fd, tmp, item)
+                        written[item.path] = tmp
                     if advance is not None:
-                        advance(entry.size)
+                        advance(item.entry.size)
+            except BaseException:
+                failed.set()
+                raise
             finally:
                 os.close(folder_fd)
-            return done
 
-        if len(by_place) <= 1 or len(writes) < PARALLEL_WRITE_MIN:
-            return {p: t for place in by_place for p, t in write_folder(place)}
+        order = sorted(by_place)
+        if len(order) <= 1 or len(items) < PARALLEL_WRITE_MIN:
+            for key in order:
+                write_place(key)
+            return written
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(WRITE_WORKERS) as pool:
-            return {p: t for done in pool.map(write_folder, by_place) for p, t in done}
+            futures = [pool.submit(write_place, key) for key in order]
+        # Every writer has stopped here, so ``named`` is complete for the caller's undo.
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+        return written
 
     def _make_folder(self, folder: str) -> list[Path]:
         """Make ``folder`` (through the gate); return the topmost folder made, if any."""
@@ -319,26 +443,65 @@ class Materialiser:
                 return [current]
         return []
 
-    def _write_temporary(self, folder_fd: int, name: str, entry: Entry, path: str) -> None:
-        if entry.kind == KIND_SYMLINK:
-            os.symlink(os.fsdecode(read_content(self.store, entry.id)), name, dir_fd=folder_fd)
-            return
-        mode = 0o777 if entry.executable else 0o666
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        fd = os.open(name, flags, mode, dir_fd=folder_fd)
-        written = 0
+    def _write_named(self, folder_fd: int, item: _Item) -> os.stat_result:
+        """Write ``item`` unnamed in its folder and name it once complete; its stat."""
         try:
-            for block in iter_content(self.store, entry.id):
-                _write_fully(fd, block)
-                written += len(block)
+            if item.link_target is not None:
+                os.symlink(item.link_target, item.name, dir_fd=folder_fd)
+                return os.stat(item.name, dir_fd=folder_fd, follow_symlinks=False)
+            mode = 0o777 if item.entry.executable else 0o666
+            fd = os.open(".", _TMPFILE_FLAGS, mode, dir_fd=folder_fd)
+            try:
+                self._write_content(fd, item)
+                st = os.fstat(fd)
+                # linkat fails where anything stands: nothing is ever replaced here.
+                os.link(f"{_PROC_FD}/{fd}", item.name, dst_dir_fd=folder_fd)
+            finally:
+                os.close(fd)
+        except FileExistsError:
+            raise UncommittedChangesError(
+                f"{item.path} appeared while mlv was writing it; "
+                "move it away and run the command again"
+            ) from None
+        return st
+
+    def _write_temporary(self, folder_fd: int, name: str, item: _Item) -> None:
+        if item.link_target is not None:
+            os.symlink(item.link_target, name, dir_fd=folder_fd)
+            return
+        mode = 0o777 if item.entry.executable else 0o666
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(name, flags, mode, dir_fd=folder_fd)
+        try:
+            self._write_content(fd, item)
         finally:
             os.close(fd)
-        if written != entry.size:
+
+    def _write_content(self, fd: int, item: _Item) -> None:
+        written = 0
+        for block in content_blocks(self.store, item.entry.id):
+            done = os.write(fd, block)
+            if done < len(block):
+                _write_fully(fd, memoryview(block)[done:])
+            written += len(block)
+        if written != item.entry.size:
             # The content is right (verified against its id); the tree that names it is not.
             raise FormatError(
-                f"the tree entry of {path} says {entry.size} bytes, its content has {written}: "
-                "the commit is damaged; run 'mlv fsck'"
+                f"the tree entry of {item.path} says {item.entry.size} bytes, its content "
+                f"has {written}: the commit is damaged; run 'mlv fsck'"
             )
+
+    def _unlink_named(self, named: list[tuple[str, str, int]]) -> None:
+        """Take away the files a failed checkout named: each one it made itself."""
+        fds = _FolderFds(self.root)
+        try:
+            for folder, name, ino in named:
+                with contextlib.suppress(OSError, UnsafePathError):
+                    folder_fd = fds.get(folder)
+                    if os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_ino == ino:
+                        os.unlink(name, dir_fd=folder_fd)
+        finally:
+            fds.close()
 
     # -- phase two: change the working tree ---------------------------------------
 
@@ -368,32 +531,36 @@ class Materialiser:
         self._prune_empty_parents(path)
 
     def _move_into_place(
-        self, writes: dict[str, Entry], temporaries: dict[str, Path]
+        self, items: list[_Item], written: dict[str, os.stat_result | str]
     ) -> dict[str, Staged]:
+        """Rename each temporary over its target; the staged entry of every path."""
         staged: dict[str, Staged] = {}
         fds = _FolderFds(self.root)
+        now = time.time_ns()
         try:
-            for path, entry in sorted(writes.items()):
-                folder, _, name = path.rpartition("/")
-                if folder not in fds:
-                    self.gate.make_parents(path)
-                full = self.root / path
-                _clear_empty_folder(full)
-                tmp = temporaries[path]
-                place = tmp.parent.relative_to(self.root).as_posix()
-                place = "" if place == "." else place
+            for item in items:
+                done = written[item.path]
+                if not isinstance(done, str):
+                    staged[item.path] = _staged_from(done, item.entry, now)
+                    continue
+                folder = item.path.rpartition("/")[0]
+                if folder != item.place and folder not in fds:
+                    self.gate.make_parents(item.path)
+                full = self.root / item.path
+                if item.over_folder:
+                    _clear_empty_folder(full)
                 # Both ends through folder fds: a folder swapped for a symlink since
                 # phase one cannot send the file anywhere else.
                 try:
                     os.replace(
-                        tmp.name, name, src_dir_fd=fds.get(place), dst_dir_fd=fds.get(folder)
+                        done, item.name, src_dir_fd=fds.get(item.place), dst_dir_fd=fds.get(folder)
                     )
                 except OSError as exc:
                     if exc.errno != errno.EXDEV:
                         raise
-                    self._copy_into_place(tmp, full)
-                st = os.stat(name, dir_fd=fds.get(folder), follow_symlinks=False)
-                staged[path] = _staged_from(st, entry)
+                    self._copy_into_place(self.root / item.place / done, full)
+                st = os.stat(item.name, dir_fd=fds.get(folder), follow_symlinks=False)
+                staged[item.path] = _staged_from(st, item.entry)
         finally:
             fds.close()
         return staged
@@ -465,20 +632,14 @@ class _FolderFds:
         self._fds.clear()
 
 
-def _staged_from(st: os.stat_result, entry: Entry) -> Staged:
-    info = stat_of(st)
-    assert info is not None
-    return Staged(
-        entry.kind,
-        entry.id,
-        entry.size,
-        entry.executable,
-        trusted_mtime(info.mtime_ns),
-        info.ino,
-    )
+def _staged_from(st: os.stat_result, entry: Entry, now_ns: int | None = None) -> Staged:
+    """The staged entry of a file just written, its mtime cached only where it can be
+    trusted (``trusted_mtime``; ``now_ns``: when writing ended, read once for all)."""
+    mtime = trusted_mtime(st.st_mtime_ns, now_ns)
+    return Staged(entry.kind, entry.id, entry.size, entry.executable, mtime, st.st_ino)
 
 
-def _write_fully(fd: int, data: bytes) -> None:
+def _write_fully(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
