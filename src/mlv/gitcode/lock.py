@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import TreeGate, read_text_file
 from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
 from mlv.repo.files import atomic_write
@@ -130,6 +131,7 @@ def write_lock(repo: Repo) -> Path:
     except FileNotFoundError:
         unchanged = False
     if not unchanged:
+        crash_point("lock.before-write")
         atomic_write(path, data)
     return path
 

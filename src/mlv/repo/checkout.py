@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import (
     TreeGate,
     check_relpath,
@@ -338,6 +339,7 @@ class Materialiser:
         token = os.urandom(6).hex()
         folders = sorted({item.place for item in items if not item.in_place})
         journal = self._write_journal(token, folders) if folders else None
+        crash_point("checkout.after-journal")
         made: list[Path] = []
         named: list[tuple[str, str, int]] = []  # (folder, name, inode) of each file named
         try:
@@ -348,8 +350,11 @@ class Materialiser:
             _remove_empty(made)
             self._drop_journal(journal)
             raise
+        crash_point("checkout.after-write")
         self._remove_all(removes)
+        crash_point("checkout.after-remove")
         staged = self._move_into_place(items, written)
+        crash_point("checkout.after-rename")
         self._drop_journal(journal)
         return staged
 

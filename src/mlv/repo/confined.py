@@ -8,6 +8,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import temporary_name
 from mlv.errors import FormatError
 
@@ -86,6 +87,7 @@ class ConfinedDir:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            crash_point("ref.before-rename")
             try:
                 os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
             except OSError:

@@ -6,6 +6,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import temporary_name
 
 
@@ -17,6 +18,7 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
+        crash_point("file.before-rename")
         os.replace(tmp, path)
         if fsync:
             # The rename itself is durable only once its folder is synced.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mlv.core.crashpoints import crash_point
 from mlv.errors import FormatError
 from mlv.model.notes import Notes
 from mlv.repo.records import RunRecords
@@ -32,6 +33,7 @@ def append(
     entry = Notes(parents=(parent,) if parent else (), records=tuple(records))
     notes_id = store.put_meta(entry.to_bytes(), KIND_META)
     store.flush()
+    crash_point("notes.before-ref")
     refs.update(ref, notes_id, parent, message=message or f"notes: {len(records)} record(s)")
     return notes_id
 
@@ -74,4 +76,5 @@ def add_reproduction(
     The caller holds the write lock and has stored the reproduction object.
     """
     append(store, refs, REPRODUCTIONS, [reproduction_id], f"reproduce: {commit_id[:12]}")
+    crash_point("notes.after-ref")
     records.add_reproduction(commit_id, reproduction_id, time)

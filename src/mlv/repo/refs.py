@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.hashing import is_object_id
 from mlv.core.paths import is_temporary_name
 from mlv.errors import FormatError, InvalidArgumentError, MlvError
@@ -227,6 +228,7 @@ class RefStore:
         try:
             self._files.prepare(name)
             self._log(name, current, new, who, message)
+            crash_point("ref.after-reflog")
             self._files.write(name, f"{new}\n".encode())
         except BlockedPathError as exc:
             keep = _depth(_namespace(name))

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mlv.core.crashpoints import crash_point
 from mlv.errors import (
     FormatError,
     InvalidArgumentError,
@@ -78,6 +79,7 @@ class Switching:
                 result = self._materialise(target, staged, [], force, progress, commit_id)
                 return result
             result = self._move_to(commit_id, staged, force, progress)
+            crash_point("checkout.before-head")
             head = self._head_for_checkout()
             if rev in ("HEAD", "@"):
                 branch = head.branch  # as git does: HEAD stays where it is
@@ -164,6 +166,7 @@ class Switching:
             )
         progress.start(sum(e.size for e in writes.values()), "checking out")
         written = self.worktree.materialiser(self.store).apply(writes, removals, progress.advance)
+        crash_point("checkout.before-stage")
         progress.finish()
         # Files that were already right on disk keep their (possibly fresh) stat.
         upserts = dict(written)

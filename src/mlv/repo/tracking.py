@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mlv.core.crashpoints import crash_point
 from mlv.errors import (
     InvalidArgumentError,
     NotFoundError,
@@ -100,6 +101,7 @@ class Tracking:
             todo, lambda batch, advance: self._save_batch(batch, advance, problems), progress
         )
         self.store.flush()
+        crash_point("add.after-pack")
         result.warnings.extend(problems[p] for p in sorted(problems))
         upserts = []
         for (path, _info), done in zip(todo, saved, strict=True):
@@ -309,11 +311,15 @@ class Tracking:
                 code=dict(event.code or {}),
             )
             commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
+            crash_point("commit.before-flush")
             self.store.flush()
             self._check_written(commit_id)
             # Last: the ref moves only to a commit written, flushed and read back whole.
+            crash_point("commit.before-ref")
             self.refs.update_head(commit_id, str(event.author), f"commit: {commit.summary}")
+            crash_point("commit.after-ref")
             self.staging.apply(tree_id=tree_id)
+            crash_point("commit.after-stage")
             self.records.drop_pending([*runs, *superseded])
             event.commit_id = commit_id
             _tell(self.extensions.after_commit.fire(event), on_warning)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import TreeGate
 from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFoundError
 from mlv.gitcode.workspace import write_code
@@ -384,6 +385,7 @@ def _record(
     with repo.write_lock:
         reproduction_id = repo.store.put_meta(doc.to_bytes(), KIND_META)
         repo.store.flush()
+        crash_point("reproduce.after-object")
         notes.add_reproduction(
             repo.store, repo.refs, repo.records, report.commit, reproduction_id, doc.time
         )

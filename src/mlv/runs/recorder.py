@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import TreeGate
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
 from mlv.model.canonical import INT_MAX, INT_MIN
@@ -203,6 +204,7 @@ def execute(
             2,
         )
     outs = snapshot(repo, spec.outs)
+    crash_point("run.after-outputs")
     run = Run(
         name=spec.name,
         cmd=spec.cmd,
@@ -223,6 +225,7 @@ def execute(
     )
     run_id = repo.store.put_meta(run.to_bytes(), KIND_META)
     repo.store.flush()
+    crash_point("run.after-object")
     remember(repo, run_id, run, inputs.key)
     return run_id, run
 
@@ -230,6 +233,7 @@ def execute(
 def remember(repo: Repo, run_id: str, run: Run, key: str) -> None:
     """File a run in the run cache and queue it for the next commit."""
     repo.records.cache_run(key, run_id)
+    crash_point("run.after-cache")
     repo.records.add_pending(run_id, {p: a.id for p, a in run.outs.items()})
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.hashing import hash_bytes, id_from_bytes, id_to_bytes
 from mlv.core.paths import open_regular_file
 from mlv.errors import (
@@ -143,6 +144,7 @@ class ObjectStore:
             writer.abandon()
             return
         writer.finish()
+        crash_point("pack.after-rename")
         entries = [(i, off, length, kind) for i, (off, length, kind) in self._pending.items()]
         with self.conn:
             self.index.add_pack(writer.name, entries)

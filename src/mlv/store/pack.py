@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.paths import open_regular_file
 from mlv.errors import FormatError, UnsupportedVersionError
 
@@ -135,6 +136,7 @@ class PackWriter:
 
     def finish(self) -> Path:
         with self._lock:
+            crash_point("pack.before-seal")
             os.fsync(self._fd)
             final = self.packs_dir / self.name
             # Renamed before the fd (and with it the lock) is let go: a free lock on a

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlv.core.crashpoints import crash_point
 from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
 from mlv.model.objects import KIND_FILE
 from mlv.model.tables import Profile
@@ -103,6 +104,7 @@ def _record(repo: Repo, made: list[tuple[str, Profile]]) -> None:
         return
     pairs = [(content_id, repo.store.put_meta(p.to_bytes(), KIND_META)) for content_id, p in made]
     repo.store.flush()
+    crash_point("profiles.after-objects")
     repo.records.add_profiles(pairs)
 
 
