@@ -24,11 +24,12 @@ import pytest
 
 import mlv.model
 from mlv.core.hashing import hash_bytes
+from mlv.errors import FormatError
 from mlv.model.canonical import dumps
 from mlv.model.notes import Notes
-from mlv.model.objects import StoredObject, Tree, object_type
+from mlv.model.objects import Commit, Person, StoredObject, Tree, object_type
 from mlv.model.runs import Artifact, Env, ParamsUse, Reproduction, Run
-from mlv.model.tables import ColumnProfile, Profile
+from mlv.model.tables import ColumnProfile, Profile, ProfileMap
 from test_model import (
     GOLDEN_COMMIT,
     GOLDEN_COMMIT_BYTES,
@@ -226,6 +227,53 @@ NOTES_BYTES = (
 )
 NOTES_ID = "4ca7db61c921ed2029c97aa7e5d35e66bf8618e9c3ce54ffb1d10b0f17befb75"
 
+PROFILE_MAP = ProfileMap({ID_TRAIN: PROFILE_ID, ID_IMAGES: hash_bytes(b"profile2")})
+PROFILE_MAP_BYTES = (
+    b'{"format":1,"profiles":{"4164c05580806a157d3dc6db8c3bc17c5625cc86cce39e4dd067048a2591795a"'
+    b':"045180f5de461f60b39190eeb98d5b56f0183e69d938371fea20381d7d11eb92",'
+    b'"a4cf1c7ce5df043b27cbb98fb4ff77d3cf672e92b31d43932336e30398111623":'
+    b'"263f308b0ed59ff45accbf0985366c04bc54d6cfb9b7274ea9695e1790eecc43"},"type":"profiles"}'
+)
+PROFILE_MAP_ID = "9866907ed20721fd2dfc354366cb3b6955f0e581d74d53ac591884af9002a98b"
+
+# A commit of format 2 that holds tables first: ``profiles`` names its profile map. A
+# commit without one has no ``profiles`` key at all (GOLDEN_COMMIT, tests/test_model.py).
+COMMIT_WITH_PROFILES = Commit(
+    tree=hash_bytes(b"tree"),
+    parents=(ID_COMMIT,),
+    author=Person("Ada Lovelace", "ada@example.com"),
+    time=1_700_000_000,
+    tz_offset=60,
+    message="tables\n",
+    profiles=PROFILE_MAP_ID,
+)
+COMMIT_WITH_PROFILES_BYTES = (
+    b'{"author":{"email":"ada@example.com","name":"Ada Lovelace"},"code":{},"format":1,'
+    b'"message":"tables\\n","parents":'
+    b'["6fbcae62efa762c892db387f34ade5692a3abe31025814ee67ec014d4ba3ed05"],"profiles":'
+    b'"9866907ed20721fd2dfc354366cb3b6955f0e581d74d53ac591884af9002a98b","runs":[],"time":'
+    b'1700000000,"tree":"6baa6c9f461fe834a9da0ebb62e0f6fb8c11988a58cbc51b8da8040aea19bc3a",'
+    b'"type":"commit","tz_offset":60}'
+)
+COMMIT_WITH_PROFILES_ID = "8dcb21852b608594136232eedf3912584d989500e8d6a172f582d280276a3364"
+
+
+def test_a_commit_that_names_a_profile_map_has_golden_bytes() -> None:
+    assert COMMIT_WITH_PROFILES.to_bytes() == COMMIT_WITH_PROFILES_BYTES
+    assert COMMIT_WITH_PROFILES.id == COMMIT_WITH_PROFILES_ID
+    assert Commit.from_bytes(COMMIT_WITH_PROFILES_BYTES) == COMMIT_WITH_PROFILES
+    # Absent is absent: a null would be a second spelling of the same commit.
+    null = COMMIT_WITH_PROFILES_BYTES.replace(
+        b'"9866907ed20721fd2dfc354366cb3b6955f0e581d74d53ac591884af9002a98b"', b"null"
+    )
+    with pytest.raises(FormatError):
+        Commit.from_bytes(null)
+
+
+def test_an_empty_profile_map_is_refused() -> None:
+    with pytest.raises(FormatError, match="empty"):
+        ProfileMap.from_bytes(b'{"format":1,"profiles":{},"type":"profiles"}')
+
 
 class Golden(NamedTuple):
     obj: StoredObject
@@ -239,6 +287,7 @@ GOLDEN: dict[str, Golden] = {
     "reproduction": Golden(REPRODUCTION, REPRODUCTION_BYTES, REPRODUCTION_ID),
     "profile": Golden(PROFILE, PROFILE_BYTES, PROFILE_ID),
     "notes": Golden(NOTES, NOTES_BYTES, NOTES_ID),
+    "profiles": Golden(PROFILE_MAP, PROFILE_MAP_BYTES, PROFILE_MAP_ID),
     # Pinned in tests/test_model.py (a format change edits them there).
     "file": Golden(GOLDEN_MANIFEST, GOLDEN_MANIFEST_BYTES, hash_bytes(GOLDEN_MANIFEST_BYTES)),
     "tree": Golden(Tree.of(GOLDEN_TREE_ENTRIES), GOLDEN_TREE_BYTES, GOLDEN_TREE_ID),

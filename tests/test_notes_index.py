@@ -180,26 +180,78 @@ def test_notes_refs_pass_the_ref_gate(repo_path: Path) -> None:
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_migrate_puts_a_format_1_reproduction_on_the_notes_ref(tmp_path: Path, run_mlv) -> None:
+# What ``format1-expected.json`` holds, and the command that answers each (written by
+# mlv 0.2.0 from the fixture repository, before any upgrade).
+FIXTURE_ANSWERS = {
+    "log": ("log", "--json"),
+    "show": ("show", "--json"),
+    "stats": ("stats", "data/train.csv", "--json"),
+    "metrics": ("metrics", "show", "--json"),
+    "history": ("history", "data/train.csv", "--json"),
+    "lineage": ("lineage", "model.txt", "--format", "json"),
+    "status": ("status", "--json"),
+}
+
+
+def _fixture_answers(root: Path, run_mlv) -> dict[str, object]:
+    return {key: json.loads(run_mlv(root, *args).stdout) for key, args in FIXTURE_ANSWERS.items()}
+
+
+def _unpack_format_1(tmp_path: Path) -> Path:
     import tarfile
 
     root = tmp_path / "old"
     root.mkdir()
     with tarfile.open(FIXTURES / "format1-repo.tar.gz") as tar:
         tar.extractall(root, filter="data")
+    return root
+
+
+def test_a_format_1_repository_is_refused_until_migrate_converts_it(
+    tmp_path: Path, run_mlv
+) -> None:
+    root = _unpack_format_1(tmp_path)
     expected = json.loads((FIXTURES / "format1-expected.json").read_text())
+    assert set(expected) == set(FIXTURE_ANSWERS)
     shown = expected["show"]["reproductions"]
     assert shown  # the fixture holds a reproduction that mlv 0.2 kept in index.db only
+    for args in (("status",), ("log",), ("add", "notes.txt")):
+        line = one_error_line(run_mlv(root, *args, expect=2))
+        assert "format 1" in line and "run 'mlv migrate'" in line
+    assert "format = 1" in Path(root, ".mlv/config.toml").read_text()
+
     done = json.loads(run_mlv(root, "migrate", "--json").stdout)
-    assert done == {"reproductions_linked": len(shown)}
+    assert done == {"format_after": 2, "format_before": 1, "reproductions_linked": len(shown)}
+    assert "format = 2" in Path(root, ".mlv/config.toml").read_text()
     again = json.loads(run_mlv(root, "migrate", "--json").stdout)
-    assert again == {"reproductions_linked": 0}  # idempotent: one chain entry in all
+    # Idempotent: one chain entry in all.
+    assert again == {"format_after": 2, "format_before": 2, "reproductions_linked": 0}
     with Repo(root) as repo:
         assert notes.all_records(repo.store, repo.refs, notes.REPRODUCTIONS) == [
             r["id"] for r in shown
         ]
-    # Now the index can be lost: the reproductions come back from the ref.
+    # Every answer mlv 0.2 gave, the same: no commit id changed.
+    assert _fixture_answers(root, run_mlv) == expected
+    # Now the index can be lost: everything comes back from the objects and refs.
     Path(root, ".mlv/index.db").unlink()
     run_mlv(root, "index", "rebuild")
-    assert json.loads(run_mlv(root, "show", "--json").stdout)["reproductions"] == shown
+    assert _fixture_answers(root, run_mlv) == expected
     assert run_mlv(root, "fsck").returncode == 0
+    # A format-1 tree names its tables' profiles, so the same files staged again make a
+    # tree with another id: still nothing to commit.
+    table = root / "data" / "train.csv"
+    kept = table.read_bytes()
+    table.write_bytes(kept + b"9,9.5,c\n")
+    run_mlv(root, "add", "data")
+    table.write_bytes(kept)
+    run_mlv(root, "add", "data")
+    assert "nothing to commit" in one_error_line(run_mlv(root, "commit", "-m", "same", expect=2))
+
+
+def test_a_newer_repository_format_is_refused_naming_both(tmp_path: Path, run_mlv) -> None:
+    run_mlv(tmp_path, "init")
+    config = tmp_path / ".mlv" / "config.toml"
+    config.write_text(config.read_text().replace("format = 2", "format = 3"))
+    for args in (("status",), ("migrate",)):
+        line = one_error_line(run_mlv(tmp_path, *args, expect=2))
+        assert "format 3" in line and "format 2" in line and "upgrade mlv" in line

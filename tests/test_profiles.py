@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from helpers import one_error_line
 from mlv import Repo
 from mlv.core.hashing import hash_bytes
-from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
+from mlv.errors import FormatError, InvalidArgumentError, NotFoundError, NothingToCommitError
 from mlv.model.canonical import loads
-from mlv.model.tables import ColumnProfile, Profile
+from mlv.model.tables import ColumnProfile, Profile, ProfileMap
 from mlv.tables.profile import profile_file
 from mlv.tables.sketch import DistinctSketch, K
 
@@ -363,7 +363,13 @@ def profile_rows(repo: Repo) -> dict[str, str]:
     return dict(repo.index.execute("SELECT content_id, profile_id FROM profiles"))
 
 
-def test_add_records_profiles_and_commit_carries_them(repo_path: Path) -> None:
+def commit_profiles(repo: Repo, rev: str = "HEAD") -> dict[str, str]:
+    """The profile map a commit names (content id -> profile id), empty when none."""
+    map_id = repo.read_commit(repo.resolve(rev)).profiles
+    return {} if map_id is None else ProfileMap.from_bytes(repo.store.get(map_id)).profiles
+
+
+def test_add_records_profiles_and_the_commit_names_them(repo_path: Path) -> None:
     write_as(sample_table(), repo_path / "data" / "train.parquet")
     write_as(sample_table(), repo_path / "data" / "train.csv")
     (repo_path / "data" / "notes.txt").write_text("not a table\n")
@@ -373,15 +379,66 @@ def test_add_records_profiles_and_commit_carries_them(repo_path: Path) -> None:
         commit = repo.commit("tables")
         tree = repo.read_commit(commit).tree
         rows = profile_rows(repo)
+        named = commit_profiles(repo)
+        assert len(rows) == 2 and named == rows
         for name in ("train.parquet", "train.csv"):
             entry = repo.trees.entry_at(tree, f"data/{name}")
-            assert entry is not None and entry.profile == rows[entry.id]
-            stored = Profile.from_bytes(repo.store.get(entry.profile))
+            assert entry is not None and entry.profile is None  # trees name no profile
+            stored = Profile.from_bytes(repo.store.get(named[entry.id]))
             assert stored == profile_file(repo_path / "data" / name)
             assert repo.profile(f"data/{name}", "HEAD") == stored
-        notes = repo.trees.entry_at(tree, "data/notes.txt")
-        assert notes is not None and notes.profile is None
-        assert len(rows) == 2
+        # The next commit holds the same tables: they were named by the first already.
+        (repo_path / "data" / "notes.txt").write_text("still not a table\n")
+        repo.add(["data"])
+        repo.commit("notes")
+        assert commit_profiles(repo) == {}
+        write_as(sample_table(7), repo_path / "data" / "train.csv")
+        repo.add(["data"])
+        repo.commit("new rows")
+        new_content = repo.staging.load_paths(["data/train.csv"])["data/train.csv"].id
+        assert list(commit_profiles(repo)) == [new_content]
+
+
+def test_a_folder_has_one_tree_id_whether_profiling_is_on_or_off(tmp_path: Path) -> None:
+    trees = {}
+    for setting in ("true", "false"):
+        root = tmp_path / setting
+        with Repo.init(root):
+            pass
+        config = root / ".mlv" / "config.toml"
+        config.write_text(config.read_text().replace("profile = true", f"profile = {setting}"))
+        write_as(sample_table(), root / "data" / "t.parquet")
+        (root / "data" / "a.txt").write_text("a\n")
+        with Repo(root) as repo:
+            repo.add(["data"])
+            commit = repo.commit("tables", when=datetime(2026, 1, 1).astimezone())
+            trees[setting] = repo.read_commit(commit).tree
+            assert bool(commit_profiles(repo)) is (setting == "true")
+            # Profiled later, on demand: no id changes either.
+            repo.profile("data/t.parquet", "HEAD")
+            repo.add(["data"])
+            with pytest.raises(NothingToCommitError):
+                repo.commit("nothing changed")
+    assert trees["true"] == trees["false"]
+
+
+def test_stats_answer_the_same_after_the_index_is_rebuilt(repo_path: Path, run_mlv) -> None:
+    write_as(sample_table(25), repo_path / "t.parquet")
+    run_mlv(repo_path, "add", "t.parquet")
+    run_mlv(repo_path, "commit", "-m", "25 rows")
+    write_as(sample_table(30), repo_path / "t.parquet")
+    run_mlv(repo_path, "add", "t.parquet")
+    run_mlv(repo_path, "commit", "-m", "30 rows")
+    asks = [("stats", "t.parquet@HEAD", "--json"), ("stats", "t.parquet@HEAD~1", "--json")]
+    before = [run_mlv(repo_path, *args).stdout for args in asks]
+    with Repo(repo_path) as repo:
+        recorded = profile_rows(repo)
+    (repo_path / ".mlv" / "index.db").unlink()
+    report = json.loads(run_mlv(repo_path, "index", "rebuild", "--json").stdout)
+    assert report["rebuilt"]["profiles"] == 2
+    with Repo(repo_path) as repo:
+        assert profile_rows(repo) == recorded  # found again, not made again
+    assert [run_mlv(repo_path, *args).stdout for args in asks] == before
 
 
 def test_a_content_is_profiled_once(repo_path: Path) -> None:
@@ -400,11 +457,9 @@ def test_a_content_is_profiled_once(repo_path: Path) -> None:
         shutil.copy(data, repo_path / "copy.parquet")
         result = repo.add(["copy.parquet"])
         assert result.added == ["copy.parquet"]
-        commit = repo.commit("two paths, one content")
-        tree = repo.read_commit(commit).tree
-        for path in ("a.parquet", "copy.parquet"):
-            entry = repo.trees.entry_at(tree, path)
-            assert entry is not None and entry.profile == other_profile
+        repo.commit("two paths, one content")
+        assert commit_profiles(repo)[content] == other_profile
+        assert repo.profile("copy.parquet", "HEAD").rows == 40
         assert len(profile_rows(repo)) == 2
 
 
@@ -418,7 +473,7 @@ def test_a_run_that_writes_a_folder_of_tables_is_carried_by_its_commit(repo_path
         run_id, run = repo.run(f'"{sys.executable}" -c "{script}"', outs=["out"])
         commit = repo.commit("run")
         entry = repo.trees.entry_at(repo.read_commit(commit).tree, "out/t.csv")
-        assert entry is not None and entry.profile is not None
+        assert entry is not None and entry.id in commit_profiles(repo)
         assert run.outs["out"].id == repo.trees.entry_at(repo.read_commit(commit).tree, "out").id
         assert run_id in repo.runs("HEAD")
 
@@ -442,18 +497,22 @@ def test_repo_profile_of_the_working_tree_and_a_revision(repo_path: Path) -> Non
             repo.profile("missing.csv", "HEAD")
 
 
-def test_a_table_staged_without_profile_is_profiled_but_not_recorded(repo_path: Path) -> None:
-    from mlv.repo.repository import Repo as CoreRepo
+def test_a_table_committed_without_profile_is_profiled_on_demand(repo_path: Path) -> None:
+    from mlv.repo.repository import Repository
 
     write_as(sample_table(20), repo_path / "t.parquet")
-    with CoreRepo(repo_path) as core:  # the core repository knows no tables
+    with Repository(repo_path) as core:  # the core repository knows no tables
         core.add(["t.parquet"])
-        core.commit("no profile")
+        first = core.commit("no profile")
     with Repo(repo_path) as repo:
+        assert repo.read_commit(first).profiles is None
         assert repo.profile("t.parquet").rows == 20
         assert repo.profile("t.parquet", "HEAD").rows == 20
-        # Recording it would change the next tree's ids for a file that did not change.
-        assert profile_rows(repo) == {}
+        # Remembered now: no tree names profiles, so recording one changes no id.
+        assert len(profile_rows(repo)) == 1
+        repo.add(["t.parquet"])
+        with pytest.raises(NothingToCommitError):
+            repo.commit("nothing changed")
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -476,10 +535,9 @@ def test_cli_adds_damaged_tables_as_bytes_with_a_warning(repo_path: Path, run_ml
     with Repo(repo_path) as repo:
         assert repo.read_bytes("HEAD", "cut.parquet") == data[: len(data) // 2]
         tree = repo.read_commit(repo.resolve("HEAD")).tree
-        profiles = {
-            p: repo.trees.entry_at(tree, p).profile for p in ("good.parquet", "cut.parquet")
-        }
-    assert profiles["good.parquet"] is not None and profiles["cut.parquet"] is None
+        ids = {p: repo.trees.entry_at(tree, p).id for p in ("good.parquet", "cut.parquet")}
+        named = commit_profiles(repo)
+    assert ids["good.parquet"] in named and ids["cut.parquet"] not in named
     assert "cut.parquet" in one_error_line(run_mlv(repo_path, "stats", "cut.parquet", expect=2))
 
 
@@ -564,7 +622,8 @@ def test_fsck_finds_a_missing_profile(repo_path: Path, run_mlv) -> None:
         repo.add(["t.csv"])
         repo.commit("stale profile")
     proc = run_mlv(repo_path, "fsck", expect=1)
-    assert missing in proc.stdout + proc.stderr and "profile of t.csv" in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert missing in out and f"content {content[:12]} (profile map of commit" in out
 
 
 def test_profiling_on_add_can_be_turned_off(tmp_path: Path) -> None:
@@ -576,8 +635,7 @@ def test_profiling_on_add_can_be_turned_off(tmp_path: Path) -> None:
         assert repo.config.tables_profile is False
         repo.add(["t.parquet"])
         commit_id = repo.commit("no profile")
-        entry = repo.trees.entry_at(repo.read_commit(commit_id).tree, "t.parquet")
-        assert entry is not None and entry.profile is None
+        assert repo.read_commit(commit_id).profiles is None
         # Asked for, it is still made.
         assert repo.profile("t.parquet").rows == 3
     config.write_text(config.read_text().replace("profile = false", "profile = 1"))

@@ -20,6 +20,7 @@ from mlv.errors import (
     ChecksumMismatchError,
     FormatError,
     InvalidArgumentError,
+    MigrationNeededError,
     ObjectMissingError,
     UnsupportedVersionError,
 )
@@ -235,9 +236,9 @@ def test_ref_names_git_refuses(name: str) -> None:
 def test_config_round_trip(tmp_path: Path) -> None:
     path = tmp_path / CONFIG_FILE
     Config.default().save(path)
-    assert Config.load(path) == Config.default() == Config(1, 3)
+    assert Config.load(path) == Config.default() == Config(2, 3)
     text = path.read_text()
-    assert "[core]\nformat = 1\n" in text and "[store]\ncompression_level = 3\n" in text
+    assert "[core]\nformat = 2\n" in text and "[store]\ncompression_level = 3\n" in text
     Config(compression_level=19).save(path)
     assert Config.load(path).compression_level == 19
     assert [p.name for p in tmp_path.iterdir()] == [CONFIG_FILE]
@@ -272,12 +273,22 @@ def test_config_missing_is_a_format_error(tmp_path: Path) -> None:
         Config.load(tmp_path / CONFIG_FILE)
 
 
-@pytest.mark.parametrize("version", ["2", "0", '"1"'])
+@pytest.mark.parametrize("version", ["3", "0", '"2"', "2.0"])
 def test_config_unknown_format(tmp_path: Path, version: str) -> None:
     path = tmp_path / CONFIG_FILE
     path.write_text(f"[core]\nformat = {version}\n")
     with pytest.raises(UnsupportedVersionError):
         Config.load(path)
+    with pytest.raises(UnsupportedVersionError):
+        Config.load(path, migrating=True)
+
+
+def test_config_of_format_1_needs_migrate(tmp_path: Path) -> None:
+    path = tmp_path / CONFIG_FILE
+    path.write_text("[core]\nformat = 1\n")
+    with pytest.raises(MigrationNeededError, match="run 'mlv migrate'"):
+        Config.load(path)
+    assert Config.load(path, migrating=True).format == 1
 
 
 # -- trees ---------------------------------------------------------------------

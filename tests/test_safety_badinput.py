@@ -151,8 +151,8 @@ def test_missing_required_argument(repo: Path) -> None:
     "text",
     [
         "[core\nformat = 1\n",
-        "[core]\nformat = 1\n[store]\ncompression_level = 'fast'\n",
-        "[core]\nformat = 1\n[store]\ncompression_level = 99\n",
+        "[core]\nformat = 2\n[store]\ncompression_level = 'fast'\n",
+        "[core]\nformat = 2\n[store]\ncompression_level = 99\n",
         "\xff\xfe not text",
     ],
 )
@@ -167,7 +167,7 @@ def test_missing_config(repo: Path) -> None:
     assert_one_line_error(mlv(repo, "status"), "config.toml")
 
 
-@pytest.mark.parametrize("version", ["2", "99", "0", "'one'"])
+@pytest.mark.parametrize("version", ["3", "99", "0", "'one'"])
 def test_unsupported_repository_format(repo: Path, version: str) -> None:
     (repo / ".mlv" / "config.toml").write_text(f"[core]\nformat = {version}\n")
     for args in (["status"], ["log"], ["add", "data"], ["checkout", "HEAD~1"], ["fsck"]):

@@ -59,7 +59,7 @@ class Repo:
         on_lock_wait: Callable[[str], None] | None = None,
     ) -> None:
         from mlv.gitcode import extension as code_extension
-        from mlv.tables import hooks as tables_extension
+        from mlv.tables import extension as tables_extension
 
         core = Repository(path, lock_timeout=lock_timeout, on_lock_wait=on_lock_wait)
         self.core = core
@@ -92,7 +92,6 @@ class Repo:
         self.add = core.add
         self.rm = core.rm
         self.status = core.status
-        self.entry_profiles = core.entry_profiles
         self.ref_names = core.ref_names
         self.log = core.log
         self.open_file = core.open_file

@@ -54,6 +54,10 @@ class UnsupportedVersionError(MlvError):
     """The repository or an object uses a format version this mlv does not know."""
 
 
+class MigrationNeededError(UnsupportedVersionError):
+    """The repository has an older format this mlv converts with ``mlv migrate``."""
+
+
 class LockError(MlvError):
     """Another process holds a lock that did not become free in time."""
 
@@ -111,6 +115,22 @@ class PipelineError(InvalidArgumentError):
     The message is one line: the file, the stage when there is one, the problem
     and what to do about it.
     """
+
+
+class ParamsKeyError(PipelineError, KeyError):
+    """A dotted key names nothing in a params document.
+
+    A ``KeyError`` too, so that callers probing for optional keys can catch it
+    the ordinary way.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of the message, quotes and all.
+        return str(self.args[0]) if self.args else ""
 
 
 class IndexDamagedError(FormatError):

@@ -135,7 +135,13 @@ class FileManifest(StoredObject):
 
 
 class TreeEntry(NamedTuple):
-    """One entry of a tree. A named tuple: trees of 100,000 entries are built often."""
+    """One entry of a tree. A named tuple: trees of 100,000 entries are built often.
+
+    ``profile`` is read, never written: trees of repository format 1 carried a
+    table's profile id in its entry, which made a folder's id depend on whether
+    profiling was on. Format 2 names profiles from the commit (``Commit.profiles``),
+    and keeps the old trees, and so their ids, as they are.
+    """
 
     name: str
     kind: str
@@ -254,9 +260,13 @@ class Commit(StoredObject):
     message: str
     runs: tuple[str, ...] = ()
     code: dict[str, Any] = field(default_factory=dict)
+    # The profile map (``ProfileMap``) of the tables this commit holds first; only
+    # written when there is one, so a commit without tables has the bytes it had in
+    # format 1.
+    profiles: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "tree": self.tree,
             "parents": list(self.parents),
             "author": {"name": self.author.name, "email": self.author.email},
@@ -266,6 +276,9 @@ class Commit(StoredObject):
             "runs": list(self.runs),
             "code": self.code,
         }
+        if self.profiles is not None:
+            body["profiles"] = self.profiles
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Commit:
@@ -279,6 +292,7 @@ class Commit(StoredObject):
             message=body["message"],
             runs=require_ids(body["runs"], "commit run"),
             code=require_object(body["code"], "commit code"),
+            profiles=body.get("profiles"),
         )
 
     def check(self) -> None:
@@ -293,6 +307,8 @@ class Commit(StoredObject):
         for run in self.runs:
             require_id(run, "commit run")
         require_object(self.code, "commit code")
+        if self.profiles is not None:
+            require_id(self.profiles, "commit profiles")
 
     @property
     def summary(self) -> str:

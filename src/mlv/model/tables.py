@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mlv.errors import FormatError
-from mlv.model.fields import require_int, require_list, require_object, require_str
+from mlv.model.fields import require_id, require_int, require_list, require_object, require_str
 from mlv.model.objects import StoredObject
 
 TABLE_FORMATS = ("parquet", "csv", "arrow", "jsonl")
@@ -87,7 +87,9 @@ class ColumnProfile:
 class Profile(StoredObject):
     """What a table file holds: its format, row count and one profile per column.
 
-    A tree entry of a table carries the id of its content's profile (``profile``).
+    A commit reaches the profiles of the tables it holds first through its profile
+    map (``Commit.profiles``, a ``ProfileMap``); a tree of format 1 through the
+    table's entry (``TreeEntry.profile``).
     """
 
     TYPE: ClassVar[str] = "profile"
@@ -139,3 +141,32 @@ class Profile(StoredObject):
     def to_json(self) -> dict[str, Any]:
         """The profile as JSON for people and tools (with its id)."""
         return {"id": self.id, **self.body()}
+
+
+@dataclass(frozen=True)
+class ProfileMap(StoredObject):
+    """Content id -> profile id, for the tables a commit holds first (``Commit.profiles``).
+
+    A profile depends on the content alone, so it is named once, by the first commit
+    that holds the content, and found again from there after a clone or an index
+    rebuild. Keeping it out of tree entries keeps a folder's id independent of
+    whether, and by which version, its tables were profiled.
+    """
+
+    TYPE: ClassVar[str] = "profiles"
+
+    profiles: dict[str, str]
+
+    def body(self) -> dict[str, Any]:
+        return {"profiles": dict(self.profiles)}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ProfileMap:
+        return cls(dict(require_object(body["profiles"], "profile map")))
+
+    def check(self) -> None:
+        if not self.profiles:
+            raise FormatError("profile map is empty: a commit without profiles names none")
+        for content_id, profile_id in self.profiles.items():
+            require_id(content_id, "profile map content")
+            require_id(profile_id, f"profile of {content_id}")

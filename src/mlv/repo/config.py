@@ -8,9 +8,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlv.errors import FormatError, UnsupportedVersionError
+from mlv.errors import FormatError, MigrationNeededError, UnsupportedVersionError
 from mlv.repo.files import atomic_write
-from mlv.repo.layout import REPOSITORY_FORMAT
+from mlv.repo.layout import MIGRATES_FROM, REPOSITORY_FORMAT
 from mlv.store.objectstore import DEFAULT_COMPRESSION_LEVEL
 
 # A settings file of a few hundred bytes; far larger is not one mlv wrote.
@@ -31,7 +31,9 @@ class Config:
         return cls()
 
     @classmethod
-    def load(cls, path: Path) -> Config:
+    def load(cls, path: Path, *, migrating: bool = False) -> Config:
+        """The settings of ``path``; a repository of an older format is refused with the
+        advice to run ``mlv migrate``, unless ``migrating`` (``mlv migrate`` itself)."""
         doc = _read_toml(path)
         core, store, tables = (_table(doc, name, path) for name in ("core", "store", "tables"))
         version = core.get("format", REPOSITORY_FORMAT)
@@ -41,7 +43,12 @@ class Config:
                 f"{path}: core.format is {_kind(version)}, not the integer {REPOSITORY_FORMAT} "
                 "this mlv reads: fix it, or upgrade mlv"
             )
-        if version != REPOSITORY_FORMAT:
+        if version in MIGRATES_FROM and not migrating:
+            raise MigrationNeededError(
+                f"this repository has format {version} (written by mlv 0.2); this mlv reads "
+                f"format {REPOSITORY_FORMAT}: run 'mlv migrate' to convert it"
+            )
+        if version != REPOSITORY_FORMAT and version not in MIGRATES_FROM:
             raise UnsupportedVersionError(
                 f"this repository has format {version}; this mlv reads format {REPOSITORY_FORMAT}:"
                 " upgrade mlv"

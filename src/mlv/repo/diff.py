@@ -79,5 +79,28 @@ def diff_trees(
     return changes
 
 
+def same_files(reader: TreeReader, old: str, new: str) -> bool:
+    """Whether two stored trees hold the same files, symlinks and modes, whatever their
+    ids (a format-1 tree names table profiles too); stops at the first difference."""
+    stack = [(old, new)]
+    while stack:
+        a, b = stack.pop()
+        if a == b:
+            continue
+        left = {e.name: e for e in reader.tree(a).entries}
+        right = {e.name: e for e in reader.tree(b).entries}
+        if left.keys() != right.keys():
+            return False
+        for name, x in left.items():
+            y = right[name]
+            if x.kind != y.kind:
+                return False
+            if x.kind == KIND_DIR:
+                stack.append((x.id, y.id))
+            elif not same(_as_entry(x), _as_entry(y)):
+                return False
+    return True
+
+
 def _as_entry(entry: TreeEntry) -> Entry:
     return Entry(entry.kind, entry.id, entry.size, entry.executable)

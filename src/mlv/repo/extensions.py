@@ -11,7 +11,7 @@ point               when                                               a handler
 ``before_add``      paths named, nothing read or stored yet            refuse (raise)
 ``after_add``       the stage holds the new content                    record what it made
 ``before_commit``   nothing written yet                                refuse, set ``code``
-``entry_profiles``  each tree a commit or a run writes                 name table profiles
+``commit_objects``  the tree is stored, the commit object not yet      set ``profiles``
 ``after_commit``    the ref has moved                                  write files
 ==================  =================================================  ==================
 
@@ -21,15 +21,13 @@ operation, before any change when it is a ``before_`` point.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from mlv.model.objects import Person
     from mlv.repo.results import AddResult, Progress
-    from mlv.repo.staging import Staged
-    from mlv.repo.trees import Entry
 
 
 @dataclass
@@ -49,12 +47,18 @@ class AddEvent:
 @dataclass
 class CommitEvent:
     """One ``commit``. A ``before_commit`` handler may set ``code`` (the code version the
-    commit records) when the caller gave none; ``commit_id`` is set for ``after_commit``."""
+    commit records) when the caller gave none. For ``commit_objects``, ``tree`` and
+    ``parents`` are set, and a handler may store an object and name it in the commit
+    (``profiles``: the profile map of the tables the commit holds first).
+    ``commit_id`` is set for ``after_commit``."""
 
     message: str
     author: Person
     strict: bool | None
     code: dict[str, Any] | None = None
+    tree: str | None = None
+    parents: tuple[str, ...] = ()
+    profiles: str | None = None
     commit_id: str | None = None
 
 
@@ -76,27 +80,6 @@ class Point(Generic[E]):
         return [line for handler in self._handlers for line in handler(event)]
 
 
-ProfilesHandler = Callable[["Mapping[str, Entry | Staged]"], "Mapping[str, str]"]
-
-
-class ProfilesPoint:
-    """``entry_profiles``: the recorded profile id of each table among a tree's paths."""
-
-    name = "entry_profiles"
-
-    def __init__(self) -> None:
-        self._handlers: list[ProfilesHandler] = []
-
-    def register(self, handler: ProfilesHandler) -> None:
-        self._handlers.append(handler)
-
-    def collect(self, flat: Mapping[str, Entry | Staged]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for handler in self._handlers:
-            found.update(handler(flat))
-        return found
-
-
 class Extensions:
     """The extension points of one repository."""
 
@@ -104,5 +87,5 @@ class Extensions:
         self.before_add: Point[AddEvent] = Point("before_add")
         self.after_add: Point[AddEvent] = Point("after_add")
         self.before_commit: Point[CommitEvent] = Point("before_commit")
+        self.commit_objects: Point[CommitEvent] = Point("commit_objects")
         self.after_commit: Point[CommitEvent] = Point("after_commit")
-        self.entry_profiles = ProfilesPoint()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from mlv.errors import MlvError, UnsafePathError
 from mlv.model.objects import KIND_DIR, FileManifest
 from mlv.model.runs import ARTIFACT_DIR
-from mlv.model.tables import Profile
+from mlv.model.tables import Profile, ProfileMap
 from mlv.repo import notes
 from mlv.repo.blobs import iter_content, read_content
 from mlv.repo.checkout import check_symlink_target
@@ -117,6 +117,8 @@ class _Checker:
                 continue
             stack.extend((p, f"{where} (parent of {commit_id[:12]})") for p in commit.parents)
             self.tree(commit.tree, f"tree of commit {commit_id[:12]}")
+            if commit.profiles is not None:
+                self.profile_map(commit.profiles, commit_id)
             for run_id in commit.runs:
                 if run_id not in self.seen_runs:
                     self.seen_runs.add(run_id)
@@ -245,6 +247,20 @@ class _Checker:
             self._problem(target_id, f"symlink {path}", str(exc))
         except MlvError:
             pass  # a missing or damaged target is reported with the files
+
+    def profile_map(self, map_id: str, commit_id: str) -> None:
+        """A commit's profile map must read, and so must every profile it names."""
+        where = f"profile map of commit {commit_id[:12]}"
+        try:
+            profile_map = ProfileMap.from_bytes(self.store.get(map_id))
+        except MlvError as exc:
+            if map_id not in self.damaged:
+                self._problem(map_id, where, str(exc))
+            return
+        for content_id, profile_id in sorted(profile_map.profiles.items()):
+            if profile_id not in self.seen_profiles:
+                self.seen_profiles.add(profile_id)
+                self.profile(profile_id, f"content {content_id[:12]} ({where})")
 
     def profile(self, profile_id: str, path: str) -> None:
         if not self.store.has(profile_id):

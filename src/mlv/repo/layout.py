@@ -15,7 +15,10 @@ INDEX_DB = "index.db"
 LOCK_FILE = "lock"
 TMP_DIR = "tmp"
 IGNORE_FILE = ".mlvignore"
-REPOSITORY_FORMAT = 1
+# The format this mlv writes (docs/format.md, "Versions and changes"), and the older
+# ones ``mlv migrate`` converts to it.
+REPOSITORY_FORMAT = 2
+MIGRATES_FROM = (1,)
 DEFAULT_BRANCH = "main"
 
 

@@ -1,19 +1,25 @@
 """``mlv migrate``: what a repository written by mlv 0.2 (format 1) needs to be current.
 
-Idempotent and crash-safe: each step writes objects first and moves a ref last, and
-a step already done finds nothing left to do.
+Idempotent and crash-safe: each step writes objects first and moves a ref last, a
+step already done finds nothing left to do, and ``core.format`` is raised last of
+all, so a migration killed half-way is finished by running it again.
+
+Format 1 to 2: the reproductions only the old index lists go on the notes chain.
+Stored objects keep their bytes and ids (so every commit id a user or an
+``mlv.lock`` names stays valid): a format-1 tree's table entries still name their
+profiles, which format 2 reads but never writes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlv.errors import NotARepositoryError
 from mlv.repo import notes
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
-from mlv.repo.layout import Layout, find_root
+from mlv.repo.layout import REPOSITORY_FORMAT, Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, WriteLock
 from mlv.repo.records import RunRecords
 from mlv.repo.refs import RefStore
@@ -23,18 +29,22 @@ from mlv.store.objectstore import ObjectStore
 @dataclass
 class MigrateReport:
     reproductions_linked: int  # reproductions the notes chain did not name before
+    format_before: int
+    format_after: int
 
 
 def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> MigrateReport:
-    """Put the reproductions only mlv 0.2's index lists on ``refs/notes/reproductions``."""
+    """Convert the repository at ``path`` to the current format (nothing to do when it
+    has it): the reproductions only mlv 0.2's index lists go on
+    ``refs/notes/reproductions``, then ``core.format`` is raised."""
     root = find_root(path)
     if root is None:
         raise NotARepositoryError(
             f"not an mlv repository (or any parent up to /): {path.resolve()}; run 'mlv init' first"
         )
     layout = Layout(root)
-    Config.load(layout.config)
     with WriteLock(layout.lock, lock_timeout):
+        config = Config.load(layout.config, migrating=True)
         conn = open_database(layout.index_db)
         store = ObjectStore(layout.packs, conn)
         try:
@@ -49,4 +59,6 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
         finally:
             store.close()
             conn.close()
-    return MigrateReport(len(missing))
+        if config.format != REPOSITORY_FORMAT:
+            replace(config, format=REPOSITORY_FORMAT).save(layout.config)
+    return MigrateReport(len(missing), config.format, REPOSITORY_FORMAT)

@@ -2,8 +2,11 @@
 
 The packs are the truth: every record carries its id, kind and lengths, so the
 object index can always be made again. The derived tables are made again from the
-objects the refs reach (reproductions: ``refs/notes/reproductions``); what only the
-old index knew, the pending runs, is salvaged from it where it can be read.
+objects the refs reach (``mlv.repo.reachable``): the run cache from the runs of
+reachable commits, the profiles from their profile maps (and the table entries of
+format-1 trees), the reproductions from ``refs/notes/reproductions``. What only the
+old index knew, the pending runs, is working state, not derived: it is salvaged from
+the old index where that can be read.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 
 from mlv.errors import MlvError, NotARepositoryError
 from mlv.model.objects import Commit, Tree, object_type
-from mlv.model.runs import Reproduction, Run
-from mlv.repo import notes
+from mlv.model.runs import Run
+from mlv.model.tables import ProfileMap
+from mlv.repo import reachable
 from mlv.repo.database import open_database
 from mlv.repo.layout import Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, WriteLock
@@ -86,6 +90,7 @@ class _Found:
     """What the scan of the packs learned beyond the object index."""
 
     runs: dict[str, tuple[int, str | None, dict[str, str]]] = field(default_factory=dict)
+    reachable_runs: set[str] = field(default_factory=set)
     reproductions: list[tuple[int, str, str]] = field(default_factory=list)
     profiles: dict[str, str] = field(default_factory=dict)
 
@@ -161,9 +166,9 @@ def _build(
     report.objects = index.count()
     store = ObjectStore(layout.packs, conn)
     try:
-        _reachable_reproductions(store, layout, found, report)
-        _fill_derived(records, found, run_cache_key, report)
+        _walk_reachable(store, layout, found, report)
         _salvage_pending(records, moved_to, found, report)
+        _fill_derived(records, found, run_cache_key, report)
         report.not_rebuilt.append(NOT_REBUILT_CODE_IDS)
         _stage_head(staging, store, layout, report)
     finally:
@@ -171,23 +176,25 @@ def _build(
     return report
 
 
-def _reachable_reproductions(
+def _walk_reachable(
     store: ObjectStore, layout: Layout, found: _Found, report: RebuildReport
 ) -> None:
-    """The reproductions ``refs/notes/reproductions`` reaches: an object no ref reaches
-    is not one the user has."""
-    try:
-        ids = notes.all_records(store, RefStore(layout), notes.REPRODUCTIONS)
-    except MlvError as exc:
-        report.damaged.append(Problem("", notes.REPRODUCTIONS, f"not read: {exc}"))
-        return
-    for rep_id in ids:
-        try:
-            rep = Reproduction.from_bytes(store.get(rep_id))
-        except MlvError as exc:
-            report.damaged.append(Problem(rep_id, notes.REPRODUCTIONS, f"skipped: {exc}"))
+    """Learn what the refs reach: the reproductions on their notes chain, the runs of
+    every reachable commit, and the profiles their profile maps name."""
+    refs = RefStore(layout)
+    unreadable = reachable.Unreadable()
+    reps = reachable.reproductions(store, refs, unreadable)
+    found.reproductions.extend((rep.time, rep.id, rep.commit) for rep in reps)
+    starts = [*reachable.ref_starts(refs).values(), *(rep.commit for rep in reps)]
+    for _, commit in reachable.commits(store, starts, unreadable):
+        found.reachable_runs.update(commit.runs)
+        if commit.profiles is None:
             continue
-        found.reproductions.append((rep.time, rep_id, rep.commit))
+        try:
+            found.profiles.update(ProfileMap.from_bytes(store.get(commit.profiles)).profiles)
+        except MlvError as exc:
+            unreadable.add(commit.profiles, "profile map of a reachable commit", f"skipped: {exc}")
+    report.damaged.extend(Problem(*problem) for problem in unreadable.problems)
 
 
 def _scan_pack(
@@ -280,9 +287,11 @@ def _fill_derived(
     report: RebuildReport,
 ) -> None:
     # The newest run with a key answers it, as when the runs were recorded one by one.
+    # Only runs a commit reaches, or pending ones: the outputs of any other run may be
+    # gone, and a cache entry must never skip a stage whose outputs cannot be restored.
     cached = 0
     for run_id, (_, key, _) in sorted(found.runs.items(), key=lambda item: item[1][0]):
-        if key is not None:
+        if key is not None and run_id in found.reachable_runs:
             records.cache_run(key, run_id)
             cached += 1
     if run_cache_key is None:
@@ -309,6 +318,7 @@ def _salvage_pending(
     kept = [r for r in run_ids if r in found.runs]
     for run_id in kept:
         records.add_pending(run_id, found.runs[run_id][2])
+    found.reachable_runs.update(kept)
     report.rebuilt["pending_runs"] = len(kept)
 
 

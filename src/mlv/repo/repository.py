@@ -12,7 +12,7 @@ registers them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
@@ -41,10 +41,10 @@ from mlv.repo.results import (
     Progress,
     Status,
 )
-from mlv.repo.staging import Staged, StagingArea
+from mlv.repo.staging import StagingArea
 from mlv.repo.switching import Switching
 from mlv.repo.tracking import Tracking
-from mlv.repo.trees import Entry, Flat
+from mlv.repo.trees import Flat
 from mlv.store.objectstore import ObjectStore
 
 
@@ -213,10 +213,6 @@ class Repository:
             strict=strict,
             on_warning=on_warning,
         )
-
-    def entry_profiles(self, flat: Mapping[str, Entry | Staged]) -> dict[str, str]:
-        """The profile id of each table among ``flat``'s paths, by path."""
-        return self.tracking.entry_profiles(flat)
 
     # -- browsing ---------------------------------------------------------------
 

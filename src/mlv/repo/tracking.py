@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from mlv.errors import (
 from mlv.model.objects import Commit, Person
 from mlv.repo.base import Objects, Revisions, WorkTree, describe_error
 from mlv.repo.blobs import FileChangedError, save_files
-from mlv.repo.diff import Change, diff_flat, same
+from mlv.repo.diff import Change, diff_flat, same, same_files
 from mlv.repo.extensions import AddEvent, CommitEvent, Extensions
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.locking import WriteLock
@@ -39,7 +39,7 @@ from mlv.repo.staging import (
     stat_matches,
     trusted_mtime,
 )
-from mlv.repo.trees import EMPTY_TREE_ID, Entry, write_tree
+from mlv.repo.trees import EMPTY_TREE_ID, write_tree
 from mlv.repo.worktree import FileStat, scan, tracked_roots, under
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
@@ -291,7 +291,15 @@ class Tracking:
             if (
                 not allow_empty
                 and not extra_parents
-                and (tree_id == parent_tree or (parent_tree is None and tree_id == EMPTY_TREE_ID))
+                and (
+                    tree_id == parent_tree
+                    or (parent_tree is None and tree_id == EMPTY_TREE_ID)
+                    # A format-1 tree names table profiles: the same files, another id.
+                    or (
+                        parent_tree is not None
+                        and same_files(self.objects.trees, parent_tree, tree_id)
+                    )
+                )
             ):
                 raise NothingToCommitError(
                     "nothing to commit: stage changes with 'mlv add', or use --allow-empty"
@@ -300,6 +308,8 @@ class Tracking:
             runs, superseded = self.records.matching_pending(
                 lambda path: self._id_in_tree(tree_id, path)
             )
+            event.tree, event.parents = tree_id, tuple(parents)
+            _tell(self.extensions.commit_objects.fire(event), on_warning)
             commit = Commit(
                 tree=tree_id,
                 parents=tuple(parents),
@@ -309,6 +319,7 @@ class Tracking:
                 message=message if message.endswith("\n") else message + "\n",
                 runs=tuple(runs),
                 code=dict(event.code or {}),
+                profiles=event.profiles,
             )
             commit_id = self.store.put_meta(commit.to_bytes(), KIND_META)
             crash_point("commit.before-flush")
@@ -335,13 +346,7 @@ class Tracking:
         self.objects.tree(commit.tree)
 
     def _write_stage(self) -> str:
-        staged = self.staging.load()
-        return write_tree(self.store, staged, self.entry_profiles(staged))
-
-    def entry_profiles(self, flat: Mapping[str, Entry | Staged]) -> dict[str, str]:
-        """The profile id of each table among ``flat``'s paths, by path, from the
-        ``entry_profiles`` extensions: every tree a commit or a run writes carries them."""
-        return self.extensions.entry_profiles.collect(flat)
+        return write_tree(self.store, self.staging.load())
 
     def _id_in_tree(self, tree_id: str, path: str) -> str | None:
         entry = self.objects.entry_at(tree_id, path)

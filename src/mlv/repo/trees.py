@@ -89,16 +89,12 @@ def _relevant(path: str, wanted: list[str]) -> bool:
 EMPTY_TREE_ID = hash_bytes(encode_tree([]))
 
 
-def write_tree(
-    store: ObjectStore,
-    flat: Mapping[str, Entry | Staged],
-    profiles: Mapping[str, str] | None = None,
-) -> str:
+def write_tree(store: ObjectStore, flat: Mapping[str, Entry | Staged]) -> str:
     """Store the trees for a flat mapping and return the root tree's id.
 
     Entries go straight to their canonical bytes (``encode_tree``), without an
-    object per entry: a commit of 200,000 files builds them all. ``profiles`` gives
-    the profile id of the tables among the paths.
+    object per entry: a commit of 200,000 files builds them all. A tree's id
+    depends on its entries' names, kinds, ids, sizes and modes only.
     """
     _check_names(flat)
     children: dict[str, dict[str, TreeEntry]] = {"": {}}
@@ -114,10 +110,6 @@ def write_tree(
         siblings[name] = new(
             TreeEntry, (name, entry.kind, entry.id, entry.size, bool(entry.executable), None)
         )
-    # Few entries are tables: set their profiles afterwards, not a lookup per entry.
-    for path, profile in (profiles or {}).items():
-        parent, _, name = path.rpartition("/")
-        children[parent][name] = children[parent][name]._replace(profile=profile)
     # Deepest folders first, so each folder's id is known before its parent needs it.
     for folder in sorted(children, key=lambda d: d.count("/") + bool(d), reverse=True):
         entries = children[folder]

@@ -39,8 +39,7 @@ def snapshot(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
             _refuse_ignored(repo, path)
             inside = repo.staging.load_under(path)
             flat = {p[len(path) + 1 :]: as_entry(s) for p, s in inside.items()}
-            profiles = {p[len(path) + 1 :]: i for p, i in repo.entry_profiles(inside).items()}
-            tree_id = write_tree(repo.store, flat, profiles)
+            tree_id = write_tree(repo.store, flat)
             found[path] = Artifact(tree_id, ARTIFACT_DIR, sum(e.size for e in flat.values()))
         repo.store.flush()
     return found
@@ -64,8 +63,7 @@ def fingerprint(repo: Repo, paths: Iterable[str]) -> dict[str, Artifact]:
             continue
         _refuse_ignored(repo, path)
         inside = {p[len(path) + 1 :]: e for p, e in flat.items()}
-        profiles = {p[len(path) + 1 :]: i for p, i in repo.entry_profiles(flat).items()}
-        tree_id = write_tree(_HashOnly(), inside, profiles)  # type: ignore[arg-type]
+        tree_id = write_tree(_HashOnly(), inside)  # type: ignore[arg-type]
         found[path] = Artifact(tree_id, ARTIFACT_DIR, sum(e.size for e in inside.values()))
     return found
 

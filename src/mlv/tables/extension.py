@@ -2,19 +2,20 @@
 
 ``register`` joins them to a repository's extension points (``mlv.repo.extensions``):
 ``before_add`` and ``before_commit`` check contracts, ``after_add`` profiles, and
-``entry_profiles`` names the recorded profile of each table a tree holds. Contracts
-are checked only when ``mlv.yaml`` declares one, so a repository without contracts
-pays nothing; profiling touches only tables, once per content.
+``commit_objects`` gives the commit the profile map of the tables it holds first.
+Contracts are checked only when ``mlv.yaml`` declares one, so a repository without
+contracts pays nothing; profiling touches only tables, once per content.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from mlv.errors import MlvError
-from mlv.repo.diff import REMOVED, diff_flat
+from mlv.model.tables import ProfileMap
+from mlv.repo.diff import REMOVED, diff_flat, diff_trees
 from mlv.repo.staging import as_entry
+from mlv.store.pack import KIND_META
 from mlv.tables.config import load_table_configs
 from mlv.tables.contracts import enforce
 from mlv.tables.formats import FORMAT_OF_SUFFIX, is_table
@@ -24,10 +25,8 @@ if TYPE_CHECKING:
     from mlv.repo.extensions import AddEvent, CommitEvent
     from mlv.repo.repository import Repo
     from mlv.repo.results import AddResult, Progress
-    from mlv.repo.staging import Staged
-    from mlv.repo.trees import Entry
 
-# Table files: their content is profiled on add, and tree entries name the profile.
+# Table files: their content is profiled on add, and the commit names the profile.
 PROFILED_SUFFIXES = tuple(FORMAT_OF_SUFFIX)
 
 
@@ -48,7 +47,7 @@ def register(repo: Repo) -> None:
     points.before_add.register(on_before_add)
     points.after_add.register(on_after_add)
     points.before_commit.register(on_before_commit)
-    points.entry_profiles.register(lambda flat: entry_profiles(repo, flat))
+    points.commit_objects.register(lambda event: commit_profiles(repo, event))
 
 
 def before_add(repo: Repo, paths: list[str], *, strict: bool | None) -> list[str]:
@@ -82,16 +81,28 @@ def before_commit(repo: Repo, *, strict: bool | None) -> list[str]:
     return enforce(repo, tables, strict=strict, when="commit") if tables else []
 
 
-def entry_profiles(repo: Repo, flat: Mapping[str, Entry | Staged]) -> dict[str, str]:
-    """The recorded profile id of each table among ``flat``'s paths, by path.
+def commit_profiles(repo: Repo, event: CommitEvent) -> list[str]:
+    """Store the profile map of the tables the commit holds that its first parent did
+    not (``Commit.profiles``), and name it in the commit.
 
-    Only table paths are looked up, in one batched query.
+    Only what changed since the first parent is looked at: the walk skips every folder
+    the two trees share. A table from another parent of a merge was named by that
+    parent's history already; naming it again does no harm.
     """
-    tables = {p: e.id for p, e in flat.items() if p.lower().endswith(PROFILED_SUFFIXES)}
-    if not tables:
-        return {}
-    found = repo.records.profiles_of(list(set(tables.values())))
-    return {p: found[i] for p, i in tables.items() if i in found}
+    assert event.tree is not None
+    first = repo.read_commit(event.parents[0]).tree if event.parents else None
+    contents = {
+        change.new.id
+        for change in diff_trees(repo.trees, first, event.tree)
+        if change.new is not None and change.path.lower().endswith(PROFILED_SUFFIXES)
+    }
+    if not contents:
+        return []
+    found = repo.records.profiles_of(sorted(contents))
+    if found:
+        profile_map = ProfileMap(found)
+        event.profiles = repo.store.put_meta(profile_map.to_bytes(), KIND_META)
+    return []
 
 
 def _declares_contracts(repo: Repo) -> bool:

@@ -1,8 +1,12 @@
 """The profiles of a repository's tables: made once per content, stored, and found again.
 
 The ``profiles`` table of ``index.db`` maps a table file's content id to its profile
-object, so a content is profiled once however often it is added, and a commit's tree
-entries can carry the profile id (``Repo.entry_profiles``).
+object, so a content is profiled once however often it is added. The commit that
+first holds a profiled content names its profile in the commit's profile map
+(``mlv.tables.extension.commit_profiles``), from which ``mlv index rebuild`` and a
+clone find it again; trees of format 1 named it in the table's entry. A profile
+made later, on demand (``mlv stats`` of a table added with profiling off), is kept
+in ``index.db`` only, and made again after a rebuild.
 """
 
 from __future__ import annotations
@@ -130,11 +134,11 @@ def profile_of(repo: Repo, path: str, rev: str | None = None) -> Profile:
         raise NotFoundError(f"path {path} does not exist in {rev}")
     if entry.kind != KIND_FILE:
         raise InvalidArgumentError(f"{path} is a {entry.kind} in {rev}; name a table file")
-    if entry.profile:
-        return read_profile(repo, entry.profile)
     known = repo.records.profiles_of([entry.id])
     if entry.id in known:
         return read_profile(repo, known[entry.id])
+    if entry.profile:  # a tree of format 1
+        return read_profile(repo, entry.profile)
     # pyarrow reads files: the content goes to a temporary copy beside the store.
     with tempfile.TemporaryDirectory(prefix="profile-", dir=repo.layout.mlv) as folder:
         copy = Path(folder) / Path(path).name
@@ -142,8 +146,7 @@ def profile_of(repo: Repo, path: str, rev: str | None = None) -> Profile:
             for block in iter_content(repo.store, entry.id):
                 out.write(block)
         profile = profile_file(copy)
-    if not _staged_as(repo, path, entry.id):
-        _record(repo, [(entry.id, profile)])
+    _record(repo, [(entry.id, profile)])
     return profile
 
 
@@ -159,18 +162,6 @@ def _working_profile(repo: Repo, path: str) -> Profile:
         return read_profile(repo, known[content_id])
     profile = profile_file(full)
     # Remembered unless rewritten while it was read.
-    if lstat_file(full) == info and not _staged_as(repo, path, content_id):
+    if lstat_file(full) == info:
         _record(repo, [(content_id, profile)])
     return profile
-
-
-def _staged_as(repo: Repo, path: str, content_id: str) -> bool:
-    """Whether ``path`` is staged with this content, which then has no profile because it
-    was staged before profiles existed (or could not be read then).
-
-    Its profile is not recorded: the next commit would stamp it on the tree entry, and
-    the folders above it, runs' recorded outputs among them, would change ids while no
-    file changed. A new content gets its profile when it is added.
-    """
-    staged = repo.staging.load_paths([path]).get(path)
-    return staged is not None and staged.id == content_id

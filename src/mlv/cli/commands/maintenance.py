@@ -86,11 +86,13 @@ def rebuild_index(json: bool = JSON_OPTION) -> None:
 
 
 def migrate(json: bool = JSON_OPTION) -> None:
-    """Bring a repository written by mlv 0.2 up to date.
+    """Convert a repository written by mlv 0.2 (format 1) to format 2.
 
     Puts the reproductions that only mlv 0.2's index.db listed on the ref
-    refs/notes/reproductions, so that an index rebuild keeps them. Safe to run
-    again, and to run again after it was interrupted.
+    refs/notes/reproductions, so that an index rebuild keeps them, then marks
+    the repository format 2 (mlv 0.2 can no longer open it). Every other
+    command refuses a format-1 repository until this has run. Commit ids do
+    not change. Safe to run again, and to run again after it was interrupted.
 
     Example: mlv migrate
     """
@@ -100,9 +102,19 @@ def migrate(json: bool = JSON_OPTION) -> None:
 
     report = run_migrate(Path("."))
     if json:
-        print_json({"reproductions_linked": report.reproductions_linked})
+        print_json(
+            {
+                "format_before": report.format_before,
+                "format_after": report.format_after,
+                "reproductions_linked": report.reproductions_linked,
+            }
+        )
+        return
+    if report.format_before == report.format_after:
+        echo(f"the repository already has format {report.format_after}")
     else:
-        echo(f"reproductions put on refs/notes/reproductions: {report.reproductions_linked}")
+        echo(f"format {report.format_before} -> {report.format_after}")
+    echo(f"reproductions put on refs/notes/reproductions: {report.reproductions_linked}")
 
 
 def _tell(message: str) -> None:
