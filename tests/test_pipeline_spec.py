@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from helpers import write_files
 from mlv.errors import InvalidArgumentError
 from mlv.pipeline.dag import build_plan, check_missing_deps, producer_of
-from mlv.pipeline.params import flatten, load_params, lookup, select
 from mlv.pipeline.spec import (
     OutSpec,
     Pipeline,
@@ -25,6 +24,7 @@ from mlv.pipeline.spec import (
     load_pipeline,
     parse_pipeline,
 )
+from mlv.runs.params import flatten, load_params, lookup, select
 
 
 def project(root: Path, dvc_yaml: str, files: dict[str, str] | None = None) -> Pipeline:

@@ -17,9 +17,9 @@ import pytest
 from helpers import ENV, MLV, mlv, one_error_line, write_files
 from mlv import Repo
 from mlv.cli.entry import guarded
-from mlv.pipeline import yamlio
-from mlv.pipeline.errors import PipelineError
-from mlv.pipeline.yamlio import MAX_YAML_CHARS, load_yaml
+from mlv.core import yamlio
+from mlv.core.yamlio import MAX_YAML_CHARS, load_yaml
+from mlv.errors import PipelineError
 
 ROOT_USER = os.geteuid() == 0
 

@@ -44,7 +44,7 @@ class Hook:
 
 def load_hooks(root: Path) -> dict[str, list[Hook]]:
     """The ``hooks:`` section of the root ``mlv.yaml``, by event; {} without one."""
-    from mlv.pipeline.yamlio import mlv_yaml_section
+    from mlv.core.yamlio import mlv_yaml_section
 
     section = mlv_yaml_section(root, SECTION)
     if section is None:

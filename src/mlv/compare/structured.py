@@ -24,7 +24,7 @@ def _load(path: Path) -> Any:
         return json.loads(data)
     import yaml
 
-    from mlv.pipeline.yamlio import BoundedSafeLoader
+    from mlv.core.yamlio import BoundedSafeLoader
 
     try:
         # Bounded: an alias bomb in an output must not take the machine's memory.

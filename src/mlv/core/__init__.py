@@ -1,1 +1,2 @@
-"""Layer 1: pure functions for hashing and content-defined chunking."""
+"""Layer 1: pure functions and small helpers every layer above shares (hashing, chunking,
+paths, YAML)."""

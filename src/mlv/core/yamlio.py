@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from mlv.pipeline.errors import PipelineError
+from mlv.errors import PipelineError
 
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"

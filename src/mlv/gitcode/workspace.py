@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlv.core.paths import overlaps
 from mlv.gitcode.describe import describe
 from mlv.model.runs import Run
-from mlv.pipeline.paths import overlaps
 from mlv.repo.checkout import Materialiser
 from mlv.repo.repository import Repo
 

@@ -145,8 +145,8 @@ def _pipeline_files(repo: Repo, what: str, warnings: list[str]) -> list[str]:
 
 def parse_values(data: bytes, name: str) -> dict[str, Any]:
     """A metrics or params file's values under dotted keys, read by its extension."""
-    from mlv.pipeline.params import flatten
-    from mlv.pipeline.yamlio import load_yaml
+    from mlv.core.yamlio import load_yaml
+    from mlv.runs.params import flatten
 
     try:
         text = data.decode("utf-8")

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlv.pipeline.errors import ParamsKeyError, PipelineError
-from mlv.pipeline.params import load_params, lookup
-from mlv.pipeline.paths import is_within, normalise_target, parents
+from mlv.core.paths import is_within, normalise_target, parents
+from mlv.errors import ParamsKeyError, PipelineError
 from mlv.pipeline.spec import Pipeline, Stage
+from mlv.runs.params import load_params, lookup
 
 if TYPE_CHECKING:
     import networkx as nx

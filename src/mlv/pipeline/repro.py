@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Protocol
 
+from mlv.core.paths import overlaps
 from mlv.errors import CommandFailedError, MlvError
 from mlv.model.runs import Run
-from mlv.pipeline.paths import overlaps
 from mlv.pipeline.spec import Pipeline, Stage
 from mlv.repo.repository import Repo
 from mlv.runs.artifacts import fingerprint, restore, snapshot

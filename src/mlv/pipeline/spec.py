@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlv.pipeline.errors import PipelineError
-from mlv.pipeline.params import PARAMS_SUFFIXES
-from mlv.pipeline.paths import repo_path
+from mlv.core.paths import repo_path
+from mlv.core.yamlio import load_yaml, read_yaml_text
+from mlv.errors import PipelineError
 from mlv.pipeline.templating import Context, Resolver, render
-from mlv.pipeline.yamlio import load_yaml, read_yaml_text
+from mlv.runs.params import PARAMS_SUFFIXES
 
 __all__ = [
     "DEFAULT_PARAMS",

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlv.pipeline.errors import ParamsKeyError, PipelineError
-from mlv.pipeline.params import load_params, lookup, split_key
-from mlv.pipeline.paths import repo_path
+from mlv.core.paths import repo_path
+from mlv.errors import ParamsKeyError, PipelineError
+from mlv.runs.params import load_params, lookup, split_key
 
 # `\${` is DVC's escape for a literal `${`; `$${` is accepted too, as shells and
 # compose files spell it.
@@ -40,7 +40,7 @@ def render_args(mapping: Mapping[Any, Any]) -> str:
 
     ``{"lr": 0.1, "fast": true, "layers": [1, 2]}`` -> ``--lr 0.1 --fast --layers 1 2``.
     """
-    from mlv.pipeline.params import flatten
+    from mlv.runs.params import flatten
 
     words: list[str] = []
     for key, value in flatten(mapping).items():

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mlv.core.crashpoints import crash_point
-from mlv.core.paths import TreeGate
+from mlv.core.paths import TreeGate, overlaps
 from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFoundError
 from mlv.gitcode.workspace import write_code
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
-from mlv.pipeline.paths import overlaps
 from mlv.repo import notes
 from mlv.repo.blobs import hash_file, read_content
 from mlv.repo.ignore import IgnoreRules

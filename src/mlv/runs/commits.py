@@ -5,9 +5,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 
+from mlv.core.paths import overlaps
 from mlv.errors import MlvError
 from mlv.model.runs import Run
-from mlv.pipeline.paths import overlaps
 from mlv.repo.history import reachable, topo_order
 from mlv.repo.repository import Repo
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlv.pipeline.errors import ParamsKeyError, PipelineError
-from mlv.pipeline.yamlio import load_yaml
+from mlv.core.yamlio import load_yaml
+from mlv.errors import ParamsKeyError, PipelineError
 
 PARAMS_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 

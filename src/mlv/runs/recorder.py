@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlv.core.crashpoints import crash_point
-from mlv.core.paths import TreeGate
+from mlv.core.paths import TreeGate, is_within
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
 from mlv.model.canonical import INT_MAX, INT_MIN
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
-from mlv.pipeline.paths import is_within
 from mlv.repo.repository import Repo
 from mlv.runs.artifacts import snapshot
 from mlv.runs.cachekey import run_cache_key
@@ -109,8 +108,8 @@ def check_spec(repo: Repo, spec: RunSpec) -> None:
 
 def read_inputs(repo: Repo, spec: RunSpec, env: EnvRecord, *, store: bool = True) -> Inputs:
     """Hash (and, with ``store``, store and stage) the dependencies and parameters."""
-    from mlv.pipeline.params import load_params, select
     from mlv.runs.artifacts import fingerprint
+    from mlv.runs.params import load_params, select
 
     take = snapshot if store else fingerprint
     for path in (*spec.deps, *spec.params):
@@ -141,7 +140,7 @@ def read_inputs(repo: Repo, spec: RunSpec, env: EnvRecord, *, store: bool = True
 
 def _leaves(values: dict[str, Any]) -> dict[str, Any]:
     """Selected values with every mapping spread out into dotted keys, as they are diffed."""
-    from mlv.pipeline.params import flatten
+    from mlv.runs.params import flatten
 
     spread: dict[str, Any] = {}
     for key, value in values.items():
@@ -239,7 +238,7 @@ def remember(repo: Repo, run_id: str, run: Run, key: str) -> None:
 
 def read_metrics(path: Path) -> dict[str, Any]:
     """A metrics file's values by dotted key; empty when it is not JSON or YAML."""
-    from mlv.pipeline.params import flatten, load_params
+    from mlv.runs.params import flatten, load_params
 
     try:
         return plain(flatten(load_params(path)))

@@ -32,7 +32,7 @@ class TableConfig:
 
 def load_table_configs(root: Path) -> list[TableConfig]:
     """The ``tables:`` section of the root ``mlv.yaml``, in file order; [] without one."""
-    from mlv.pipeline.yamlio import mlv_yaml_section
+    from mlv.core.yamlio import mlv_yaml_section
 
     section = mlv_yaml_section(root, SECTION)
     if section is None:
