@@ -425,6 +425,13 @@ def test_cli_lineage_text_and_formats(run_mlv: RunMlv, repo: Repo, chain: Chain)
     )
     mermaid = run_mlv(chain.root, "lineage", "model.bin", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart LR")
+    # --json, as every command that reports has it, is --format json.
+    as_json = run_mlv(chain.root, "lineage", "model.bin", "--json").stdout
+    assert as_json == run_mlv(chain.root, "lineage", "model.bin", "-f", "json").stdout
+    line = one_error_line(
+        run_mlv(chain.root, "lineage", "model.bin", "--json", "-f", "dot", expect=2)
+    )
+    assert "--json" in line and "dot" in line
 
 
 def test_cli_paths_are_relative_to_the_current_folder(run_mlv: RunMlv, chain: Chain) -> None:

@@ -188,7 +188,7 @@ FIXTURE_ANSWERS = {
     "stats": ("stats", "data/train.csv", "--json"),
     "metrics": ("metrics", "show", "--json"),
     "history": ("history", "data/train.csv", "--json"),
-    "lineage": ("lineage", "model.txt", "--format", "json"),
+    "lineage": ("lineage", "model.txt", "--json"),
     "status": ("status", "--json"),
 }
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from mlv.model.tables import Profile
     from mlv.pipeline.repro import ReproReporter, ReproResult
     from mlv.repo.diff import Change
+    from mlv.repo.migrate import MigrateReport
     from mlv.repo.rebuild import RebuildReport
     from mlv.repo.results import CommitDetails, MergeResult, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
@@ -289,7 +290,7 @@ class Repo:
         from mlv.ci.run import run_ci
 
         return run_ci(
-            self,
+            self.core,
             head,
             base,
             reproduce=reproduce,
@@ -608,7 +609,8 @@ class Repo:
         on_lock_wait: Callable[[str], None] | None = None,
     ) -> RebuildReport:
         """Make ``index.db`` again from the packs, keeping the old file aside
-        (``mlv.repo.rebuild``); the run cache is made again from the runs too.
+        (``mlv.repo.rebuild``); the run cache, reproductions and profiles are made
+        again from what the refs reach.
 
         A static method: a repository whose index is lost or damaged cannot be opened.
         """
@@ -622,6 +624,17 @@ class Repo:
             run_cache_key=key_of_run,
             on_lock_wait=on_lock_wait,
         )
+
+    @staticmethod
+    def migrate(path: str | os.PathLike[str] = ".") -> MigrateReport:
+        """Convert a repository written by mlv 0.2 (format 1) to the current format
+        (``mlv.repo.migrate``); nothing to do when it has it already.
+
+        A static method: a repository of an older format cannot be opened.
+        """
+        from mlv.repo.migrate import migrate
+
+        return migrate(Path(path))
 
 
 def _default_name(outs: Sequence[str]) -> str:

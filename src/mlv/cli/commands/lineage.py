@@ -47,6 +47,7 @@ def lineage(
     fmt: str = typer.Option(
         "text", "--format", "-f", help="text (a tree), dot (Graphviz), mermaid or json."
     ),
+    json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Show where a file or folder came from: the runs, data, code and parameters behind it.
 
@@ -58,8 +59,13 @@ def lineage(
 
     Example: mlv lineage models/model.pkl      mlv lineage data/raw.csv@v1 --downstream --all
     """
+    from mlv.errors import InvalidArgumentError
     from mlv.lineage.render import check_format, render
 
+    if json:
+        if fmt not in ("text", "json"):
+            raise InvalidArgumentError(f"--json and --format {fmt} ask for two formats: pick one")
+        fmt = "json"
     check_format(fmt)
     path, rev = _target(target)
     with open_repo() as repo:

@@ -49,8 +49,8 @@ def rebuild_index(json: bool = JSON_OPTION) -> None:
 
     The old index.db is kept beside it as index.db.damaged-<time>. Every record of
     every finished pack is verified and indexed (damaged ones are skipped and listed;
-    the exit code is then 1). The run cache and profile lookups are made again from
-    the objects, the reproductions from refs/notes/reproductions; the staging area
+    the exit code is then 1). The run cache, the profile lookups and the
+    reproductions are made again from what the refs reach; the staging area
     is set to HEAD's tree, so the next status hashes every file once. Runs recorded
     but not yet committed are kept only when the old index still reads.
 
@@ -96,11 +96,9 @@ def migrate(json: bool = JSON_OPTION) -> None:
 
     Example: mlv migrate
     """
-    from pathlib import Path
+    from mlv.api import Repo
 
-    from mlv.repo.migrate import migrate as run_migrate
-
-    report = run_migrate(Path("."))
+    report = Repo.migrate(".")
     if json:
         print_json(
             {
