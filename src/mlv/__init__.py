@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from mlv.version import __version__
 
 if TYPE_CHECKING:
     from mlv.api import Repo

@@ -6,7 +6,6 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from mlv import __version__
 from mlv.ci.report import (
     DIFFERENT,
     FAILED,
@@ -16,6 +15,7 @@ from mlv.ci.report import (
 from mlv.model.runs import ACCEPTED
 from mlv.repo.diff import ADDED, REMOVED
 from mlv.tables.pyvalues import MINUS
+from mlv.version import __version__
 
 if TYPE_CHECKING:
     from mlv.ci.report import CiReport

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from mlv.ci.report import (
     DIFFERENT,
@@ -17,10 +17,10 @@ from mlv.lineage.values import METRICS, PARAMS, ValueChange, diff, table
 from mlv.repo import history
 from mlv.repo.diff import diff_trees
 from mlv.repo.refs import HEADS
+from mlv.repo.repository import Repo
 from mlv.runs.commits import effective_runs
-
-if TYPE_CHECKING:
-    from mlv.api import Repo
+from mlv.tables.contracts import check_tables
+from mlv.tables.repo_diff import diff_changed_tables
 
 # The branches a pull request is compared with when no base is given, in this order.
 MAIN_BRANCHES = ("main", "master")
@@ -54,14 +54,14 @@ def run_ci(
     report = CiReport(head_id, base_id, reason, repo.read_commit(head_id).message)
     if reproduce:
         _reproduce(repo, report, environ=environ, who=who, stdout=stdout)
-    report.contracts = repo.check(rev=head_id)
+    report.contracts = check_tables(repo, None, head_id)
     if not report.contracts.tables_checked and not report.contracts.violations:
         report.contracts = None  # no contract in mlv.yaml names a table here
     _values(repo, report)
     base_tree = repo.read_commit(base_id).tree if base_id else None
     report.changes = diff_trees(repo.trees, base_tree, repo.read_commit(head_id).tree)
     if base_id is not None:
-        report.tables = repo.table_changes(report.changes, base_id, head_id)
+        report.tables = diff_changed_tables(repo, report.changes, base_id, head_id)
     return report
 
 
@@ -96,11 +96,11 @@ def _reproduce(
 ) -> None:
     from mlv.reproduce.verify import reproduce
 
-    if not effective_runs(repo.core, report.head):
+    if not effective_runs(repo, report.head):
         report.reproduction_status = NOTHING_TO_REPRODUCE
         return
     try:
-        result = reproduce(repo.core, report.head, environ=environ, who=who, stdout=stdout)
+        result = reproduce(repo, report.head, environ=environ, who=who, stdout=stdout)
     except CommandFailedError as exc:
         report.reproduction_status = FAILED
         report.reproduction_error = str(exc)
@@ -112,14 +112,14 @@ def _reproduce(
 def _values(repo: Repo, report: CiReport) -> None:
     if report.base is None:
         # No base: every metric and parameter of the head is new.
-        metrics_now = table(repo.core, [report.head], METRICS)
-        params_now = table(repo.core, [report.head], PARAMS)
+        metrics_now = table(repo, [report.head], METRICS)
+        params_now = table(repo, [report.head], PARAMS)
         report.metrics = [ValueChange(f, k, None, v[0]) for f, k, v in metrics_now.rows]
         report.params = [ValueChange(f, k, None, v[0]) for f, k, v in params_now.rows]
         report.warnings += list(dict.fromkeys([*metrics_now.warnings, *params_now.warnings]))
         return
-    metrics = diff(repo.core, report.base, report.head, METRICS, all_keys=True)
-    params = diff(repo.core, report.base, report.head, PARAMS)
+    metrics = diff(repo, report.base, report.head, METRICS, all_keys=True)
+    params = diff(repo, report.base, report.head, PARAMS)
     report.metrics = metrics.changes
     report.params = params.changes
     report.warnings += list(dict.fromkeys([*metrics.warnings, *params.warnings]))

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mlv import __version__
+from mlv.version import __version__
 
 app = typer.Typer(
     name="mlv",
