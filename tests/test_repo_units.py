@@ -22,13 +22,14 @@ from mlv.errors import (
     InvalidArgumentError,
     MigrationNeededError,
     ObjectMissingError,
+    RefConflictError,
     UnsupportedVersionError,
 )
 from mlv.model.objects import KIND_DIR, FileManifest, Tree
 from mlv.repo.blobs import IN_MEMORY_LIMIT, hash_file, iter_content, read_content, save_file
 from mlv.repo.config import Config
 from mlv.repo.layout import CONFIG_FILE, HEAD_FILE, LOGS_DIR, MLV_DIR, REFS_DIR, Layout
-from mlv.repo.refs import HEADS, TAGS, RefConflictError, RefStore, check_ref_name
+from mlv.repo.refs import HEADS, TAGS, RefStore, check_ref_name
 from mlv.repo.revisions import split_revision
 from mlv.repo.staging import (
     COARSE_RACY_WINDOW_NS,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MlvError(Exception):
     """Base of every error mlv raises on purpose.
@@ -50,6 +52,17 @@ class ChecksumMismatchError(FormatError):
         )
 
 
+class BlockedPathError(FormatError):
+    """Something other than what mlv keeps there sits on a path inside ``.mlv``."""
+
+    def __init__(self, rel: str, found: str, wanted: str) -> None:
+        self.rel, self.found, self.wanted = rel, found, wanted
+        super().__init__(
+            f".mlv/{rel} is {found}, not {wanted}; mlv does not follow or replace it: "
+            "move it out of .mlv, then run 'mlv fsck'"
+        )
+
+
 class UnsupportedVersionError(MlvError):
     """The repository or an object uses a format version this mlv does not know."""
 
@@ -60,6 +73,14 @@ class MigrationNeededError(UnsupportedVersionError):
 
 class LockError(MlvError):
     """Another process holds a lock that did not become free in time."""
+
+
+class RefConflictError(MlvError):
+    """A ref moved under us: someone else updated it since we read it."""
+
+
+class FileChangedError(MlvError):
+    """A file kept changing while mlv read it."""
 
 
 class UnsafePathError(MlvError):
@@ -103,10 +124,32 @@ class CommandFailedError(MlvError):
         self.exit_code = exit_code if exit_code > 0 else 128 - exit_code if exit_code < 0 else 1
 
 
+class StagesFailedError(CommandFailedError):
+    """Stages of the pipeline failed; ``result`` (a ``mlv.pipeline.repro.ReproResult``)
+    says what happened to every stage."""
+
+    def __init__(self, message: str, exit_code: int, result: Any) -> None:
+        super().__init__(message, exit_code)
+        self.result = result
+
+
+class ReproductionFailedError(CommandFailedError):
+    """A recorded run failed in the workspace; ``report`` (a
+    ``mlv.reproduce.verify.ReproductionReport``) is what was done and recorded."""
+
+    def __init__(self, message: str, exit_code: int, report: Any) -> None:
+        super().__init__(message, exit_code)
+        self.report = report
+
+
 class HookFailedError(MlvError):
     """A pre-commit or pre-merge hook declared in mlv.yaml failed: the operation is off."""
 
     exit_code = 1
+
+
+class UnhashableTypeError(MlvError):
+    """A column of a type the row diff cannot compare (a union, an extension type)."""
 
 
 class PipelineError(InvalidArgumentError):

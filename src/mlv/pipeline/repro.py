@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Protocol
 
 from mlv.core.paths import overlaps
-from mlv.errors import CommandFailedError, MlvError
+from mlv.errors import CommandFailedError, MlvError, StagesFailedError
 from mlv.model.runs import Run
 from mlv.pipeline.spec import Pipeline, Stage
 from mlv.repo.repository import Repo
@@ -59,14 +59,6 @@ class ReproResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"pipeline": self.pipeline, "stages": [s.to_json() for s in self.stages]}
-
-
-class StagesFailedError(CommandFailedError):
-    """Stages of the pipeline failed; ``result`` says what happened to every stage."""
-
-    def __init__(self, message: str, exit_code: int, result: ReproResult) -> None:
-        super().__init__(message, exit_code)
-        self.result = result
 
 
 class ReproReporter(Protocol):

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from mlv.core.paths import lstat_or_none
-from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
+from mlv.errors import FileChangedError, InvalidArgumentError, MlvError, NotFoundError
 from mlv.model.objects import Commit, Tree, TreeEntry
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo import revisions
-from mlv.repo.blobs import FileChangedError, hash_file, iter_content
+from mlv.repo.blobs import hash_file, iter_content
 from mlv.repo.checkout import Materialiser, clear_leftovers
 from mlv.repo.layout import MLV_DIR
 from mlv.repo.refs import RefStore

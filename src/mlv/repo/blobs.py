@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlv.core.chunking import cut_buffer, cut_stream
 from mlv.core.hashing import Hasher, hash_bytes
-from mlv.errors import ChecksumMismatchError, MlvError
+from mlv.errors import ChecksumMismatchError, FileChangedError
 from mlv.model.objects import FileManifest
 from mlv.repo.worktree import KIND_SYMLINK, FileStat, stat_of
 from mlv.store.objectstore import ObjectStore
@@ -24,10 +24,6 @@ STREAM_WORKERS = 2
 STREAM_BATCH_BYTES = 4 * 1024 * 1024
 STREAM_IN_FLIGHT = 4
 STABLE_READ_TRIES = 3
-
-
-class FileChangedError(MlvError):
-    """A file kept changing while mlv read it."""
 
 
 def open_regular(path: str | Path) -> int:

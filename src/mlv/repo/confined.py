@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlv.core.crashpoints import crash_point
 from mlv.core.paths import temporary_name
-from mlv.errors import FormatError
+from mlv.errors import BlockedPathError
 
 FOLDER = "a folder"
 FILE = "a file"
@@ -22,17 +22,6 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-
-
-class BlockedPathError(FormatError):
-    """Something other than what mlv keeps there sits on a path inside ``.mlv``."""
-
-    def __init__(self, rel: str, found: str, wanted: str) -> None:
-        self.rel, self.found, self.wanted = rel, found, wanted
-        super().__init__(
-            f".mlv/{rel} is {found}, not {wanted}; mlv does not follow or replace it: "
-            "move it out of .mlv, then run 'mlv fsck'"
-        )
 
 
 def kind_of(mode: int) -> str:

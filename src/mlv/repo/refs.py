@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from mlv.core.crashpoints import crash_point
 from mlv.core.hashing import is_object_id
 from mlv.core.paths import is_temporary_name
-from mlv.errors import FormatError, InvalidArgumentError, MlvError
-from mlv.repo.confined import FILE, FOLDER, BlockedPathError, ConfinedDir
+from mlv.errors import (
+    BlockedPathError,
+    FormatError,
+    InvalidArgumentError,
+    MlvError,
+    RefConflictError,
+)
+from mlv.repo.confined import FILE, FOLDER, ConfinedDir
 from mlv.repo.layout import DEFAULT_BRANCH, HEAD_FILE, LOGS_DIR, REFS_DIR, Layout
 from mlv.repo.refnames import (
     HEAD_LOG,
@@ -36,7 +42,6 @@ __all__ = [
     "TAGS",
     "ZERO_ID",
     "Head",
-    "RefConflictError",
     "RefStore",
     "check_ref_name",
 ]
@@ -53,10 +58,6 @@ _LINE_BREAKS = re.compile(r"[\r\n]")
 
 # (where, what is wrong): named here, since inside RefStore ``list`` is its method.
 Problems = list[tuple[str, str]]
-
-
-class RefConflictError(MlvError):
-    """A ref moved under us: someone else updated it since we read it."""
 
 
 @dataclass(frozen=True)

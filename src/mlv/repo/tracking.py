@@ -10,6 +10,7 @@ from typing import Any
 
 from mlv.core.crashpoints import crash_point
 from mlv.errors import (
+    FileChangedError,
     InvalidArgumentError,
     NotFoundError,
     NothingToCommitError,
@@ -17,7 +18,7 @@ from mlv.errors import (
 )
 from mlv.model.objects import Commit, Person
 from mlv.repo.base import Objects, Revisions, WorkTree, describe_error
-from mlv.repo.blobs import FileChangedError, save_files
+from mlv.repo.blobs import save_files
 from mlv.repo.diff import Change, diff_flat, same, same_files
 from mlv.repo.extensions import AddEvent, CommitEvent, Extensions
 from mlv.repo.ignore import IgnoreRules

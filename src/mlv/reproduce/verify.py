@@ -13,7 +13,13 @@ from typing import IO, Any, Protocol
 
 from mlv.core.crashpoints import crash_point
 from mlv.core.paths import TreeGate, overlaps
-from mlv.errors import CommandFailedError, InvalidArgumentError, MlvError, NotFoundError
+from mlv.errors import (
+    CommandFailedError,
+    InvalidArgumentError,
+    MlvError,
+    NotFoundError,
+    ReproductionFailedError,
+)
 from mlv.gitcode.workspace import write_code
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
 from mlv.repo import notes
@@ -92,14 +98,6 @@ class ReproductionReport:
             "notes": self.notes,
             "failure": self.failure.to_json() if self.failure is not None else None,
         }
-
-
-class ReproductionFailedError(CommandFailedError):
-    """A recorded run failed in the workspace; ``report`` is what was done and recorded."""
-
-    def __init__(self, message: str, exit_code: int, report: ReproductionReport) -> None:
-        super().__init__(message, exit_code)
-        self.report = report
 
 
 class ReproduceReporter(Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlv.errors import InvalidArgumentError
+from mlv.errors import InvalidArgumentError, UnhashableTypeError
 from mlv.tables.drift import ColumnDrift, drift
 from mlv.tables.formats import table_format
 from mlv.tables.matching import (
@@ -29,7 +29,7 @@ from mlv.tables.matching import (
 from mlv.tables.pyvalues import MINUS, json_value, short
 from mlv.tables.row_diff import CHANGED_COLUMNS, Plan, Rows, Scan, Table, keyed_rows, multiset_rows
 from mlv.tables.row_diff import scan_both as _scan_both
-from mlv.tables.rowhash import UnhashableTypeError, hash_column, hash_rows
+from mlv.tables.rowhash import hash_column, hash_rows
 from mlv.tables.schema_diff import SchemaDiff, compare_schemas, family
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlv.errors import MlvError
+from mlv.errors import UnhashableTypeError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,10 +28,6 @@ LENGTH_SEED = 0xBB67AE8584CAA73B
 # splitmix64's finaliser: every input bit reaches every output bit.
 MIX_1 = 0xBF58476D1CE4E5B9
 MIX_2 = 0x94D049BB133111EB
-
-
-class UnhashableTypeError(MlvError):
-    """A column of a type the row diff cannot compare (a union, an extension type)."""
 
 
 def numpy() -> Any:

@@ -95,7 +95,7 @@ def repro(
 
     Example: mlv repro train
     """
-    from mlv.pipeline.repro import StagesFailedError
+    from mlv.errors import StagesFailedError
 
     reporter = _StageLines(to_stderr=json)
     try:
@@ -182,7 +182,7 @@ def reproduce(
 
     Example: mlv reproduce HEAD~1 --target model.pkl
     """
-    from mlv.reproduce.verify import ReproductionFailedError
+    from mlv.errors import ReproductionFailedError
 
     reporter = _ReproduceLines(quiet=json)
     try:
