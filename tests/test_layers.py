@@ -1,12 +1,13 @@
-"""Imports point down the layers only, and the CLI starts without loading heavy libraries.
+"""Imports point down the layer stack only, no packages import each other in a cycle, and
+the CLI starts without loading heavy libraries.
 
 Checked by parsing the source with ``ast`` (every import, lazy ones inside functions
-and ``TYPE_CHECKING`` blocks included), never by importing it.
+and ``TYPE_CHECKING`` blocks included), never by importing it: the checks are those of
+``python -m mlv.devtools.layers``.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -15,64 +16,25 @@ from pathlib import Path
 
 import pytest
 
-import mlv
+from mlv.devtools import layers
+from mlv.devtools.layers import SRC, STACK
 
-SRC = Path(mlv.__file__).resolve().parent
-
-# STYLE.md, "Layers you can see in the folders". A package not listed here is a
-# capability (lineage, pipeline, tables, remotes, ...): above the repository, below the CLI.
-# `python -m mlv` (mlv/__main__.py) is an entry point: the interface layer.
-LAYERS = {"errors": 0, "core": 1, "store": 2, "model": 3, "repo": 4, "cli": 6, "__main__": 6}
-CAPABILITY_LAYER = 5
 LIBRARY = ("core", "store", "model", "repo")
 UI_ONLY = ("typer", "rich", "click")
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _package_of(path: Path) -> str:
-    module = _module_name(path)
-    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+@cache
+def _graph() -> layers.Graph:
+    return layers.import_graph()
 
 
 @cache
-def _imports(path: Path, package: str | None = None) -> tuple[str, ...]:
-    """Every module that ``path`` imports, as an absolute dotted name."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = _package_of(path) if package is None else package
-    found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            found.append(module)
-            # ``from mlv import repo`` imports the subpackage mlv.repo.
-            found.extend(f"{module}.{alias.name}" for alias in node.names if module == "mlv")
-    return tuple(found)
+def _imports(path: Path) -> tuple[str, ...]:
+    return layers.imports(path)
 
 
 def _sources(package: str) -> list[Path]:
     return sorted((SRC / package).rglob("*.py"))
-
-
-def _layer_of(module: str) -> int | None:
-    parts = module.split(".")
-    if parts[0] != "mlv":
-        return None
-    if len(parts) == 1:
-        return 0  # mlv/__init__.py: the version and a lazy Repo, nothing else
-    return LAYERS.get(parts[1], CAPABILITY_LAYER)
 
 
 def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
@@ -80,7 +42,7 @@ def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
     for path in _sources(package):
         for module in _imports(path):
             if any(module == f or module.startswith(f + ".") for f in forbidden):
-                bad.append(f"{_module_name(path)} imports {module}")
+                bad.append(f"{layers.module_name(path)} imports {module}")
     return bad
 
 
@@ -89,21 +51,25 @@ def test_the_packages_exist() -> None:
         assert _sources(package), package
 
 
-def test_core_imports_no_higher_layer() -> None:
-    assert _violations("core", ("mlv.store", "mlv.model", "mlv.repo", "mlv.cli")) == []
+def test_every_package_has_its_place_in_the_stack() -> None:
+    assert sorted(set(_graph()) - set(STACK)) == []
+    assert len(set(STACK)) == len(STACK)
 
 
-def test_store_imports_no_higher_layer() -> None:
-    assert _violations("store", ("mlv.model", "mlv.repo", "mlv.cli")) == []
+@pytest.mark.parametrize("package", STACK)
+def test_package_imports_only_lower_layers(package: str) -> None:
+    rank = STACK.index(package)
+    above = {target for target in _graph().get(package, {}) if STACK.index(target) > rank}
+    assert sorted(above) == [], _graph()[package]
 
 
-def test_model_imports_no_higher_layer() -> None:
-    # The model may use the store's constants (a lower layer); today it does not need to.
-    assert _violations("model", ("mlv.repo", "mlv.cli")) == []
+def test_no_packages_import_each_other_in_a_cycle() -> None:
+    assert layers.cycles(_graph()) == []
 
 
-def test_repo_does_not_import_the_cli() -> None:
-    assert _violations("repo", ("mlv.cli",)) == []
+def test_the_library_lies_under_everything_and_the_cli_on_top() -> None:
+    assert STACK[: len(LIBRARY) + 2] == ("errors", "version", *LIBRARY)
+    assert STACK[-3:] == ("cli", "__main__", "devtools")
 
 
 def test_errors_module_stands_alone() -> None:
@@ -113,21 +79,6 @@ def test_errors_module_stands_alone() -> None:
 @pytest.mark.parametrize("package", LIBRARY)
 def test_library_never_imports_ui_toolkits(package: str) -> None:
     assert _violations(package, UI_ONLY) == []
-
-
-def test_every_import_points_down() -> None:
-    bad = []
-    for path in sorted(SRC.rglob("*.py")):
-        source = _module_name(path)
-        source_layer = _layer_of(source)
-        assert source_layer is not None
-        for module in _imports(path):
-            target_layer = _layer_of(module)
-            if target_layer is not None and target_layer > source_layer and source != "mlv":
-                bad.append(
-                    f"{source} (layer {source_layer}) imports {module} (layer {target_layer})"
-                )
-    assert bad == []
 
 
 def test_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
@@ -140,14 +91,55 @@ def test_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
         "def f():\n"
         "    import typer\n"
         "    from mlv import repo\n"
+        "    from mlv import Repo\n"
     )
-    assert set(_imports(fake, "mlv.store")) == {
+    assert layers.imports(fake, "mlv.store") == (
         "mlv.store",
         "mlv.cli.main",
         "typer",
-        "mlv",
-        "mlv.repo",
-    }
+        "mlv.repo",  # a subpackage: nothing is taken from the package root
+        "mlv",  # Repo is no submodule: it comes from the package root
+    )
+
+
+def _fake_mlv(tmp_path: Path, files: dict[str, str]) -> Path:
+    src = tmp_path / "mlv"
+    for name, text in {"__init__.py": "", **files}.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    return src
+
+
+def test_checker_finds_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
+    src = _fake_mlv(
+        tmp_path,
+        {
+            "repo/__init__.py": "from mlv.runs import x\n",
+            "runs/__init__.py": "def f():\n    from mlv import repo\n",
+        },
+    )
+    graph = layers.import_graph(src)
+    assert layers.cycles(graph) == [["repo", "runs"]]
+    assert layers.violations(graph) == [
+        "mlv.repo imports mlv.runs (layer repo is below runs)",
+    ]
+    assert layers.violations({"gadgets": {}}) == ["gadgets is not in the layer stack"]
+
+
+def test_layers_command_prints_the_stack_and_fails_on_a_cycle(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "mlv.devtools.layers"]
+    ok = subprocess.run(command, capture_output=True, text=True, cwd=SRC.parent)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[-1] == "no upward import, no cycle"
+    assert any(line.split()[1:4] == ["repo", "->", "errors,"] for line in lines)
+    src = _fake_mlv(
+        tmp_path,
+        {"cli/__init__.py": "import mlv.api\n", "api.py": "from mlv.cli import app\n"},
+    )
+    bad = subprocess.run([*command, "--src", str(src)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "cycle: api -> cli -> api" in bad.stderr
 
 
 HEAVY = ("pyarrow", "networkx", "pandas", "dulwich")

@@ -1,0 +1,1 @@
+"""Tools for working on mlv itself (``python -m mlv.devtools.layers``); no command uses them."""
