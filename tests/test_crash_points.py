@@ -361,8 +361,27 @@ def checkout_scenario(point: str) -> Callable[[Path, RunMlv], None]:
         assert stage_is_a == (point == "checkout.before-head")
         fsck_clean(run_mlv, root)
         # status never lists a temporary, whatever it shows of the half-done move.
-        listed = json.dumps(status(run_mlv, root))
-        assert ".mlv-" not in listed
+        report = status(run_mlv, root)
+        assert ".mlv-" not in json.dumps(report)
+        seen = {k: report[k] for k in ("modified", "deleted", "untracked")}
+        if point == "checkout.after-journal":
+            assert report["clean"]
+        elif point == "checkout.after-write":
+            assert seen == {"modified": [], "deleted": [], "untracked": ["data/gone.txt"]}
+        elif point == "checkout.after-remove":
+            assert seen == {
+                "modified": [],
+                "deleted": ["data/new.txt"],
+                "untracked": ["data/gone.txt"],
+            }
+        elif point == "checkout.before-head":
+            assert seen == {"modified": [], "deleted": [], "untracked": []} and report["staged"]
+        else:
+            assert seen == {
+                "modified": ["data/a.txt"],
+                "deleted": ["data/new.txt"],
+                "untracked": ["data/gone.txt"],
+            }
         ok(run_mlv, root, "checkout", "first")
         assert head(root) == a and files(root) == A_FILES
         assert temporaries(root) == [] and journals(root) == []
