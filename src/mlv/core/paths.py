@@ -85,13 +85,6 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def check_name(name: str, what: str = "name") -> None:
-    """Raise ``UnsafePathError`` when ``name`` is not one safe path component."""
-    problem = name_problem(name)
-    if problem is not None:
-        raise UnsafePathError(f"unsafe {what} {name!r}: {problem}; refusing to use it")
-
-
 def check_relpath(path: str) -> None:
     """Refuse a path that is not a plain relative path of safe names."""
     if not path or path.startswith("/"):

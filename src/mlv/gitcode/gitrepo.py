@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlv.errors import InvalidArgumentError
-
 if TYPE_CHECKING:
     from dulwich.repo import Repo as GitRepo
 
@@ -42,13 +40,6 @@ def find_git(root: Path) -> GitRepo | None:
     if git.bare:
         git.close()
         return None
-    return git
-
-
-def require_git(root: Path) -> GitRepo:
-    git = find_git(root)
-    if git is None:
-        raise InvalidArgumentError(f"{root} is not inside a git work tree; run 'git init' first")
     return git
 
 

@@ -138,10 +138,3 @@ def _duplicate_key(data: bytes) -> str | None:
 
     json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_int=_int64)
     return found[0] if found else None
-
-
-def as_object(value: Any, what: str) -> dict[str, Any]:
-    """``value`` if it is a JSON object; a list of pairs would decode, but not round-trip."""
-    if not isinstance(value, dict):
-        raise FormatError(f"{what} must be a JSON object, not {type(value).__name__}")
-    return dict(value)

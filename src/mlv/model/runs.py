@@ -27,7 +27,6 @@ EQUIVALENT = "equivalent"
 CLOSE = "close"
 DIFFERENT = "different"
 MISSING = "missing"  # the rebuilt run did not write the output at all
-RESULTS = (IDENTICAL, EQUIVALENT, CLOSE, DIFFERENT, MISSING)
 ACCEPTED = frozenset({IDENTICAL, EQUIVALENT, CLOSE})
 
 
