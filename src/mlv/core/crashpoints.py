@@ -14,7 +14,6 @@ comparison with None.
 from __future__ import annotations
 
 import os
-import signal
 
 ENV_VARIABLE = "MLV_CRASH_POINT"
 
@@ -62,4 +61,6 @@ def crash_point(name: str) -> None:
     buffer flush runs, exactly as when the kernel or a user kills the process.
     """
     if _ARMED is not None and name == _ARMED:
+        import signal  # here: the module costs start-up time, and only a test needs it
+
         os.kill(os.getpid(), signal.SIGKILL)
