@@ -1,4 +1,4 @@
-"""mlv's own hooks: commands from mlv.yaml's hooks: around mlv commit and mlv merge."""
+"""Actions: the commands under mlv.yaml's hooks:, around mlv commit and mlv merge."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from helpers import ENV, MLV, mlv, one_error_line, write_files
 from mlv import Repo
-from mlv.actions import load_hooks
+from mlv.actions import load_actions
 from mlv.errors import HookFailedError, PipelineError
 
 
@@ -149,7 +149,7 @@ def test_a_malformed_hooks_section_is_one_clear_line(project, section: str, word
     for word in words:
         assert word in line, line
     with pytest.raises(PipelineError):
-        load_hooks(root)
+        load_actions(root)
 
 
 def test_hooks_through_the_python_api(project) -> None:

@@ -1,4 +1,7 @@
-"""mlv's own hooks: commands that ``mlv.yaml`` declares around ``commit`` and ``merge``.
+"""Actions: commands that ``mlv.yaml`` declares around ``commit`` and ``merge``.
+
+They are not git hooks (``mlv.githooks``) nor the extension points capabilities
+register at (``mlv.repo.extensions``); the file names them ``hooks:``, as users know them.
 
 ```yaml
 hooks:
@@ -17,7 +20,7 @@ mlv's goes, with the operation's facts in ``MLV_*`` environment variables:
 ``MLV_EVENT``, ``MLV_REPO``, ``MLV_BRANCH``, ``MLV_HEAD``, and for commits
 ``MLV_MESSAGE`` and ``MLV_AUTHOR`` (``MLV_COMMIT`` after it), for merges
 ``MLV_MERGE_SOURCE`` and ``MLV_MERGE_SOURCE_COMMIT``. They run without mlv's lock
-held, so a hook may itself run mlv.
+held, so an action may itself run mlv.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ EVENTS = ("pre-commit", "post-commit", "pre-merge")
 
 
 @dataclass(frozen=True)
-class Hook:
+class Action:
     event: str
     name: str
     cmd: str
 
 
-def load_hooks(root: Path) -> dict[str, list[Hook]]:
+def load_actions(root: Path) -> dict[str, list[Action]]:
     """The ``hooks:`` section of the root ``mlv.yaml``, by event; {} without one."""
     from mlv.core.yamlio import mlv_yaml_section
 
@@ -53,7 +56,7 @@ def load_hooks(root: Path) -> dict[str, list[Hook]]:
         raise PipelineError(
             f"{CONFIG_FILE}: 'hooks:' must map events ({', '.join(EVENTS)}) to commands"
         )
-    found: dict[str, list[Hook]] = {}
+    found: dict[str, list[Action]] = {}
     for event, items in section.items():
         if event not in EVENTS:
             raise PipelineError(
@@ -62,45 +65,47 @@ def load_hooks(root: Path) -> dict[str, list[Hook]]:
         items = [items] if isinstance(items, str | dict) else items or []
         if not isinstance(items, list):
             raise PipelineError(f"{CONFIG_FILE}: hooks.{event} must be a list of commands")
-        found[event] = [_hook(event, i, item) for i, item in enumerate(items, 1)]
+        found[event] = [_action(event, i, item) for i, item in enumerate(items, 1)]
     return found
 
 
-def _hook(event: str, position: int, item: Any) -> Hook:
+def _action(event: str, position: int, item: Any) -> Action:
     where = f"{CONFIG_FILE}: hooks.{event}, item {position}"
     if isinstance(item, str) and item.strip():
-        return Hook(event, item.strip(), item)
+        return Action(event, item.strip(), item)
     if isinstance(item, dict):
         unknown = set(item) - {"name", "cmd"}
         if unknown:
             raise PipelineError(f"{where}: unknown key '{sorted(unknown)[0]}'; keys: name, cmd")
         cmd = item.get("cmd")
         if isinstance(cmd, str) and cmd.strip():
-            return Hook(event, str(item.get("name") or cmd).strip(), cmd)
+            return Action(event, str(item.get("name") or cmd).strip(), cmd)
     raise PipelineError(f"{where}: give a command, or a mapping with cmd: (and name:)")
 
 
-def run_hooks(
-    hooks: list[Hook],
+def perform_actions(
+    actions: list[Action],
     root: Path,
     facts: Mapping[str, str],
     environ: Mapping[str, str],
     *,
     stdout: IO[Any] | int | None = None,
 ) -> list[str]:
-    """Run ``hooks`` (one event's, from :func:`load_hooks`) in order.
+    """Run ``actions`` (one event's, from :func:`load_actions`) in order.
 
-    A failing pre-hook raises ``HookFailedError`` and later hooks do not run; a
-    failing post-hook becomes a warning (returned) and the others still run.
+    A failing ``pre-`` action raises ``HookFailedError`` and later ones do not run; a
+    failing ``post-`` action becomes a warning (returned) and the others still run.
     """
-    if not hooks:
+    if not actions:
         return []
-    event = hooks[0].event
+    event = actions[0].event
     env = {**environ, "MLV_EVENT": event, "MLV_REPO": str(root), **facts}
     warnings = []
-    for hook in hooks:
+    for action in actions:
         try:
-            code = subprocess.run(hook.cmd, shell=True, cwd=root, env=env, stdout=stdout).returncode
+            code = subprocess.run(
+                action.cmd, shell=True, cwd=root, env=env, stdout=stdout
+            ).returncode
         except OSError as exc:
             code, reason = 127, str(exc)
         else:
@@ -110,8 +115,8 @@ def run_hooks(
         if event.startswith("pre-"):
             operation = event.removeprefix("pre-")
             raise HookFailedError(
-                f"{event} hook '{hook.name}' failed ({reason}): the {operation} is not made; "
+                f"{event} hook '{action.name}' failed ({reason}): the {operation} is not made; "
                 f"fix what it reports, or change hooks.{event} in {CONFIG_FILE}"
             )
-        warnings.append(f"{event} hook '{hook.name}' failed ({reason}); the commit stands")
+        warnings.append(f"{event} hook '{action.name}' failed ({reason}); the commit stands")
     return warnings

@@ -389,14 +389,14 @@ class Repo:
         broken one is passed to ``on_warning``, or with ``strict`` (None: the config's
         ``tables.strict``) refused with ``ContractError``.
         """
-        from mlv.actions import load_hooks, run_hooks
+        from mlv.actions import load_actions, perform_actions
         from mlv.repo.identity import default_author
 
-        actions = load_hooks(self.root) if run_actions else {}
+        actions = load_actions(self.root) if run_actions else {}
         environ = os.environ if environ is None else environ
         author = author or default_author(self.root)
         facts = {**self._hook_facts(), "MLV_MESSAGE": message, "MLV_AUTHOR": str(author)}
-        run_hooks(actions.get("pre-commit", []), self.root, facts, environ, stdout=stdout)
+        perform_actions(actions.get("pre-commit", []), self.root, facts, environ, stdout=stdout)
         commit_id = self.core.commit(
             message,
             author=author,
@@ -409,7 +409,7 @@ class Repo:
         )
         facts["MLV_COMMIT"] = commit_id
         post = actions.get("post-commit", [])
-        for line in run_hooks(post, self.root, facts, environ, stdout=stdout):
+        for line in perform_actions(post, self.root, facts, environ, stdout=stdout):
             if on_warning is not None:
                 on_warning(line)
         return commit_id
@@ -432,9 +432,9 @@ class Repo:
         The commit a merge makes is the core's: it passes the extension points (code
         version, pin) but runs no ``pre-commit`` actions, the merge having its own.
         """
-        from mlv.actions import load_hooks, run_hooks
+        from mlv.actions import load_actions, perform_actions
 
-        actions = load_hooks(self.root).get("pre-merge", []) if run_actions else []
+        actions = load_actions(self.root).get("pre-merge", []) if run_actions else []
         if actions:
             facts = {
                 **self._hook_facts(),
@@ -442,7 +442,7 @@ class Repo:
                 "MLV_MERGE_SOURCE_COMMIT": self.resolve(rev),
             }
             environ = os.environ if environ is None else environ
-            run_hooks(actions, self.root, facts, environ, stdout=stdout)
+            perform_actions(actions, self.root, facts, environ, stdout=stdout)
         return self.core.merge(rev, prefer=prefer, message=message, author=author)
 
     def _hook_facts(self) -> dict[str, str]:

@@ -143,7 +143,7 @@ class ReproductionFailedError(CommandFailedError):
 
 
 class HookFailedError(MlvError):
-    """A pre-commit or pre-merge hook declared in mlv.yaml failed: the operation is off."""
+    """A pre-commit or pre-merge action (``hooks:`` in mlv.yaml) failed: the operation is off."""
 
     exit_code = 1
 
