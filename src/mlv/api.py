@@ -207,7 +207,7 @@ class Repo:
         """The recorded runs whose outputs ``rev`` holds, by run id."""
         from mlv.runs.commits import effective_runs
 
-        return effective_runs(self.core, self.resolve(rev))
+        return effective_runs(self.objects, self.resolve(rev))
 
     def show(self, rev: str = "HEAD") -> CommitDetails:
         """A commit, the files it changed, the runs behind its outputs and its reproductions."""
@@ -321,7 +321,9 @@ class Repo:
         from mlv.lineage.graph import trace
 
         return trace(
-            self.core,
+            self.objects,
+            self.revisions,
+            self.refs,
             self.relpath(path),
             rev,
             downstream=downstream,
@@ -334,7 +336,7 @@ class Repo:
         the run that produced it."""
         from mlv.lineage.history import path_history
 
-        return path_history(self.core, self.relpath(path), rev)
+        return path_history(self.objects, self.revisions, self.relpath(path), rev)
 
     def metrics(self, revs: Sequence[str | None] = (None,)) -> ValuesTable:
         """The metrics of each revision side by side; None is the working tree."""

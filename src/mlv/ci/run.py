@@ -96,7 +96,7 @@ def _reproduce(
 ) -> None:
     from mlv.reproduce.verify import reproduce
 
-    if not effective_runs(repo, report.head):
+    if not effective_runs(repo.objects, report.head):
         report.reproduction_status = NOTHING_TO_REPRODUCE
         return
     try:

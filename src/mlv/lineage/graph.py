@@ -10,8 +10,8 @@ from mlv.errors import InvalidArgumentError, NotFoundError
 from mlv.lineage.index import CommitInfo, HistoryIndex
 from mlv.model.objects import KIND_DIR
 from mlv.model.runs import Run
+from mlv.repo.protocols import ObjectReader, RefReader, RevisionResolver
 from mlv.repo.refs import HEADS, TAGS
-from mlv.repo.repository import Repo
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -139,19 +139,21 @@ def run_key(run_id: str) -> str:
     return f"run:{run_id}"
 
 
-def history_starts(repo: Repo, commit_id: str, all_history: bool) -> list[str]:
+def history_starts(refs: RefReader, commit_id: str, all_history: bool) -> list[str]:
     """Where the search starts: the commit alone, or every branch, tag and HEAD as well."""
     if not all_history:
         return [commit_id]
     starts = [commit_id]
     for prefix in (HEADS, TAGS):
-        starts += repo.refs.list(prefix, skip_damaged=True).values()
-    head = repo.refs.head().commit
+        starts += refs.list(prefix, skip_damaged=True).values()
+    head = refs.head().commit
     return list(dict.fromkeys(starts + ([head] if head else [])))
 
 
 def trace(
-    repo: Repo,
+    objects: ObjectReader,
+    revisions: RevisionResolver,
+    refs: RefReader,
     path: str,
     rev: str = "HEAD",
     *,
@@ -168,12 +170,12 @@ def trace(
 
     if depth is not None and depth < 0:
         raise InvalidArgumentError(f"--depth must be 0 or more, not {depth}")
-    commit_id = repo.resolve(rev)
-    entry = repo.trees.entry_at(repo.read_commit(commit_id).tree, path) if path else None
+    commit_id = revisions.resolve(rev)
+    entry = objects.entry_at(objects.read_commit(commit_id).tree, path) if path else None
     if entry is None:
         raise NotFoundError(f"path {path or '.'} does not exist in {rev}")
-    starts = history_starts(repo, commit_id, all_history)
-    builder = _Builder(HistoryIndex(repo, starts), commit_id, nx.DiGraph())
+    starts = history_starts(refs, commit_id, all_history)
+    builder = _Builder(HistoryIndex(objects, starts), commit_id, nx.DiGraph())
     root = builder.artifact(path, entry.id, entry.kind, entry.size)
     if downstream:
         builder.downstream(root, depth)

@@ -8,7 +8,7 @@ from typing import Any
 from mlv.errors import NotFoundError
 from mlv.lineage.index import CommitInfo, HistoryIndex
 from mlv.model.runs import Run
-from mlv.repo.repository import Repo
+from mlv.repo.protocols import ObjectReader, RevisionResolver
 
 ADDED = "added"
 MODIFIED = "modified"
@@ -53,12 +53,14 @@ class PathVersion:
         }
 
 
-def path_history(repo: Repo, path: str, rev: str = "HEAD") -> list[PathVersion]:
+def path_history(
+    objects: ObjectReader, revisions: RevisionResolver, path: str, rev: str = "HEAD"
+) -> list[PathVersion]:
     """The versions of ``path`` in the history of ``rev``, newest first.
 
     A merge is listed only when the path differs from every one of its parents.
     """
-    index = HistoryIndex(repo, [repo.resolve(rev)])
+    index = HistoryIndex(objects, [revisions.resolve(rev)])
     entries = index.at_path(path)
     if all(entry is None for entry in entries.values()):
         raise NotFoundError(f"path {path or '.'} is in no commit of {rev}'s history")

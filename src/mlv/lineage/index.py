@@ -10,7 +10,7 @@ from mlv.errors import MlvError, NotFoundError, ObjectMissingError
 from mlv.model.objects import KIND_DIR, Commit, TreeEntry
 from mlv.model.runs import Run
 from mlv.repo.history import reachable, topo_order
-from mlv.repo.repository import Repo
+from mlv.repo.protocols import ObjectReader
 
 # path -> artifact id -> ids of the runs that wrote (or read) that content there
 Table = dict[str, dict[str, list[str]]]
@@ -45,8 +45,8 @@ class HistoryIndex:
     looked up in every commit at once, a folder level per batch of reads.
     """
 
-    def __init__(self, repo: Repo, starts: Iterable[str]) -> None:
-        self.repo = repo
+    def __init__(self, objects: ObjectReader, starts: Iterable[str]) -> None:
+        self.objects = objects
         self.commits = self._reachable(starts)
         self.newest_first = topo_order(self.commits)
         self.position = {commit_id: n for n, commit_id in enumerate(self.newest_first)}
@@ -69,18 +69,17 @@ class HistoryIndex:
         def read(commit_id: str) -> Commit:
             # One store read per commit: Repo.read_commit asks the index twice.
             try:
-                return Commit.from_bytes(self.repo.store.get(commit_id))
+                return Commit.from_bytes(self.objects.get(commit_id))
             except ObjectMissingError:
                 raise NotFoundError(f"no commit {commit_id} in this repository") from None
 
         return reachable(read, starts)
 
     def _index_runs(self, run_ids: list[str]) -> None:
-        store = self.repo.store
-        store.prefetch(run_ids)
+        self.objects.prefetch(run_ids)
         for run_id in run_ids:
             try:
-                raw = store.get(run_id)
+                raw = self.objects.get(run_id)
                 doc = json.loads(raw)
                 outs = {p: a["id"] for p, a in doc["outs"].items()}
                 inputs = {p: a["id"] for p, a in doc["deps"].items()}
@@ -105,7 +104,7 @@ class HistoryIndex:
     # -- commits ----------------------------------------------------------------------
 
     def info(self, commit_id: str) -> CommitInfo:
-        commit = self.commits.get(commit_id) or self.repo.read_commit(commit_id)
+        commit = self.commits.get(commit_id) or self.objects.read_commit(commit_id)
         return CommitInfo(
             commit_id, str(commit.author), commit.time, commit.tz_offset, commit.summary
         )
@@ -121,7 +120,7 @@ class HistoryIndex:
     def _entries(self, tree_id: str) -> dict[str, TreeEntry]:
         names = self._names.get(tree_id)
         if names is None:
-            names = {e.name: e for e in self.repo.trees.tree(tree_id).entries}
+            names = {e.name: e for e in self.objects.tree(tree_id).entries}
             self._names[tree_id] = names
         return names
 
@@ -137,7 +136,7 @@ class HistoryIndex:
         for depth, part in enumerate(parts):
             unread = {f for f in current.values() if f not in self._names}
             if len(unread) > 1:
-                self.repo.store.prefetch(unread)
+                self.objects.prefetch(unread)
             reached: dict[str, str] = {}
             for start, folder in current.items():
                 entry = self._entries(folder).get(part)

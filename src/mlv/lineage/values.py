@@ -109,7 +109,7 @@ def declared_files(repo: Repo, commit_id: str | None, what: str) -> tuple[list[s
     runs = []
     head = commit_id or repo.refs.head().commit
     if head is not None:
-        runs += list(effective_runs(repo, head).values())
+        runs += list(effective_runs(repo.objects, head).values())
     if commit_id is None:
         for run_id, _ in repo.records.pending():
             try:

@@ -211,7 +211,7 @@ class _CarriedByHead:
     def __contains__(self, run_id: object) -> bool:
         if self._ids is None:
             head = self.repo.refs.head().commit
-            self._ids = set(effective_runs(self.repo, head)) if head else set()
+            self._ids = set(effective_runs(self.repo.objects, head)) if head else set()
         return run_id in self._ids
 
 

@@ -53,6 +53,9 @@ class Objects:
     def get(self, object_id: str) -> bytes:
         return self.store.get(object_id)
 
+    def prefetch(self, object_ids: Iterable[str]) -> None:
+        self.store.prefetch(object_ids)
+
     def iter_content(self, file_id: str) -> Iterator[bytes]:
         return iter_content(self.store, file_id)
 

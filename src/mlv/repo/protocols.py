@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from mlv.model.objects import Commit, Tree, TreeEntry
+    from mlv.model.runs import Env, Reproduction, Run
+    from mlv.repo.refs import Head
     from mlv.repo.trees import Flat
 
 
@@ -29,7 +31,17 @@ class ObjectReader(Protocol):
         """A file's content, streamed."""
         ...
 
+    def prefetch(self, object_ids: Iterable[str]) -> None:
+        """Read these objects ahead, in pack order: a hint, for many reads to come."""
+        ...
+
     def read_commit(self, commit_id: str) -> Commit: ...
+
+    def read_run(self, run_id: str) -> Run: ...
+
+    def read_env(self, env_id: str) -> Env: ...
+
+    def read_reproduction(self, reproduction_id: str) -> Reproduction: ...
 
     def tree(self, tree_id: str) -> Tree: ...
 
@@ -54,6 +66,16 @@ class ObjectWriter(Protocol):
         ...
 
     def flush(self) -> None: ...
+
+
+class RefReader(Protocol):
+    """Reads refs: HEAD, and the branches, tags or notes under a prefix."""
+
+    def head(self) -> Head: ...
+
+    def list(self, prefix: str, *, skip_damaged: bool = False) -> dict[str, str]:
+        """Refs under ``prefix`` (``refs/heads/``, ``refs/tags/``, …) by short name."""
+        ...
 
 
 class RevisionResolver(Protocol):

@@ -145,7 +145,7 @@ def reproduce(
         raise InvalidArgumentError("--rtol and --atol must not be negative")
     commit_id = repo.resolve(rev)
     commit = repo.read_commit(commit_id)
-    runs = effective_runs(repo, commit_id)
+    runs = effective_runs(repo.objects, commit_id)
     if not runs:
         raise InvalidArgumentError(
             f"commit {commit_id[:12]} holds no output of a recorded run: nothing to reproduce; "

@@ -9,10 +9,10 @@ from mlv.core.paths import overlaps
 from mlv.errors import MlvError
 from mlv.model.runs import Run
 from mlv.repo.history import reachable, topo_order
-from mlv.repo.repository import Repo
+from mlv.repo.protocols import ObjectReader
 
 
-def effective_runs(repo: Repo, commit_id: str) -> dict[str, Run]:
+def effective_runs(objects: ObjectReader, commit_id: str) -> dict[str, Run]:
     """The runs that produced the outputs a commit holds, by run id, newest first.
 
     A commit carries the runs recorded since its parent; outputs that did not
@@ -20,27 +20,27 @@ def effective_runs(repo: Repo, commit_id: str) -> dict[str, Run]:
     when every output it wrote is still in the commit's tree with the same id,
     and no newer run wrote the same path.
     """
-    tree = repo.read_commit(commit_id).tree
+    tree = objects.read_commit(commit_id).tree
     found: dict[str, Run] = {}
     claimed: set[str] = set()
-    for current in topo_order(reachable(repo.read_commit, [commit_id])):
-        for run_id in repo.read_commit(current).runs:
+    for current in topo_order(reachable(objects.read_commit, [commit_id])):
+        for run_id in objects.read_commit(current).runs:
             if run_id in found:
                 continue
             try:
-                run = repo.read_run(run_id)
+                run = objects.read_run(run_id)
             except MlvError:
                 continue  # a missing run object is fsck's to report, not a reason to stop
             if any(p in claimed for p in run.outs):
                 continue
-            if all(_id_at(repo, tree, p) == a.id for p, a in run.outs.items()):
+            if all(_id_at(objects, tree, p) == a.id for p, a in run.outs.items()):
                 found[run_id] = run
                 claimed.update(run.outs)
     return found
 
 
-def _id_at(repo: Repo, tree: str, path: str) -> str | None:
-    entry = repo.trees.entry_at(tree, path)
+def _id_at(objects: ObjectReader, tree: str, path: str) -> str | None:
+    entry = objects.entry_at(tree, path)
     return None if entry is None else entry.id
 
 
