@@ -103,7 +103,7 @@ def reflog(root: Path, ref: str = "refs/heads/main") -> list[str]:
 def fresh(tmp_path: Path) -> Path:
     root = tmp_path / "work"
     Repo.init(root).close()
-    # Random bytes: a pack worth the name, stored raw, in several chunks.
+    # 1 MiB: a file of several chunks, so the pack holds a manifest and its chunks.
     write_files(root, {"data/big.bin": bytes(range(256)) * 4096, "data/a.txt": "one\n"})
     return root
 
@@ -144,7 +144,8 @@ A_FILES = {"data/a.txt": "A\n", "data/gone.txt": "only in A\n"}
 B_FILES = {"data/a.txt": "B\n", "data/new.txt": "only in B\n"}
 
 
-def with_run(tmp_path: Path, run_mlv: RunMlv) -> Path:
+def with_input(tmp_path: Path, run_mlv: RunMlv) -> Path:
+    """A repository with in.txt committed: what `RUN` reads."""
     root = tmp_path / "work"
     Repo.init(root).close()
     write_files(root, {"in.txt": "x\n"})
@@ -154,7 +155,7 @@ def with_run(tmp_path: Path, run_mlv: RunMlv) -> Path:
 
 
 def committed_run(tmp_path: Path, run_mlv: RunMlv) -> Path:
-    root = with_run(tmp_path, run_mlv)
+    root = with_input(tmp_path, run_mlv)
     ok(run_mlv, root, *RUN)
     ok(run_mlv, root, "commit", "-m", "made")
     return root
@@ -286,7 +287,7 @@ def commit_moved(point: str) -> Callable[[Path, RunMlv], None]:
     """A kill after the ref moved: the commit is made; what is left is bookkeeping."""
 
     def scenario(tmp_path: Path, run_mlv: RunMlv) -> None:
-        root = with_run(tmp_path, run_mlv)
+        root = with_input(tmp_path, run_mlv)
         ok(run_mlv, root, *RUN)
         before = head(root)
         kill_at(point, run_mlv, root, "commit", "-m", "made")
@@ -403,7 +404,7 @@ def run_scenario(point: str) -> Callable[[Path, RunMlv], None]:
     """Killed while recording a run: no commit carries it; running it again records it."""
 
     def scenario(tmp_path: Path, run_mlv: RunMlv) -> None:
-        root = with_run(tmp_path, run_mlv)
+        root = with_input(tmp_path, run_mlv)
         kill_at(point, run_mlv, root, *RUN)
         assert "out.txt" in staged(root)  # the outputs are stored and staged first
         with Repo(root) as repo:
