@@ -191,6 +191,7 @@ def pack_before_seal(tmp_path: Path, run_mlv: RunMlv) -> None:
     assert "temporary" not in fsck_clean(run_mlv, root)
 
 
+@pytest.mark.slow
 def test_a_killed_writers_tmp_pack_goes_with_an_index_rebuild(
     tmp_path: Path, run_mlv: RunMlv
 ) -> None:
@@ -465,6 +466,7 @@ SCENARIOS: dict[str, Callable[[Path, RunMlv], None]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_killed_at_point(point: str, tmp_path: Path, run_mlv: RunMlv) -> None:
     assert point in SCENARIOS, f"no test kills mlv at {point}"
