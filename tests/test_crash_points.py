@@ -301,6 +301,13 @@ def commit_moved(point: str) -> Callable[[Path, RunMlv], None]:
         assert len(report["pending_runs"]) == 1
         again = run_mlv(root, "commit", "-m", "made", expect=None)
         assert again.returncode != 0 and "nothing to commit" in again.stderr
+        # The next commit takes the queued run off, and does not carry it a second time.
+        made = carried_runs(root)
+        write_files(root, {"other.txt": "o\n"})
+        ok(run_mlv, root, "add", "other.txt")
+        ok(run_mlv, root, "commit", "-m", "next")
+        assert carried_runs(root) == () and carried_runs(root, "HEAD~1") == made
+        assert status(run_mlv, root)["pending_runs"] == []
 
     return scenario
 

@@ -309,6 +309,12 @@ class Tracking:
             runs, superseded = self.records.matching_pending(
                 lambda path: self._id_in_tree(tree_id, path)
             )
+            if head.commit:
+                # A commit killed after its ref moved left its runs queued: they are
+                # the parent's already, and no second commit may carry them.
+                carried = set(self.objects.read_commit(head.commit).runs)
+                superseded += [r for r in runs if r in carried]
+                runs = [r for r in runs if r not in carried]
             event.tree, event.parents = tree_id, tuple(parents)
             _tell(self.extensions.commit_objects.fire(event), on_warning)
             commit = Commit(
