@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from mlv.model.objects import KIND_DIR, TreeEntry
@@ -44,8 +45,15 @@ def diff_flat(old: Flat, new: Flat) -> list[Change]:
 def diff_trees(
     reader: TreeReader, old: str | None, new: str | None, paths: list[str] | None = None
 ) -> list[Change]:
-    """Changes between two stored trees, never opening a subtree that both sides share."""
-    changes: list[Change] = []
+    """Changes between two stored trees, by path, never opening a subtree both sides share."""
+    return sorted(iter_tree_changes(reader, old, new, paths), key=lambda c: c.path)
+
+
+def iter_tree_changes(
+    reader: TreeReader, old: str | None, new: str | None, paths: list[str] | None = None
+) -> Iterator[Change]:
+    """The changes of ``diff_trees`` in no set order, as they are found: a caller that
+    keeps only some of them (the tables, say) never holds a change per file."""
     stack: list[tuple[str, str | None, str | None]] = [("", old, new)]
     while stack:
         prefix, a, b = stack.pop()
@@ -74,9 +82,7 @@ def diff_trees(
                 _as_entry(y) if y is not None and not y_dir else None,
             )
             if change is not None:
-                changes.append(change)
-    changes.sort(key=lambda c: c.path)
-    return changes
+                yield change
 
 
 def same_files(reader: TreeReader, old: str, new: str) -> bool:

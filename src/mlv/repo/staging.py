@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import NamedTuple
 
-from mlv.repo.trees import Entry
+from mlv.repo.trees import Entry, EntryRow
 from mlv.repo.worktree import FileStat, StatRow
 from mlv.store.sqlite import select_in
 
@@ -74,6 +74,16 @@ class StagingArea:
         ).fetchall()
         make = Staged._make
         return {row[0]: make(row[1:]) for row in rows}
+
+    def iter_paths(self) -> Iterator[str]:
+        """Every staged path, in path order, read as it goes rather than all at once."""
+        for (path,) in self.conn.execute("SELECT path FROM staging ORDER BY path"):
+            yield path
+
+    def iter_entries(self) -> Iterator[EntryRow]:
+        """Every staged (path, kind, id, size, executable), in path order, as it is read:
+        what ``write_sorted_tree`` takes."""
+        yield from self.conn.execute("SELECT path, kind, id, size, exec FROM staging ORDER BY path")
 
     def load_stat_cache(self) -> dict[str, StatRow]:
         """Every staged path's stat row, without ids: what a status scan compares against."""

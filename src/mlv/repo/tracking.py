@@ -40,7 +40,7 @@ from mlv.repo.staging import (
     stat_matches,
     trusted_mtime,
 )
-from mlv.repo.trees import EMPTY_TREE_ID, write_tree
+from mlv.repo.trees import EMPTY_TREE_ID, check_names, write_sorted_tree
 from mlv.repo.worktree import FileStat, scan, tracked_roots, under
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
@@ -353,7 +353,10 @@ class Tracking:
         self.objects.tree(commit.tree)
 
     def _write_stage(self) -> str:
-        return write_tree(self.store, self.staging.load())
+        # Streamed in path order, folder by folder: a stage of a million files is never
+        # held whole. Names are checked in a first pass, before any tree is stored.
+        check_names(self.staging.iter_paths())
+        return write_sorted_tree(self.store, self.staging.iter_entries())
 
     def _id_in_tree(self, tree_id: str, path: str) -> str | None:
         entry = self.objects.entry_at(tree_id, path)
