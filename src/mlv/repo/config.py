@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlv.errors import FormatError, MigrationNeededError, UnsupportedVersionError
@@ -15,6 +16,11 @@ from mlv.store.objectstore import DEFAULT_COMPRESSION_LEVEL
 
 # A settings file of a few hundred bytes; far larger is not one mlv wrote.
 MAX_CONFIG_BYTES = 1 << 20
+# A version shown in a message: its first digits, however long the number in the file.
+SHOWN_DIGITS = 20
+# The line `format = 1` in [core], as mlv (and a person) writes it, keeping the rest.
+_FORMAT_LINE = re.compile(r"^[ \t]*format[ \t]*=[ \t]*(?P<value>[^#\r\n]*?)[ \t]*(#.*)?$", re.M)
+_TABLE_LINE = re.compile(r"^[ \t]*\[.*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,15 @@ class Config:
                 f"format {REPOSITORY_FORMAT}: run 'mlv migrate' to convert it"
             )
         if version != REPOSITORY_FORMAT and version not in MIGRATES_FROM:
+            advice = (
+                "upgrade mlv"
+                if version > REPOSITORY_FORMAT
+                # No mlv wrote it: a newer mlv would not read it either.
+                else f"no mlv writes it; fix {path}"
+            )
             raise UnsupportedVersionError(
-                f"this repository has format {version}; this mlv reads format {REPOSITORY_FORMAT}:"
-                " upgrade mlv"
+                f"this repository has format {_shown(version)}; this mlv reads format "
+                f"{REPOSITORY_FORMAT}: {advice}"
             )
         level = store.get("compression_level", DEFAULT_COMPRESSION_LEVEL)
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22:
@@ -83,8 +95,59 @@ class Config:
         atomic_write(path, text.encode())
 
 
+def write_format(path: Path, version: int) -> None:
+    """Set ``core.format`` in ``path`` to ``version``, keeping every other line as it is:
+    comments, and the keys and tables of other tools or a newer mlv, which ``save``
+    (writing only what mlv knows) would drop. A file whose ``format`` line cannot be
+    found as mlv writes it (a dotted key, an inline table) is written whole by ``save``."""
+    text = _read_text(path)
+    doc = _parse_toml(text, path)
+    expected = {**doc, "core": {**_table(doc, "core", path), "format": version}}
+    edited = _with_format(text, version)
+    if _parses_to(edited, expected):
+        atomic_write(path, edited.encode())
+    else:
+        replace(Config.load(path, migrating=True), format=version).save(path)
+
+
+def _with_format(text: str, version: int) -> str:
+    """``text`` with the value of the ``format`` line of its ``[core]`` table replaced
+    (added when it has none). The caller checks that it parses as intended."""
+    tables = list(_TABLE_LINE.finditer(text))
+    for i, table in enumerate(tables):
+        if table.group().strip().replace(" ", "") != "[core]":
+            continue
+        end = tables[i + 1].start() if i + 1 < len(tables) else len(text)
+        line = _FORMAT_LINE.search(text, table.end(), end)
+        if line is None:
+            return f"{text[: table.end()]}\nformat = {version}{text[table.end() :]}"
+        return f"{text[: line.start('value')]}{version}{text[line.end('value') :]}"
+    # No [core] table: one at the end, where it cannot take in another table's keys.
+    return f"{text.rstrip()}\n\n[core]\nformat = {version}\n"
+
+
+def _parses_to(text: str, expected: dict[str, object]) -> bool:
+    try:
+        return tomllib.loads(text) == expected
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+        return False
+
+
+def _shown(version: int) -> str:
+    digits = str(version)
+    if len(digits) <= SHOWN_DIGITS:
+        return digits
+    return f"{digits[:SHOWN_DIGITS]}… ({len(digits)} digits)"
+
+
 def _read_toml(path: Path) -> dict[str, object]:
     """The parsed file; every way it can fail to be a TOML document is one FormatError."""
+    return _parse_toml(_read_text(path), path)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, read once and without blocking; every way it can fail to be a
+    settings file is one FormatError."""
     try:
         # O_NONBLOCK: a FIFO in its place must not hang every command.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -110,11 +173,14 @@ def _read_toml(path: Path) -> dict[str, object]:
     if len(data) > MAX_CONFIG_BYTES:
         raise FormatError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes: it is not mlv's")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FormatError(
             f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded): fix or rewrite it"
         ) from None
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, object]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -12,12 +12,14 @@ profiles, which format 2 reads but never writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlv.errors import NotARepositoryError
+from mlv.core.hashing import is_object_id
+from mlv.errors import MlvError, NotARepositoryError
+from mlv.model.runs import Reproduction
 from mlv.repo import notes
-from mlv.repo.config import Config
+from mlv.repo.config import Config, write_format
 from mlv.repo.database import open_database
 from mlv.repo.layout import REPOSITORY_FORMAT, Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, WriteLock
@@ -52,13 +54,30 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
             RunRecords(conn)  # its tables, in an index that lacks one
             linked = set(notes.all_records(store, refs, notes.REPRODUCTIONS))
             rows = conn.execute("SELECT id FROM reproductions ORDER BY time, rowid").fetchall()
-            # Only objects the packs hold can be named: a ref must never reach a gap.
-            missing = [r for (r,) in rows if r not in linked and store.has(r)]
+            # Only reproductions the packs hold can be named: a ref must never reach a
+            # gap, nor an object that is not what the chain says it is.
+            missing = [
+                r
+                for r in dict.fromkeys(r for (r,) in rows)
+                if r not in linked and _is_reproduction(store, r)
+            ]
             if missing:
                 notes.append(store, refs, notes.REPRODUCTIONS, missing, "migrate: format 1")
         finally:
             store.close()
             conn.close()
         if config.format != REPOSITORY_FORMAT:
-            replace(config, format=REPOSITORY_FORMAT).save(layout.config)
+            # Only the version changes: comments and other keys of the file stay.
+            write_format(layout.config, REPOSITORY_FORMAT)
     return MigrateReport(len(missing), config.format, REPOSITORY_FORMAT)
+
+
+def _is_reproduction(store: ObjectStore, object_id: object) -> bool:
+    # The rows of an old index are not trusted: any value may lie in a damaged one.
+    if not isinstance(object_id, str) or not is_object_id(object_id) or not store.has(object_id):
+        return False
+    try:
+        Reproduction.from_bytes(store.get(object_id))
+    except MlvError:
+        return False
+    return True

@@ -7,6 +7,10 @@ reachable commits, the profiles from their profile maps (and the table entries o
 format-1 trees), the reproductions from ``refs/notes/reproductions``. What only the
 old index knew, the pending runs, is working state, not derived: it is salvaged from
 the old index where that can be read.
+
+A repository of format 1, not yet migrated, is rebuilt as mlv 0.2 rebuilt it: its
+reproductions are every reproduction object the packs hold, since its notes chain
+does not name them yet; ``mlv migrate`` then puts them on the chain.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from typing import Any
 
 from mlv.errors import MlvError, NotARepositoryError
 from mlv.model.objects import Commit, Tree, object_type
-from mlv.model.runs import Run
-from mlv.model.tables import ProfileMap
+from mlv.model.runs import Reproduction, Run
+from mlv.model.tables import Profile, ProfileMap
 from mlv.repo import reachable
+from mlv.repo.config import Config
 from mlv.repo.database import open_database
-from mlv.repo.layout import Layout, find_root
+from mlv.repo.layout import MIGRATES_FROM, Layout, find_root
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT, WriteLock
 from mlv.repo.records import RunRecords
 from mlv.repo.refs import RefStore
@@ -92,6 +97,12 @@ class _Found:
     runs: dict[str, tuple[int, str | None, dict[str, str]]] = field(default_factory=dict)
     reachable_runs: set[str] = field(default_factory=set)
     reproductions: list[tuple[int, str, str]] = field(default_factory=list)
+    # Every reproduction object in the packs: the reproductions of a format-1 repository.
+    packed_reproductions: list[Reproduction] = field(default_factory=list)
+    # content id -> the profile ids named for it: profile maps first, then the table
+    # entries of format-1 trees. The first that reads as a profile is kept.
+    map_profiles: dict[str, list[str]] = field(default_factory=dict)
+    tree_profiles: dict[str, list[str]] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
 
 
@@ -115,6 +126,9 @@ def rebuild_index(
         )
     layout = Layout(root)
     with WriteLock(layout.lock, lock_timeout, on_lock_wait):
+        # A format this mlv does not know (3) is refused before anything moves; format 1
+        # is rebuilt as such, so that a later migrate still finds its reproductions.
+        format_1 = Config.load(layout.config, migrating=True).format in MIGRATES_FROM
         removed, removed_bytes = sweep_tmp_packs(layout.packs)
         building = layout.index_db.with_name(layout.index_db.name + BUILDING_SUFFIX)
         _remove_sqlite_files(building)  # a rebuild killed earlier
@@ -124,7 +138,7 @@ def rebuild_index(
             try:
                 # The file is fsynced once, whole, before it takes index.db's place.
                 conn.execute("PRAGMA synchronous=OFF")
-                report = _build(conn, layout, moved_to, progress, run_cache_key)
+                report = _build(conn, layout, moved_to, progress, run_cache_key, format_1)
             finally:
                 conn.close()
             _fsync(building)
@@ -146,6 +160,7 @@ def _build(
     moved_to: Path | None,
     progress: Progress,
     run_cache_key: Callable[[Run], str] | None,
+    format_1: bool,
 ) -> RebuildReport:
     index = ObjectIndex(conn)
     staging = StagingArea(conn)
@@ -166,7 +181,8 @@ def _build(
     report.objects = index.count()
     store = ObjectStore(layout.packs, conn)
     try:
-        _walk_reachable(store, layout, found, report)
+        _walk_reachable(store, layout, found, report, format_1)
+        _choose_profiles(store, found, report)
         _salvage_pending(records, moved_to, found, report)
         _fill_derived(records, found, run_cache_key, report)
         report.not_rebuilt.append(NOT_REBUILT_CODE_IDS)
@@ -177,13 +193,17 @@ def _build(
 
 
 def _walk_reachable(
-    store: ObjectStore, layout: Layout, found: _Found, report: RebuildReport
+    store: ObjectStore, layout: Layout, found: _Found, report: RebuildReport, format_1: bool
 ) -> None:
-    """Learn what the refs reach: the reproductions on their notes chain, the runs of
-    every reachable commit, and the profiles their profile maps name."""
+    """Learn what the refs reach: the reproductions on their notes chain (in format 1,
+    every one the packs hold), the runs of every reachable commit, and the profiles
+    their profile maps name."""
     refs = RefStore(layout)
     unreadable = reachable.Unreadable()
     reps = reachable.reproductions(store, refs, unreadable)
+    if format_1:
+        on_chain = {rep.id for rep in reps}
+        reps += [rep for rep in found.packed_reproductions if rep.id not in on_chain]
     found.reproductions.extend((rep.time, rep.id, rep.commit) for rep in reps)
     starts = [*reachable.ref_starts(refs).values(), *(rep.commit for rep in reps)]
     for _, commit in reachable.commits(store, starts, unreadable):
@@ -191,10 +211,43 @@ def _walk_reachable(
         if commit.profiles is None:
             continue
         try:
-            found.profiles.update(ProfileMap.from_bytes(store.get(commit.profiles)).profiles)
+            named = ProfileMap.from_bytes(store.get(commit.profiles)).profiles
         except MlvError as exc:
             unreadable.add(commit.profiles, "profile map of a reachable commit", f"skipped: {exc}")
+            continue
+        for content_id, profile_id in named.items():
+            found.map_profiles.setdefault(content_id, []).append(profile_id)
     report.damaged.extend(Problem(*problem) for problem in unreadable.problems)
+
+
+def _choose_profiles(store: ObjectStore, found: _Found, report: RebuildReport) -> None:
+    """Keep, for each content, the first profile named for it that reads as a profile.
+
+    A map can name what is not a profile (damage, or a crafted commit on some branch):
+    trusted blindly, it would answer ``mlv stats`` for that content on every branch.
+    """
+    readable: dict[str, bool] = {}
+    # What a reachable commit names is damage to report; a stray format-1 tree's is not.
+    from_maps = {p for named in found.map_profiles.values() for p in named}
+
+    def reads(profile_id: str) -> bool:
+        if profile_id not in readable:
+            try:
+                Profile.from_bytes(store.get(profile_id))
+                readable[profile_id] = True
+            except MlvError as exc:
+                readable[profile_id] = False
+                if profile_id in from_maps:
+                    report.damaged.append(
+                        Problem(profile_id, "profile named by a profile map", f"skipped: {exc}")
+                    )
+        return readable[profile_id]
+
+    for content_id in found.map_profiles.keys() | found.tree_profiles.keys():
+        named = [*found.map_profiles.get(content_id, ()), *found.tree_profiles.get(content_id, ())]
+        chosen = next((p for p in dict.fromkeys(named) if reads(p)), None)
+        if chosen is not None:
+            found.profiles[content_id] = chosen
 
 
 def _scan_pack(
@@ -275,7 +328,9 @@ def _learn(
         elif kind == "tree" and b'"profile"' in data:
             for entry in Tree.from_bytes(data).entries:
                 if entry.profile:
-                    found.profiles[entry.id] = entry.profile
+                    found.tree_profiles.setdefault(entry.id, []).append(entry.profile)
+        elif kind == "reproduction":
+            found.packed_reproductions.append(Reproduction.from_bytes(data))
     except MlvError:
         pass  # sound bytes that are not a valid object: fsck names them where they are used
 

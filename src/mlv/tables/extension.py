@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlv.errors import MlvError
+from mlv.model.objects import KIND_FILE
 from mlv.model.tables import ProfileMap
 from mlv.repo.diff import REMOVED, diff_flat, diff_trees
 from mlv.repo.staging import as_entry
@@ -19,7 +20,7 @@ from mlv.store.pack import KIND_META
 from mlv.tables.config import load_table_configs
 from mlv.tables.contracts import enforce
 from mlv.tables.formats import FORMAT_OF_SUFFIX, is_table
-from mlv.tables.profiles import record_profiles
+from mlv.tables.profiles import readable_profiles, record_profiles
 
 if TYPE_CHECKING:
     from mlv.repo.extensions import AddEvent, CommitEvent
@@ -94,11 +95,13 @@ def commit_profiles(repo: Repo, event: CommitEvent) -> list[str]:
     contents = {
         change.new.id
         for change in diff_trees(repo.trees, first, event.tree)
-        if change.new is not None and change.path.lower().endswith(PROFILED_SUFFIXES)
+        if change.new is not None
+        and change.new.kind == KIND_FILE  # a symlink named t.csv is no table
+        and change.path.lower().endswith(PROFILED_SUFFIXES)
     }
     if not contents:
         return []
-    found = repo.records.profiles_of(sorted(contents))
+    found = readable_profiles(repo, repo.records.profiles_of(sorted(contents)))
     if found:
         profile_map = ProfileMap(found)
         event.profiles = repo.store.put_meta(profile_map.to_bytes(), KIND_META)

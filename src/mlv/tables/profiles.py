@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlv.core.crashpoints import crash_point
-from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
+from mlv.errors import FormatError, InvalidArgumentError, MlvError, NotFoundError
 from mlv.model.objects import KIND_FILE
 from mlv.model.tables import Profile
 from mlv.repo.blobs import hash_file, iter_content
@@ -45,7 +45,8 @@ def record_profiles(
         return []
     staged = repo.staging.load_paths(tables)
     ids = {p: s.id for p, s in staged.items() if s.kind == KIND_FILE}
-    known = repo.records.profiles_of(list(set(ids.values())))
+    # A row that names what does not read as a profile is made again (and replaced).
+    known = readable_profiles(repo, repo.records.profiles_of(list(set(ids.values()))))
     todo: dict[str, str] = {}  # content id -> one path that holds it
     for path, content_id in sorted(ids.items()):
         if content_id not in known:
@@ -118,6 +119,25 @@ def read_profile(repo: Repo, profile_id: str) -> Profile:
     return Profile.from_bytes(repo.store.get(profile_id))
 
 
+def readable_profiles(repo: Repo, found: dict[str, str]) -> dict[str, str]:
+    """The pairs of ``found`` (content id -> profile id) whose profile reads as one.
+
+    A row of ``index.db`` is only a cache: one that names a missing or damaged object
+    must not be written into a commit's profile map, where fsck would report it for
+    as long as the commit lives.
+    """
+    return {c: p for c, p in found.items() if _cached_profile(repo, p) is not None}
+
+
+def _cached_profile(repo: Repo, profile_id: str) -> Profile | None:
+    """The profile a row of the cache names, or None when it does not read as one (the
+    content is then profiled again, and the row replaced)."""
+    try:
+        return read_profile(repo, profile_id)
+    except MlvError:
+        return None
+
+
 def profile_of(repo: Repo, path: str, rev: str | None = None) -> Profile:
     """The profile of the table at ``path`` (relative to the root) at ``rev``, or in the
     working tree when ``rev`` is None; made and recorded if its content has none yet."""
@@ -134,11 +154,15 @@ def profile_of(repo: Repo, path: str, rev: str | None = None) -> Profile:
         raise NotFoundError(f"path {path} does not exist in {rev}")
     if entry.kind != KIND_FILE:
         raise InvalidArgumentError(f"{path} is a {entry.kind} in {rev}; name a table file")
-    known = repo.records.profiles_of([entry.id])
-    if entry.id in known:
-        return read_profile(repo, known[entry.id])
-    if entry.profile:  # a tree of format 1
-        return read_profile(repo, entry.profile)
+    cached = repo.records.profiles_of([entry.id]).get(entry.id)
+    found = _cached_profile(repo, cached) if cached else None
+    if found is not None:
+        return found
+    if entry.profile:  # a tree of format 1 names it
+        found = _cached_profile(repo, entry.profile)
+        if found is not None:
+            repo.records.add_profiles([(entry.id, entry.profile)])
+            return found
     # pyarrow reads files: the content goes to a temporary copy beside the store.
     with tempfile.TemporaryDirectory(prefix="profile-", dir=repo.layout.mlv) as folder:
         copy = Path(folder) / Path(path).name
@@ -158,8 +182,9 @@ def _working_profile(repo: Repo, path: str) -> Profile:
     staged = repo.staging.load_paths([path])
     content_id = repo.worktree.content_on_disk({path: info}, staged)[path].id
     known = repo.records.profiles_of([content_id])
-    if content_id in known:
-        return read_profile(repo, known[content_id])
+    cached = _cached_profile(repo, known[content_id]) if content_id in known else None
+    if cached is not None:
+        return cached
     profile = profile_file(full)
     # Remembered unless rewritten while it was read.
     if lstat_file(full) == info:
