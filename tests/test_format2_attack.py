@@ -246,3 +246,29 @@ def test_a_run_writing_a_folder_of_tables_names_them_all(tmp_path: Path, run_mlv
     for target, shown in before.items():
         assert json.loads(run_mlv(root, "stats", target, "--json").stdout) == shown
     assert run_mlv(root, "lineage", "out/sub/b.csv", "--json").stdout == lineage
+
+
+# -- a rebuild killed half-way ----------------------------------------------------------
+
+
+def test_a_rebuild_run_again_after_a_kill_keeps_the_pending_runs(tmp_path: Path, run_mlv) -> None:
+    root = tmp_path / "work"
+    table_repo(root, run_mlv)
+    run_mlv(
+        root, "run", "-n", "copy", "-d", "data/t.csv", "-o", "c.csv", "--", "cp data/t.csv c.csv"
+    )
+    pending = json.loads(run_mlv(root, "status", "--json").stdout)["pending_runs"]
+    assert len(pending) == 1
+    # What a rebuild killed while it scanned the packs leaves: the old index set aside,
+    # the new one unfinished, no index.db.
+    mlv_dir = root / ".mlv"
+    for side in ("", "-wal", "-shm"):
+        old = mlv_dir / f"index.db{side}"
+        if old.exists():
+            old.rename(mlv_dir / f"index.db.damaged-20260101T000000{side}")
+    (mlv_dir / "index.db.rebuilding").write_bytes(b"SQLite format 3\0 half written")
+    rebuilt = json.loads(run_mlv(root, "index", "rebuild", "--json").stdout)
+    assert rebuilt["rebuilt"]["pending_runs"] == 1 and rebuilt["rebuilt"]["run_cache"] == 1
+    assert rebuilt["moved_to"].endswith("index.db.damaged-20260101T000000")
+    assert json.loads(run_mlv(root, "status", "--json").stdout)["pending_runs"] == pending
+    assert not (mlv_dir / "index.db.rebuilding").exists()

@@ -131,8 +131,11 @@ def rebuild_index(
         format_1 = Config.load(layout.config, migrating=True).format in MIGRATES_FROM
         removed, removed_bytes = sweep_tmp_packs(layout.packs)
         building = layout.index_db.with_name(layout.index_db.name + BUILDING_SUFFIX)
-        _remove_sqlite_files(building)  # a rebuild killed earlier
-        moved_to = _move_aside(layout.index_db)
+        # A rebuild killed earlier left its new index unfinished, and the old one aside:
+        # that one still holds the pending runs, which a rerun must not lose.
+        killed_earlier = _left_by_killed_rebuild(layout.index_db, building)
+        _remove_sqlite_files(building)
+        moved_to = _move_aside(layout.index_db) or killed_earlier
         try:
             conn = open_database(building, expect_index=False)
             try:
@@ -437,6 +440,22 @@ def _move_aside(index_db: Path) -> Path | None:
             if not side:
                 moved = target
     return moved
+
+
+def _left_by_killed_rebuild(index_db: Path, building: Path) -> Path | None:
+    """The old index a killed rebuild set aside: the newest ``index.db.damaged-*``, when
+    there is no ``index.db`` but an unfinished ``index.db.rebuilding``."""
+    if index_db.exists() or index_db.is_symlink():
+        return None
+    if not any(Path(f"{building}{side}").exists() for side in SQLITE_SIDE_FILES):
+        return None
+    prefix = index_db.name + DAMAGED_SUFFIX
+    aside = []
+    for path in index_db.parent.glob(prefix + "*"):
+        stamp, _, n = path.name[len(prefix) :].partition("-")
+        if len(stamp) == len("YYYYmmddTHHMMSS") and (n == "" or n.isdigit()):
+            aside.append((stamp, int(n or 1), path))
+    return max(aside)[2] if aside else None
 
 
 def _move_back(moved: Path, index_db: Path) -> None:
