@@ -47,6 +47,10 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
     layout = Layout(root)
     with WriteLock(layout.lock, lock_timeout):
         config = Config.load(layout.config, migrating=True)
+        if config.format == REPOSITORY_FORMAT:
+            # Raised last, so every step is done: nothing is read, and a lost index or
+            # a damaged chain is for 'mlv index rebuild' and 'mlv fsck' to tell.
+            return MigrateReport(0, config.format, config.format)
         conn = open_database(layout.index_db)
         store = ObjectStore(layout.packs, conn)
         try:
@@ -66,9 +70,8 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
         finally:
             store.close()
             conn.close()
-        if config.format != REPOSITORY_FORMAT:
-            # Only the version changes: comments and other keys of the file stay.
-            write_format(layout.config, REPOSITORY_FORMAT)
+        # Only the version changes: comments and other keys of the file stay.
+        write_format(layout.config, REPOSITORY_FORMAT)
     return MigrateReport(len(missing), config.format, REPOSITORY_FORMAT)
 
 
