@@ -278,3 +278,34 @@ def test_migrate_of_a_current_repository_reads_nothing(tmp_path: Path, run_mlv) 
     again = json.loads(run_mlv(root / "data", "migrate", "--json").stdout)
     assert again == {"format_after": 2, "format_before": 2, "reproductions_linked": 0}
     assert not (root / ".mlv" / "index.db").exists()
+
+
+def test_raising_the_format_keeps_what_it_can_of_the_file(tmp_path: Path) -> None:
+    import tomllib
+
+    from mlv.repo.config import write_format
+
+    config = tmp_path / "config.toml"
+    kept_as_is = [
+        "[core]\nformat=1\n",
+        "# hand-kept\n[ core ]\nformat = 1 # old\n[other]\nformat = 1\n",
+        "[other]\nx = 1\n\n[core]\n\tformat = 1\n",
+        "[tables]\nprofile = false\n",  # no [core]: one is added
+        "[core]\n# no format yet\n[core.sub]\nformat = 7\n",
+    ]
+    for text in kept_as_is:
+        config.write_text(text)
+        write_format(config, 2)
+        written = config.read_text()
+        doc, before = tomllib.loads(written), tomllib.loads(text)
+        assert doc == {**before, "core": {**before.get("core", {}), "format": 2}}, text
+        # Every other line as it was: comments, spacing, other tables.
+        others = [line for line in text.splitlines() if "format" not in line]
+        assert all(line in written.splitlines() for line in others), text
+    # Spellings the line edit does not follow are written whole: settings kept, extras not.
+    for text in ("core.format = 1\n[store]\ncompression_level = 4\n", '[core]\n"format" = 1\n'):
+        config.write_text(text)
+        write_format(config, 2)
+        doc = tomllib.loads(config.read_text())
+        assert doc["core"]["format"] == 2
+        assert doc["store"]["compression_level"] == (4 if "store" in text else 3)
