@@ -25,7 +25,8 @@ from mlv import Repo
 from mlv.errors import ContractError, FormatError, PipelineError
 from mlv.model.objects import Person
 from mlv.repo.config import Config
-from mlv.tables.contracts import check_table, enforce, parse_contract
+from mlv.tables.checking import enforce
+from mlv.tables.contracts import check_table, parse_contract
 from mlv.tables.formats import BATCH_ROWS, open_batches
 
 AUTHOR = Person("Ada Tester", "ada@example.com")

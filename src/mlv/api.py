@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from mlv.repo.rebuild import RebuildReport
     from mlv.repo.results import CommitDetails, MergeResult, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
-    from mlv.tables.contracts import CheckReport
+    from mlv.tables.checking import CheckReport
     from mlv.tables.diff import TableDiff
     from mlv.tables.repo_diff import TableChange
 
@@ -533,7 +533,7 @@ class Repo:
         None checks the working tree, else the tables at that revision (against the
         working tree's contracts). ``report.ok`` says whether every table meets its own.
         """
-        from mlv.tables.contracts import check_tables
+        from mlv.tables.checking import check_tables
 
         rels = [self.relpath(p) for p in paths] if paths is not None else None
         return check_tables(self.core, rels, rev)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from mlv.lineage.values import ValueChange
     from mlv.repo.diff import Change
     from mlv.reproduce.verify import ReproductionReport
-    from mlv.tables.contracts import CheckReport
+    from mlv.tables.checking import CheckReport
     from mlv.tables.repo_diff import TableChange
 
 # How the reproduction went, as ``CiReport.reproduction_status`` names it.

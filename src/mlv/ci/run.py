@@ -19,7 +19,7 @@ from mlv.repo.diff import diff_trees
 from mlv.repo.refs import HEADS
 from mlv.repo.repository import Repo
 from mlv.runs.commits import effective_runs
-from mlv.tables.contracts import check_tables
+from mlv.tables.checking import check_tables
 from mlv.tables.repo_diff import diff_changed_tables
 
 # The branches a pull request is compared with when no base is given, in this order.

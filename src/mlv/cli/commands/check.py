@@ -10,7 +10,7 @@ from mlv.cli.commands.common import JSON_OPTION, open_repo, user_paths
 from mlv.cli.output import echo, print_json, print_markup, styled
 
 if TYPE_CHECKING:
-    from mlv.tables.contracts import CheckReport
+    from mlv.tables.checking import CheckReport
 
 
 def check(
