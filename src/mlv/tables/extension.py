@@ -17,8 +17,8 @@ from mlv.model.tables import ProfileMap
 from mlv.repo.diff import REMOVED, diff_flat, diff_trees
 from mlv.repo.staging import as_entry
 from mlv.store.pack import KIND_META
-from mlv.tables.config import load_table_configs
 from mlv.tables.checking import enforce
+from mlv.tables.config import load_table_configs
 from mlv.tables.formats import FORMAT_OF_SUFFIX, is_table
 from mlv.tables.profiles import record_profiles
 
