@@ -309,3 +309,25 @@ def test_raising_the_format_keeps_what_it_can_of_the_file(tmp_path: Path) -> Non
         doc = tomllib.loads(config.read_text())
         assert doc["core"]["format"] == 2
         assert doc["store"]["compression_level"] == (4 if "store" in text else 3)
+
+
+def test_a_broken_notes_chain_keeps_the_reproductions_read_before_the_break(
+    tmp_path: Path, run_mlv
+) -> None:
+    from mlv.model.notes import Notes
+
+    root = unpack_format_1(tmp_path)
+    run_mlv(root, "migrate")
+    (rep_id,) = expected_reproductions()
+    with Repo(root) as repo:
+        # A newer entry whose older one was lost (a damaged pack, say).
+        old = repo.refs.read(notes.REPRODUCTIONS)
+        entry = Notes(parents=("ab" * 32,), records=(rep_id,))
+        new = repo.store.put_meta(entry.to_bytes(), KIND_META)
+        repo.store.flush()
+        repo.refs.update(notes.REPRODUCTIONS, new, old)
+    lose_index(root)
+    rebuilt = json.loads(run_mlv(root, "index", "rebuild", "--json", expect=1).stdout)
+    assert rebuilt["rebuilt"]["reproductions"] == 1
+    assert "ab" * 32 in rebuilt["damaged"][0]["problem"]
+    assert shown_reproductions(root, run_mlv) == [rep_id]

@@ -44,12 +44,15 @@ def ref_starts(refs: RefStore) -> dict[str, str]:
 
 
 def reproductions(store: ObjectStore, refs: RefStore, unreadable: Unreadable) -> list[Reproduction]:
-    """The reproductions the notes chain names, oldest first."""
+    """The reproductions the notes chain names, oldest first; where the chain breaks
+    (an entry lost with a damaged pack), those of the entries read before the break."""
+    newest_first: list[str] = []
     try:
-        ids = notes.all_records(store, refs, notes.REPRODUCTIONS)
+        for _, entry in notes.walk(store, refs.read(notes.REPRODUCTIONS)):
+            newest_first.extend(reversed(entry.records))
     except MlvError as exc:
-        unreadable.add("", notes.REPRODUCTIONS, f"not read: {exc}")
-        return []
+        unreadable.add("", notes.REPRODUCTIONS, f"read only up to a break: {exc}")
+    ids = list(dict.fromkeys(reversed(newest_first)))
     found = []
     for rep_id in ids:
         try:
