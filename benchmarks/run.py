@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # --------------------------------------------------------------------------------------------
@@ -29,6 +29,7 @@ WORKLOADS = {
     "W4": "W3 with 1 % of rows of one column edited and 0.5 % rows appended, rewritten",
     "W5": "W1 committed, folder deleted",
     "W6": "200,000 files of 1-4 KiB",
+    "W10": "1,000,000 files of 1-4 KiB",
     "W7": "W1 changed: 100 files edited, 100 added, 100 deleted",
     "W4P": "W4, with W3 and W4 both written by mlv's write_parquet",
     "W8": "W3 with its first 1 % of rows removed and 0.5 % new rows inserted mid-table, rewritten",
@@ -73,11 +74,22 @@ ROWS = (
     Row("W6", "peak memory", "MB", "≤ 500 MB", (Check("abs", 500),)),
     Row("W7", "status", "s", "≤ 0.33 x DVC status", (Check("dvc", 0.33),)),
     Row("W7", "add + commit", "s", "≤ 0.33 x DVC add", (Check("dvc", 0.33),)),
+    Row("W10", "add + commit", "s", "—"),
+    Row("W10", "status", "s", "—"),
+    Row("W10", "checkout", "s", "—"),
+    Row("W10", "peak memory", "MB", "≤ 500 MB", (Check("abs", 500),)),
 )
 
 # Full-scale sizes; --scale multiplies the counts.
 W1_FILES, W1_FOLDERS, W1_MIN, W1_MAX = 20_000, 100, 1024, 16 * 1024
 W6_FILES, W6_PER_FOLDER, W6_MIN, W6_MAX = 200_000, 1000, 1024, 4 * 1024
+# W10 is W6 five times over: files of the same sizes, 1,000 a folder.
+W10_FILES = 1_000_000
+# W10 runs once (--only W10): generating, copying and adding a million files takes long.
+OPT_IN_WORKLOADS = ("W10",)
+# DVC on a million files can take hours: its W10 commands get this limit instead of
+# --timeout (--w10-dvc-timeout), and a DVC that passes it is reported as an error.
+W10_DVC_TIMEOUT_S = 1800
 W3_ROWS = 10_000_000
 # pyarrow's default row-group length, so our batched writer lays out the file exactly as a
 # plain `pq.write_table(table)` of the whole table would.
@@ -317,6 +329,12 @@ def gen_w6(dest: Path, scale: float, seed: int) -> None:
     n = scaled(W6_FILES, scale)
     folders = max(1, n // W6_PER_FOLDER)
     write_random_files(dest / "data", n, folders, W6_MIN, W6_MAX, seed + 6)
+
+
+def gen_w10(dest: Path, scale: float, seed: int) -> None:
+    n = scaled(W10_FILES, scale)
+    folders = max(1, n // W6_PER_FOLDER)
+    write_random_files(dest / "data", n, folders, W6_MIN, W6_MAX, seed + 10)
 
 
 def feature_batch(start: int, n: int, seed: int):
@@ -567,6 +585,7 @@ GENERATORS: dict[str, Callable[[Path, float, int], None]] = {
     "w1": gen_w1,
     "w3": gen_w3,
     "w6": gen_w6,
+    "w10": gen_w10,
     "w3p": gen_w3p,
 }
 
@@ -657,6 +676,31 @@ def bench_w7(ctx: Context, tool: Tool) -> Result:
     return {"status": status, "add + commit": tool.add_commit(repo, ["data"])}
 
 
+def bench_w10(ctx: Context, tool: Tool) -> Result:
+    """W6 at a million files: add + commit, status, then checkout of the deleted folder;
+    the peak is the largest of the three commands' peak RSS."""
+    repo = ctx.fresh_repo(tool, "W10", "w10")
+    expected = count_files(repo / "data")
+    added = tool.add_commit(repo, ["data"])
+    status = tool.status(repo)
+    shutil.rmtree(repo / "data")
+    checkout = tool.checkout(repo)
+    restored = count_files(repo / "data")
+    if restored != expected:
+        raise CommandFailed(f"{tool.name} checkout restored {restored} of {expected} files")
+    peak_mb = max(m.peak_kib for m in (added, status, checkout)) * 1024 / 1e6
+    log(
+        f"W10 {tool.name} peak RSS: add + commit {added.peak_kib / 1024:.0f} MiB, "
+        f"status {status.peak_kib / 1024:.0f} MiB, checkout {checkout.peak_kib / 1024:.0f} MiB"
+    )
+    return {"add + commit": added, "status": status, "checkout": checkout, "peak memory": peak_mb}
+
+
+def w10_tools(tools: list[Tool], dvc_timeout: float) -> list[Tool]:
+    """W10's tools: DVC with its own, shorter limit per command."""
+    return [replace(t, timeout=dvc_timeout) if t.name == "dvc" else t for t in tools]
+
+
 BENCHES: dict[str, Callable[[Context, Tool], Result]] = {
     "W1": bench_w1,
     "W2": bench_w2,
@@ -668,6 +712,7 @@ BENCHES: dict[str, Callable[[Context, Tool], Result]] = {
     "W4P": bench_rewrite("W4P", "w3p", "w4p"),
     "W8": bench_rewrite("W8", "w3", "w8"),
     "W8P": bench_rewrite("W8P", "w3p", "w8p"),
+    "W10": bench_w10,
 }
 
 TABLE_WORKLOADS = ("W3", "W4", "W4P", "W8", "W8P")
@@ -726,6 +771,19 @@ def run_workload(ctx: Context, wid: str, reps: int, results: Results) -> None:
     shutil.rmtree(ctx.workdir / "runs", ignore_errors=True)
     ctx.persistent.clear()
     ctx.warmed.clear()
+
+
+def run_w10(ctx: Context, dvc_timeout: float, results: Results) -> None:
+    """W10 once per tool, DVC under its own limit; its generated files are deleted after."""
+    tools = ctx.tools
+    ctx.tools = {t.name: t for t in w10_tools(list(tools.values()), dvc_timeout)}
+    try:
+        run_workload(ctx, "W10", 1, results)
+    finally:
+        ctx.tools = tools
+        # A million files is several GB: not kept in the workdir for the next run.
+        generated = ctx.workdir / "gen" / f"w10-scale{ctx.scale:g}-seed{ctx.seed}"
+        shutil.rmtree(generated, ignore_errors=True)
 
 
 def record(results: Results, wid: str, tool: str, result: Result) -> None:
@@ -898,11 +956,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a temp dir)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply file/row counts")
-    parser.add_argument("--only", default=",".join(BENCHES), help="e.g. W1,W2")
+    parser.add_argument(
+        "--only",
+        default=",".join(w for w in BENCHES if w not in OPT_IN_WORKLOADS),
+        help="e.g. W1,W2 (W10, a million files, runs only when named)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per tool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-dvc", action="store_true", help="skip DVC")
     parser.add_argument("--timeout", type=float, default=COMMAND_TIMEOUT_S, help="per command")
+    parser.add_argument(
+        "--w10-dvc-timeout",
+        type=float,
+        default=W10_DVC_TIMEOUT_S,
+        help="per DVC command in W10 (use --no-dvc to skip DVC)",
+    )
     parser.add_argument("--write", action="store_true", help="also write docs/performance.md")
     args = parser.parse_args(argv)
     args.only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
@@ -953,7 +1021,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for wid in args.only:
             log(f"{wid}: {WORKLOADS[wid]} (scale {args.scale:g})")
-            run_workload(ctx, wid, args.reps, results)
+            if wid in OPT_IN_WORKLOADS:
+                run_w10(ctx, args.w10_dvc_timeout, results)
+            else:
+                run_workload(ctx, wid, args.reps, results)
     finally:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
