@@ -331,3 +331,33 @@ def test_a_broken_notes_chain_keeps_the_reproductions_read_before_the_break(
     assert rebuilt["rebuilt"]["reproductions"] == 1
     assert "ab" * 32 in rebuilt["damaged"][0]["problem"]
     assert shown_reproductions(root, run_mlv) == [rep_id]
+
+
+def test_a_broken_notes_chain_does_not_keep_a_format_1_repository_from_migrating(
+    tmp_path: Path, run_mlv
+) -> None:
+    # Every command but migrate refuses format 1, fsck too: a migrate that refused the
+    # chain left no command to see or repair it.
+    root = unpack_format_1(tmp_path)
+    ref = root / ".mlv" / "refs" / "notes" / "reproductions"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("ab" * 32 + "\n")
+    done = json.loads(run_mlv(root, "migrate", "--json").stdout)
+    assert done["format_after"] == 2 and done["reproductions_linked"] == 1
+    assert shown_reproductions(root, run_mlv) == expected_reproductions()
+    fsck = run_mlv(root, "fsck", expect=1)
+    assert "cannot be read to its end" in fsck.stdout and "ab" * 32 in fsck.stdout
+
+
+def test_migrate_killed_while_it_wrote_config_toml_is_finished_cleanly(
+    tmp_path: Path, run_mlv
+) -> None:
+    root = unpack_format_1(tmp_path)
+    killed = run_mlv(root, "migrate", env={"MLV_CRASH_POINT": "file.before-rename"}, expect=None)
+    assert killed.returncode == -9
+    assert "format = 1" in (root / ".mlv" / "config.toml").read_text()
+    assert list((root / ".mlv").glob(".config.toml.mlv-*.tmp"))
+    again = json.loads(run_mlv(root, "migrate", "--json").stdout)
+    assert again == {"format_after": 2, "format_before": 1, "reproductions_linked": 0}
+    assert not list((root / ".mlv").glob(".config.toml.mlv-*.tmp"))
+    assert shown_reproductions(root, run_mlv) == expected_reproductions()

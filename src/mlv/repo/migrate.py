@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlv.core.hashing import is_object_id
+from mlv.core.paths import is_temporary_name
 from mlv.errors import MlvError, NotARepositoryError
 from mlv.model.runs import Reproduction
-from mlv.repo import notes
+from mlv.repo import notes, reachable
 from mlv.repo.config import Config, write_format
 from mlv.repo.database import open_database
 from mlv.repo.layout import REPOSITORY_FORMAT, Layout, find_root
@@ -46,6 +47,7 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
         )
     layout = Layout(root)
     with WriteLock(layout.lock, lock_timeout):
+        _remove_config_temporaries(layout)
         config = Config.load(layout.config, migrating=True)
         if config.format == REPOSITORY_FORMAT:
             # Raised last, so every step is done: nothing is read, and a lost index or
@@ -56,7 +58,10 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
         try:
             refs = RefStore(layout)
             RunRecords(conn)  # its tables, in an index that lacks one
-            linked = set(notes.all_records(store, refs, notes.REPRODUCTIONS))
+            # Read up to a break: a broken chain must not keep the repository from being
+            # converted (every command but migrate refuses it, fsck too); the new entry
+            # goes on top, and fsck then reports the break.
+            linked = {r.id for r in reachable.reproductions(store, refs, reachable.Unreadable())}
             rows = conn.execute("SELECT id FROM reproductions ORDER BY time, rowid").fetchall()
             # Only reproductions the packs hold can be named: a ref must never reach a
             # gap, nor an object that is not what the chain says it is.
@@ -73,6 +78,15 @@ def migrate(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Migrat
         # Only the version changes: comments and other keys of the file stay.
         write_format(layout.config, REPOSITORY_FORMAT)
     return MigrateReport(len(missing), config.format, REPOSITORY_FORMAT)
+
+
+def _remove_config_temporaries(layout: Layout) -> None:
+    """Delete what a migrate killed while it wrote config.toml left beside it (no other
+    command writes that file, and this one holds the write lock)."""
+    prefix = "." + layout.config.name + ".mlv-"
+    for path in layout.mlv.glob(prefix + "*.tmp"):
+        if is_temporary_name(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _is_reproduction(store: ObjectStore, object_id: object) -> bool:
