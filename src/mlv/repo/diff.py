@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from mlv.model.objects import KIND_DIR, TreeEntry
@@ -40,6 +40,27 @@ def change_at(path: str, before: Entry | None, after: Entry | None) -> Change | 
 def diff_flat(old: Flat, new: Flat) -> list[Change]:
     changes = (change_at(p, old.get(p), new.get(p)) for p in sorted(old.keys() | new.keys()))
     return [c for c in changes if c is not None]
+
+
+def diff_sorted(old: Iterable[tuple[str, Entry]], new: Iterable[tuple[str, Entry]]) -> list[Change]:
+    """``diff_flat`` of two (path, entry) streams in path order, merged as they come:
+    neither side is ever held whole."""
+    changes: list[Change] = []
+    left, right = iter(old), iter(new)
+    a, b = next(left, None), next(right, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            changes.append(Change(REMOVED, a[0], a[1], None))
+            a = next(left, None)
+        elif a is None or b[0] < a[0]:
+            changes.append(Change(ADDED, b[0], None, b[1]))
+            b = next(right, None)
+        else:
+            if (change := change_at(a[0], a[1], b[1])) is not None:
+                changes.append(change)
+            a, b = next(left, None), next(right, None)
+    return changes
 
 
 def diff_trees(

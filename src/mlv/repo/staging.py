@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from array import array
 from collections.abc import Collection, Iterable, Iterator
 from typing import NamedTuple
 
 from mlv.repo.trees import Entry, EntryRow
-from mlv.repo.worktree import FileStat, StatRow
+from mlv.repo.worktree import KIND_FILE, KIND_SYMLINK, FileStat, StatRow
 from mlv.store.sqlite import select_in
 
 SCHEMA = """
@@ -61,6 +62,37 @@ class Staged(NamedTuple):
         return (self.kind, self.id, self.executable) == (other.kind, other.id, other.executable)
 
 
+class StagedRows:
+    """Entries about to be staged, held compactly (the id as 32 bytes, numbers in
+    arrays) until the staging transaction: ``add`` of a million files holds them all."""
+
+    _KINDS = (KIND_FILE, KIND_SYMLINK)
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self._ids = bytearray()
+        self._flags = bytearray()  # bit 0: a symlink; bit 1: executable
+        self._numbers = array("q")  # size, mtime_ns, ino per entry
+
+    def append(self, path: str, staged: Staged) -> None:
+        self.paths.append(path)
+        self._ids += bytes.fromhex(staged.id)
+        self._flags.append((staged.kind == KIND_SYMLINK) | (bool(staged.executable) << 1))
+        self._numbers.extend((staged.size, staged.mtime_ns, staged.ino))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def rows(self) -> Iterator[tuple[str, Staged]]:
+        """The entries as (path, Staged), built one at a time."""
+        ids, numbers, kinds = self._ids, self._numbers, self._KINDS
+        for i, path in enumerate(self.paths):
+            flags = self._flags[i]
+            object_id = ids[32 * i : 32 * i + 32].hex()
+            size, mtime_ns, ino = numbers[3 * i : 3 * i + 3]
+            yield path, Staged(kinds[flags & 1], object_id, size, bool(flags & 2), mtime_ns, ino)
+
+
 class StagingArea:
     """Rows of the ``staging`` table, keyed by POSIX path relative to the root."""
 
@@ -85,12 +117,68 @@ class StagingArea:
         what ``write_sorted_tree`` takes."""
         yield from self.conn.execute("SELECT path, kind, id, size, exec FROM staging ORDER BY path")
 
+    def iter_staged(self) -> Iterator[tuple[str, Entry]]:
+        """Every staged (path, entry), in path order, as it is read."""
+        make = Entry._make
+        for row in self.conn.execute(
+            "SELECT path, kind, id, size, exec FROM staging ORDER BY path"
+        ):
+            yield row[0], make((row[1], row[2], row[3], bool(row[4])))
+
     def load_stat_cache(self) -> dict[str, StatRow]:
         """Every staged path's stat row, without ids: what a status scan compares against."""
         rows = self.conn.execute(
             "SELECT path, mtime_ns, size, ino, kind, exec FROM staging"
         ).fetchall()
         return {row[0]: row for row in rows}
+
+    def stat_rows_in(self, folder: str) -> dict[str, StatRow]:
+        """The stat rows of the files staged directly in ``folder`` ("" for the root)."""
+        select = "SELECT path, mtime_ns, size, ino, kind, exec FROM staging"
+        if not folder:
+            rows = self.conn.execute(f"{select} WHERE instr(path, '/') = 0")
+        else:
+            # Paths inside "a/b" sort between "a/b/" and "a/b0": '0' follows '/'.
+            rows = self.conn.execute(
+                f"{select} WHERE path > ? AND path < ? AND instr(substr(path, ?), '/') = 0",
+                (folder + "/", folder + "0", len(folder) + 2),
+            )
+        return {row[0]: row for row in rows}
+
+    def stat_rows_of(self, paths: list[str]) -> dict[str, StatRow]:
+        """The stat rows of those of ``paths`` that are staged."""
+        select = "SELECT path, mtime_ns, size, ino, kind, exec FROM staging"
+        return {row[0]: row for row in select_in(self.conn, select, "path", paths)}
+
+    def count_under(self, folders: Iterable[str]) -> int:
+        """How many paths are staged at or under ``folders`` ("" for all), each counted once."""
+        total = 0
+        for where, args in _under_clauses(folders):
+            total += self.conn.execute(
+                f"SELECT count(*) FROM staging WHERE {where}", args
+            ).fetchone()[0]
+        return total
+
+    def paths_under(self, folders: Iterable[str]) -> Iterator[str]:
+        """The staged paths at or under ``folders``, read as they go."""
+        for where, args in _under_clauses(folders):
+            for (path,) in self.conn.execute(f"SELECT path FROM staging WHERE {where}", args):
+                yield path
+
+    def top_levels(self) -> list[str]:
+        """The first components of the staged paths, sorted: one index seek each, so a
+        stage of a million files under a few folders costs a few queries."""
+        found: list[str] = []
+        row = self.conn.execute("SELECT min(path) FROM staging").fetchone()
+        while row is not None and row[0] is not None:
+            top = row[0].partition("/")[0]
+            found.append(top)
+            # The next path that is neither ``top`` nor below it.
+            row = self.conn.execute(
+                "SELECT min(path) FROM staging WHERE path > ? AND (path < ? OR path >= ?)",
+                (top, top + "/", top + "0"),
+            ).fetchone()
+        return sorted(found)
 
     def load_paths(self, paths: Iterable[str]) -> dict[str, Staged]:
         """The staged entries of ``paths`` (those that are staged), in a few queries."""
@@ -154,6 +242,18 @@ class StagingArea:
             "SELECT value FROM meta WHERE key = ?", (CLEAN_TREE_KEY,)
         ).fetchone()
         return None if row is None else row[0]
+
+
+def _under_clauses(folders: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """SQL conditions that select the paths at or under each folder, none nested in another."""
+    wanted = sorted({f.strip("/") if f not in (".",) else "" for f in folders})
+    if "" in wanted:
+        return [("1", ())]
+    kept: list[str] = []
+    for folder in wanted:
+        if not any(folder.startswith(k + "/") for k in kept):
+            kept.append(folder)
+    return [("(path = ? OR (path > ? AND path < ?))", (f, f + "/", f + "0")) for f in kept]
 
 
 def displaced_by(new_paths: Iterable[str], staged: Collection[str]) -> set[str]:

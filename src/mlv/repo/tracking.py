@@ -19,7 +19,7 @@ from mlv.errors import (
 from mlv.model.objects import Commit, Person
 from mlv.repo.base import Objects, Revisions, WorkTree, describe_error
 from mlv.repo.blobs import save_files
-from mlv.repo.diff import Change, diff_flat, same, same_files
+from mlv.repo.diff import Change, diff_sorted, same, same_files
 from mlv.repo.extensions import AddEvent, CommitEvent, Extensions
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.locking import WriteLock
@@ -33,17 +33,21 @@ from mlv.repo.results import (
 )
 from mlv.repo.staging import (
     Staged,
+    StagedRows,
     StagingArea,
     as_entry,
-    displaced_by,
     staged_from,
     stat_matches,
     trusted_mtime,
 )
 from mlv.repo.trees import EMPTY_TREE_ID, check_names, write_sorted_tree
-from mlv.repo.worktree import FileStat, scan, tracked_roots, under
+from mlv.repo.worktree import FileList, FileStat, FolderStatCache, Scan, under
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
+
+# Files stored per round of the hashing threads by ``add``: enough to keep them busy,
+# few enough that what a round holds stays small.
+ADD_CHUNK_FILES = 8192
 
 
 @dataclass
@@ -79,57 +83,77 @@ class Tracking:
 
     def _stage(self, rels: list[str], progress: Progress) -> AddResult:
         """Store new content under ``rels`` and stage it, with deletions; the caller
-        holds the write lock."""
+        holds the write lock.
+
+        Memory is kept to a few compact values per file read: the working tree is
+        walked and the stat cache read folder by folder, files are stored in chunks,
+        and what is staged is held in arrays until the one staging transaction.
+        """
         root = self.worktree.root
         result = AddResult()
-        cache = self.staging.load_stat_cache()
-        self._existing_or_tracked(rels, cache)
-        # Files whose stat matches the cache are never read: only the rest are in .files.
-        found = scan(root, rels, IgnoreRules.load(root), cache)
-        result.warnings.extend(found.warnings)
-        todo = list(found.files.items())
-        result.unchanged = len(found.unchanged)
-        present = set(found.unchanged) | found.files.keys()
-        deletions = sorted(
-            p
-            for p in cache
-            if p not in present and under(p, rels) and not under(p, found.unreadable)
-        )
-        staged = self.staging.load_paths(p for p in found.files if p in cache)
-        progress.start(sum(info.size for _, info in todo), "adding")
+        self._existing_or_tracked(rels)
+        cache = FolderStatCache(self.staging.stat_rows_in, self.staging.stat_rows_of)
+        # Files whose stat matches the cache are never read, nor yielded.
+        walk = Scan(root, rels, IgnoreRules.load(root), cache)
+        todo = FileList()
+        for rel, info, row in walk:
+            todo.append(rel, info, row is not None)
+        result.warnings.extend(walk.warnings)
+        result.unchanged = walk.unchanged
+        deletions = {p for p in cache.missing if not under(p, walk.unreadable)}
+        if self.staging.count_under(rels) != cache.loaded_rows + walk.outright_staged:
+            # Some tracked paths lie in folders the walk never read: gone, or ignored.
+            unvisited = cache.unvisited(self.staging.paths_under(rels), walk.outright)
+            deletions.update(p for p in unvisited if not under(p, walk.unreadable))
+        progress.start(sum(todo.sizes), "adding")
         problems: dict[str, str] = {}
-        saved = self.worktree.parallel(
-            todo, lambda batch, advance: self._save_batch(batch, advance, problems), progress
-        )
+        staged = StagedRows()
+        for items, known in todo.chunks(ADD_CHUNK_FILES):
+            # Per chunk, the rows staged before, to tell added from modified.
+            before_rows = self.staging.load_paths(known) if known else {}
+            saved = self.worktree.parallel(
+                items, lambda batch, advance: self._save_batch(batch, advance, problems), progress
+            )
+            for (path, _info), done in zip(items, saved, strict=True):
+                if done is None:
+                    continue  # could not be read: it keeps whatever it had staged
+                object_id, info = done
+                entry = staged_from(object_id, info)
+                before = before_rows.get(path)
+                if before is None:
+                    result.added.append(path)
+                elif not before.same_content(entry):
+                    result.modified.append(path)
+                result.bytes_read += info.size
+                staged.append(path, entry)
+        del todo
         self.store.flush()
         crash_point("add.after-pack")
         result.warnings.extend(problems[p] for p in sorted(problems))
-        upserts = []
-        for (path, _info), done in zip(todo, saved, strict=True):
-            if done is None:
-                continue  # could not be read: it keeps whatever it had staged
-            object_id, info = done
-            before = staged.get(path)
-            entry = staged_from(object_id, info)
-            if before is None:
-                result.added.append(path)
-            elif not before.same_content(entry):
-                result.modified.append(path)
-            result.bytes_read += info.size
-            upserts.append((path, entry))
-        # A file where a folder was (or the reverse) pushes the old entries out.
-        displaced = displaced_by([p for p, _ in upserts], cache)
-        if displaced:
-            deletions = sorted(set(deletions) | displaced)
-        if upserts or deletions:
-            changed = set(result.added) | set(result.modified)
-            known = self.staging.known_tree() if not changed and not deletions else None
-            self.staging.apply(upserts, deletions, tree_id=known)
-        result.removed = deletions
+        # A file where a folder was pushes the old entry out (what lay below a path that
+        # is now a file is among the deletions already: its folder is gone).
+        deletions.update(self._displaced(result.added))
+        if staged or deletions:
+            changed = result.added or result.modified or deletions
+            known_tree = self.staging.known_tree() if not changed else None
+            self.staging.apply(staged.rows(), sorted(deletions), tree_id=known_tree)
+        result.removed = sorted(deletions)
         progress.finish()
         result.added.sort()
         result.modified.sort()
         return result
+
+    def _displaced(self, fresh: list[str]) -> list[str]:
+        """The staged files at a folder above a newly staged path: a stage must never hold
+        both ``p`` and ``p/…``. Only new paths can displace anything, so this asks about
+        the folders holding them, not about each file."""
+        folders: set[str] = set()
+        for path in fresh:
+            folder = path.rpartition("/")[0]
+            while folder and folder not in folders:
+                folders.add(folder)
+                folder = folder.rpartition("/")[0]
+        return sorted(self.staging.stat_rows_of(sorted(folders))) if folders else []
 
     def _save_batch(
         self,
@@ -154,10 +178,10 @@ class Tracking:
                 saved.append(None)
         return saved
 
-    def _existing_or_tracked(self, rels: list[str], staged: Iterable[str]) -> None:
+    def _existing_or_tracked(self, rels: list[str]) -> None:
         for rel in rels:
-            if not os.path.lexists(self.worktree.root / rel) and not any(
-                under(p, [rel]) for p in staged
+            if not os.path.lexists(self.worktree.root / rel) and not self.staging.count_under(
+                [rel]
             ):
                 raise NotFoundError(f"path {rel or '.'} matches no file; check the spelling")
 
@@ -190,35 +214,41 @@ class Tracking:
     def status(self) -> Status:
         root = self.worktree.root
         head = self.refs.head()
-        cache = self.staging.load_stat_cache()
         head_tree = self.objects.read_commit(head.commit).tree if head.commit else None
         if head_tree is not None and self.staging.known_tree() == head_tree:
             staged_changes: list[Change] = []
         else:
-            staged_changes = diff_flat(
-                self.objects.flatten(head_tree),
-                {p: as_entry(s) for p, s in self.staging.load().items()},
+            # Both sides streamed in path order: neither is held whole.
+            staged_changes = diff_sorted(
+                self.objects.trees.iter_sorted(head_tree), self.staging.iter_staged()
             )
-        found = scan(root, tracked_roots(cache), IgnoreRules.load(root), cache)
-        changed = {p: info for p, info in found.files.items() if p in cache}
+        cache = FolderStatCache(self.staging.stat_rows_in, self.staging.stat_rows_of)
+        walk = Scan(root, self.staging.top_levels(), IgnoreRules.load(root), cache)
+        changed: dict[str, FileStat] = {}
+        untracked: list[str] = []
+        for rel, info, row in walk:
+            if row is None:
+                untracked.append(rel)
+            else:
+                changed[rel] = info
         unreadable: dict[str, str] = {}
         modified, refresh = self._compare_with_stage(
             changed, self.staging.load_paths(changed), unreadable
         )
         if refresh:
             self.staging.refresh_stats(refresh)
-        deleted: list[str] = []
-        if len(found.unchanged) + len(changed) < len(cache):
-            present = set(found.unchanged) | changed.keys()
-            deleted = sorted(p for p in cache if p not in present)
+        deleted = list(cache.missing)
+        if self.staging.count_under([""]) != cache.loaded_rows + walk.outright_staged:
+            deleted += cache.unvisited(self.staging.iter_paths(), walk.outright)
+        deleted.sort()
         return Status(
             branch=head.branch,
             head=head.commit,
             staged=staged_changes,
             modified=modified,
             deleted=deleted,
-            untracked=sorted(p for p in found.files if p not in cache),
-            warnings=found.warnings + sorted(unreadable.values()),
+            untracked=sorted(untracked),
+            warnings=walk.warnings + sorted(unreadable.values()),
             pending_runs=[run_id for run_id, _ in self.records.pending()],
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from mlv.core.hashing import hash_bytes
@@ -78,6 +78,26 @@ class TreeReader:
                 else:
                     flat[path] = Entry(entry.kind, entry.id, entry.size, entry.executable)
         return flat
+
+    def iter_sorted(self, tree_id: str | None) -> Iterator[tuple[str, Entry]]:
+        """Every file and symlink below the tree as (path, entry), in path order (the
+        order of the staging table), one folder open at a time."""
+        if tree_id is None:
+            return
+        # In path order "a/b.txt" comes before "a/b/…": a folder sorts as its name + "/".
+        stack: list[tuple[str, TreeEntry]] = [("", TreeEntry("", KIND_DIR, tree_id, 0))]
+        while stack:
+            path, entry = stack.pop()
+            if entry.kind != KIND_DIR:
+                yield path, Entry(entry.kind, entry.id, entry.size, entry.executable)
+                continue
+            prefix = path + "/" if path else ""
+            children = sorted(
+                self.tree(entry.id).entries,
+                key=lambda e: e.name + "/" if e.kind == KIND_DIR else e.name,
+                reverse=True,
+            )
+            stack.extend((prefix + child.name, child) for child in children)
 
     def entry_at(self, tree_id: str, path: str) -> TreeEntry | None:
         """The entry (file, symlink or dir) at ``path``, or None."""

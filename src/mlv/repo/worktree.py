@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,11 +50,61 @@ def stat_of(st: os.stat_result) -> FileStat | None:
 StatRow = tuple[str, int, int, int, str, int]
 
 
+class FolderStatCache:
+    """The stat cache read one folder at a time, as a scan reaches it.
+
+    Holding the rows of the folder being scanned only, its memory follows the largest
+    folder rather than the number of tracked files. It also finds the tracked paths a
+    scan did not see: those of a folder it scanned that were not there (``missing``),
+    and, once it is done, those of folders it never read (``unvisited``).
+    """
+
+    def __init__(
+        self,
+        rows_in: Callable[[str], dict[str, StatRow]],
+        rows_of: Callable[[list[str]], dict[str, StatRow]],
+    ) -> None:
+        self._rows_in = rows_in
+        self._rows_of = rows_of
+        self._folder: str | None = None
+        self._rows: dict[str, StatRow] = {}
+        self.loaded: set[str] = set()
+        self.loaded_rows = 0
+        self.missing: list[str] = []
+
+    def get(self, rel: str) -> StatRow | None:
+        """The row of ``rel``, a file of the folder being scanned."""
+        folder = rel.rpartition("/")[0]
+        if folder != self._folder:
+            self._folder = folder
+            self._rows = self._rows_in(folder)
+            self.loaded.add(folder)
+            self.loaded_rows += len(self._rows)
+        return self._rows.get(rel)
+
+    def lookup(self, rel: str) -> StatRow | None:
+        """The row of a file named outright, without reading its whole folder."""
+        return self._rows_of([rel]).get(rel)
+
+    def leave(self, folder: str, present: set[str]) -> None:
+        """The scan is done with ``folder`` and found ``present`` there."""
+        if folder == self._folder:
+            self.missing.extend(p for p in self._rows if p not in present)
+            self._folder, self._rows = None, {}
+
+    def unvisited(self, paths: Iterable[str], seen: Iterable[str] = ()) -> Iterator[str]:
+        """Of ``paths``, those in no folder this cache read, and not in ``seen``."""
+        loaded, skip = self.loaded, set(seen)
+        for path in paths:
+            if path.rpartition("/")[0] not in loaded and path not in skip:
+                yield path
+
+
 class ScanResult(NamedTuple):
     files: dict[str, FileStat]
     warnings: list[str]
-    # With a stat cache: the paths left out of ``files`` because their stat matched.
-    unchanged: list[str]
+    # With a stat cache: how many files were left out of ``files`` because their stat matched.
+    unchanged: int
     # Files and folders skipped because they could not be read: what they hold is
     # unknown, so tracked paths at or under them must not count as deleted.
     unreadable: list[str]
@@ -63,72 +114,116 @@ def scan(
     root: Path,
     rel_paths: Iterable[str],
     ignore: IgnoreRules | None,
-    cache: dict[str, StatRow] | None = None,
+    cache: Mapping[str, StatRow] | None = None,
 ) -> ScanResult:
     """Find every file and symlink at or under ``rel_paths`` (POSIX, relative to root).
 
     Symlinks are recorded, never followed. Unreadable folders are reported in
     ``warnings`` and skipped, so one bad folder does not stop the scan. Given a
-    stat ``cache``, a file whose stat matches its row is only named in
+    stat ``cache``, a file whose stat matches its row is only counted in
     ``unchanged``: on a large tree where little changed, that is most of them,
     and it spares building a record for each.
     """
-    files: dict[str, FileStat] = {}
-    unchanged: list[str] = []
-    warnings: list[str] = []
-    unreadable: list[str] = []
-    root_str = str(root)
-    frontier: list[str] = []
-    for rel in rel_paths:
-        if rel in ("", "."):
-            frontier.append("")
-            continue
-        try:
-            st = os.lstat(os.path.join(root_str, rel))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as exc:
-            warnings.append(f"skipped {rel}: {exc.strerror}")
-            unreadable.append(rel)
-            continue
-        is_dir = stat.S_ISDIR(st.st_mode)
-        problem = _path_problem(root_str, rel, st)
-        if problem is not None:
-            warnings.append(f"skipped {rel!r}: {problem}")
-        elif ignore and ignore.ignores(rel, is_dir=is_dir):
-            # Named outright but ignored: say so rather than do nothing in silence.
-            warnings.append(f"skipped {rel}: it matches .mlvignore")
-        elif is_dir:
-            frontier.append(rel)
-        elif (info := stat_of(st)) is not None:
-            files[rel] = info
-        else:
-            warnings.append(f"skipped {rel}: {_other_kind(st)}")
-    seen: set[str] = set()
-    while frontier:
-        folder = frontier.pop()
-        if folder in seen:
-            continue
-        seen.add(folder)
-        found, subdirs, problems = _scan_folder(
-            root_str, folder, ignore, cache, unchanged, unreadable
-        )
-        files.update(found)
-        frontier.extend(subdirs)
-        warnings.extend(problems)
-    return ScanResult(files, warnings, unchanged, unreadable)
+    walk = Scan(root, rel_paths, ignore, cache)
+    files = {rel: info for rel, info, _row in walk}
+    return ScanResult(files, walk.warnings, walk.unchanged, walk.unreadable)
+
+
+class Scan:
+    """A walk of the working tree that yields (path, stat, stat-cache row or None) for
+    each file found, folder by folder, as it goes: a caller that streams them never
+    holds the whole tree. ``warnings``, ``unchanged`` and ``unreadable`` are complete
+    once the walk is.
+
+    With a ``FolderStatCache`` the cache is read folder by folder, and told what
+    each folder held, so that it knows which tracked paths the walk did not see.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        rel_paths: Iterable[str],
+        ignore: IgnoreRules | None,
+        cache: Mapping[str, StatRow] | FolderStatCache | None = None,
+    ) -> None:
+        self.root = root
+        self.rel_paths = list(rel_paths)
+        self.ignore = ignore
+        self.cache = cache
+        self.warnings: list[str] = []
+        self.unchanged = 0
+        self.unreadable: list[str] = []
+        # Files named outright (not found inside a folder), and how many are tracked.
+        self.outright: list[str] = []
+        self.outright_staged = 0
+
+    def __iter__(self) -> Iterator[tuple[str, FileStat, StatRow | None]]:
+        root_str = str(self.root)
+        cache, ignore = self.cache, self.ignore
+        warnings, unreadable = self.warnings, self.unreadable
+        frontier: list[str] = []
+        for rel in self.rel_paths:
+            if rel in ("", "."):
+                frontier.append("")
+                continue
+            try:
+                st = os.lstat(os.path.join(root_str, rel))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                warnings.append(f"skipped {rel}: {exc.strerror}")
+                unreadable.append(rel)
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            problem = _path_problem(root_str, rel, st)
+            if problem is not None:
+                warnings.append(f"skipped {rel!r}: {problem}")
+            elif ignore and ignore.ignores(rel, is_dir=is_dir):
+                # Named outright but ignored: say so rather than do nothing in silence.
+                warnings.append(f"skipped {rel}: it matches .mlvignore")
+            elif is_dir:
+                frontier.append(rel)
+            elif (info := stat_of(st)) is not None:
+                self.outright.append(rel)
+                if cache is None:
+                    row = None
+                elif isinstance(cache, FolderStatCache):
+                    row = cache.lookup(rel)
+                else:
+                    row = cache.get(rel)
+                self.outright_staged += row is not None
+                yield rel, info, row
+            else:
+                warnings.append(f"skipped {rel}: {_other_kind(st)}")
+        seen: set[str] = set()
+        by_folder = cache if isinstance(cache, FolderStatCache) else None
+        while frontier:
+            folder = frontier.pop()
+            if folder in seen:
+                continue
+            seen.add(folder)
+            found, kept, subdirs, problems = _scan_folder(
+                root_str, folder, ignore, cache, unreadable
+            )
+            self.unchanged += len(kept)
+            frontier.extend(subdirs)
+            warnings.extend(problems)
+            if by_folder is not None:
+                by_folder.leave(folder, {*kept, *(rel for rel, _, _ in found)})
+            yield from found
 
 
 def _scan_folder(
     root: str,
     rel_dir: str,
     ignore: IgnoreRules | None,
-    cache: dict[str, StatRow] | None,
-    unchanged: list[str],
+    cache: Mapping[str, StatRow] | FolderStatCache | None,
     unreadable: list[str],
-) -> tuple[dict[str, FileStat], list[str], list[str]]:
-    """The files, subfolders and problems of one folder; cache hits go to ``unchanged``."""
-    files: dict[str, FileStat] = {}
+) -> tuple[list[tuple[str, FileStat, StatRow | None]], list[str], list[str], list[str]]:
+    """The files (with their cache rows), the files the cache vouches for, the
+    subfolders and the problems of one folder."""
+    files: list[tuple[str, FileStat, StatRow | None]] = []
+    kept: list[str] = []
     subdirs: list[str] = []
     problems: list[str] = []
     prefix = rel_dir + "/" if rel_dir else ""
@@ -136,7 +231,7 @@ def _scan_folder(
         entries = list(os.scandir(os.path.join(root, rel_dir)))
     except OSError as exc:
         unreadable.append(rel_dir)
-        return files, subdirs, [f"skipped {rel_dir or '.'}: {exc.strerror}"]
+        return files, kept, subdirs, [f"skipped {rel_dir or '.'}: {exc.strerror}"]
     new = tuple.__new__
     for entry in entries:
         name = entry.name
@@ -164,6 +259,7 @@ def _scan_folder(
             problems.append(f"skipped {rel}: {_other_kind(st)}")
             continue
         executable = kind == KIND_FILE and bool(st.st_mode & stat.S_IXUSR)
+        row = None
         if cache is not None:
             row = cache.get(rel)
             if (
@@ -174,14 +270,52 @@ def _scan_folder(
                 and row[4] == kind
                 and row[5] == executable
             ):
-                unchanged.append(rel)
+                kept.append(rel)
                 continue
         if kind == KIND_SYMLINK and (problem := _link_problem(root, rel)) is not None:
             problems.append(f"skipped {rel}: {problem}")
             continue
         # tuple.__new__ builds the named tuple without the cost of its __new__.
-        files[rel] = new(FileStat, (kind, st.st_size, executable, st.st_mtime_ns, st.st_ino))
-    return files, subdirs, problems
+        info = new(FileStat, (kind, st.st_size, executable, st.st_mtime_ns, st.st_ino))
+        files.append((rel, info, row))
+    return files, kept, subdirs, problems
+
+
+class FileList:
+    """Files found by a scan, a few bytes each beside the path: the list of what ``add``
+    will read, which a million files must not make large."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.sizes = array("q")
+        self._symlink = bytearray()
+        self._staged = bytearray()
+
+    def append(self, path: str, info: FileStat, staged: bool) -> None:
+        self.paths.append(path)
+        self.sizes.append(info.size)
+        self._symlink.append(info.kind == KIND_SYMLINK)
+        self._staged.append(staged)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def chunks(self, size: int) -> Iterator[tuple[list[tuple[str, FileStat]], list[str]]]:
+        """(path, stat) items ``size`` at a time, with those of their paths that were staged.
+
+        The stats carry kind and size only: what storing a file needs before reading it.
+        """
+        new = tuple.__new__
+        for start in range(0, len(self.paths), size):
+            end = start + size
+            paths = self.paths[start:end]
+            kinds = self._symlink[start:end]
+            items = [
+                (path, new(FileStat, (KIND_SYMLINK if link else KIND_FILE, n, False, 0, 0)))
+                for path, n, link in zip(paths, self.sizes[start:end], kinds, strict=True)
+            ]
+            staged = [p for p, was in zip(paths, self._staged[start:end], strict=True) if was]
+            yield items, staged
 
 
 def _path_problem(root: str, rel: str, st: os.stat_result) -> str | None:
