@@ -269,6 +269,47 @@ class Dvc(Tool):
         return repo / ".dvc" / "cache"
 
 
+# The floor of W5: the smallest Python program doing checkout's I/O, creating and writing
+# the same files (same folders, names and sizes) with one open, write and close each. It
+# reads the listing that `Floor.init` wrote of the committed data folder.
+_FLOOR = """
+import os, sys
+listing, root = sys.argv[1], sys.argv[2]
+block = os.urandom(1 << 24)
+with open(listing, encoding="utf-8") as f:
+    files = [line.rstrip("\\n").rsplit(" ", 1) for line in f]
+# Folders first, as checkout makes them: filling each one as it is made is slower on ext4.
+for folder in sorted({os.path.dirname(rel) for rel, _ in files}):
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+for rel, size in files:
+    fd = os.open(os.path.join(root, rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.write(fd, block[: int(size)])
+    os.close(fd)
+"""
+LISTING_FILE = "floor-listing"
+
+
+class Floor(Tool):
+    """Not a tool: what the disk allows. Its checkout writes the files a checkout writes."""
+
+    def init(self, repo: Path) -> None:
+        with (repo / LISTING_FILE).open("w", encoding="utf-8") as f:
+            for base, dirs, names in os.walk(repo / "data"):
+                dirs.sort()
+                for name in sorted(names):
+                    full = Path(base, name)
+                    f.write(f"{full.relative_to(repo).as_posix()} {full.stat().st_size}\n")
+
+    def add_commit(self, repo: Path, paths: list[str]) -> Measure:
+        return Measure(0.0, 0)
+
+    def checkout(self, repo: Path) -> Measure:
+        return self._run(repo, "-I", "-S", "-c", _FLOOR, LISTING_FILE, ".")
+
+    def store(self, repo: Path) -> Path:
+        return repo / LISTING_FILE
+
+
 class Git(Tool):
     def init(self, repo: Path) -> None:
         self._run(repo, "init", "-q")
@@ -539,6 +580,7 @@ class Context:
     scale: float
     seed: int
     tools: dict[str, Tool]
+    floor: Tool | None = None  # W5's floor (--no-floor: None)
     persistent: dict[tuple[str, str], Path] = field(default_factory=dict)
     warmed: set[Path] = field(default_factory=set)
     notes: dict[str, str] = field(default_factory=dict)
@@ -745,7 +787,8 @@ def log(msg: str) -> None:
 
 def tools_for(wid: str, ctx: Context) -> list[Tool]:
     names = ["mlv", "dvc", "git"] if wid == "W2" else ["mlv", "dvc"]
-    return [ctx.tools[n] for n in names if n in ctx.tools]
+    tools = [ctx.tools[n] for n in names if n in ctx.tools]
+    return [*tools, ctx.floor] if wid == "W5" and ctx.floor is not None else tools
 
 
 def run_workload(ctx: Context, wid: str, reps: int, results: Results) -> None:
@@ -924,9 +967,35 @@ def report(args: argparse.Namespace, ctx: Context, results: Results, notes: list
             else []
         ),
         *(f"- {note}" for note in [*notes, *ctx.notes.values()]),
+        *([f"- {line}" for line in w5_rounds(results)] if "W5" in args.only else []),
         "",
     ]
     return "\n".join(header) + "\n" + markdown_table(results, args.only) + "\n"
+
+
+def w5_rounds(results: Results) -> list[str]:
+    """Every W5 round of each tool, and the floor beside the medians (ratios: this run)."""
+    cells = results[("W5", "checkout")]
+    shown = {"mlv": "mlv", "dvc": "DVC", "floor": "floor"}
+    rounds = [
+        f"{label} {', '.join(f'{v:.2f}' for v in cells[name].values)}"
+        for name, label in shown.items()
+        if name in cells and cells[name].values
+    ]
+    lines = [f"W5 rounds in order (s): {'; '.join(rounds)}."] if rounds else []
+    floor = cells.get("floor")
+    floor_s = floor.median() if floor is not None else None
+    if floor_s:
+        ratios = [
+            f"{label} {median / floor_s:.2f} x"
+            for name, label in (("mlv", "mlv"), ("dvc", "DVC"))
+            if name in cells and (median := cells[name].median()) is not None
+        ]
+        lines.append(
+            f"W5 floor (one Python process creating and writing the same files, one open, "
+            f"write and close each): {floor_s:.2f} s; over the floor: {', '.join(ratios)}."
+        )
+    return lines
 
 
 DOC_TITLE = (
@@ -964,6 +1033,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per tool")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-dvc", action="store_true", help="skip DVC")
+    parser.add_argument("--no-floor", action="store_true", help="skip W5's floor")
+    parser.add_argument("--mlv", help="the mlv executable to measure (default: beside Python)")
     parser.add_argument("--timeout", type=float, default=COMMAND_TIMEOUT_S, help="per command")
     parser.add_argument(
         "--w10-dvc-timeout",
@@ -989,7 +1060,7 @@ def make_tools(args: argparse.Namespace, env: dict[str, str], notes: list[str]) 
         if not wanted:
             notes.append(f"{name} skipped (--no-{name}).")
             continue
-        exe = find_exe(name)
+        exe = args.mlv if name == "mlv" and args.mlv else find_exe(name)
         if exe is None:
             notes.append(f"{name} not found next to {sys.executable} or on PATH: skipped.")
             log(notes[-1])
@@ -1015,7 +1086,10 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             notes.append("pyarrow not installed: the table workloads skipped.")
             args.only = [w for w in args.only if w not in TABLE_WORKLOADS]
-    ctx = Context(workdir, args.scale, args.seed, make_tools(args, base_env(workdir), notes))
+    env = base_env(workdir)
+    ctx = Context(workdir, args.scale, args.seed, make_tools(args, env, notes))
+    if not args.no_floor:
+        ctx.floor = Floor("floor", sys.executable, env, args.timeout)
     results: Results = {(r.workload, r.operation): {} for r in ROWS}
     log(f"workdir {workdir}; tools: {', '.join(f'{n}={t.exe}' for n, t in ctx.tools.items())}")
     try:
