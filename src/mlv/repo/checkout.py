@@ -73,7 +73,7 @@ from mlv.store.objectstore import ObjectStore
 
 # Creating a file is kernel work (an inode, a folder entry, the journal) that mostly
 # waits, and on a busy machine each thread gets its share of the cores: many writers
-# overlap those waits. Measured on 2 shared cores: 16 writers 25-35 % faster than 4,
+# overlap those waits. Measured on 2 shared cores: 16 writers 12-40 % faster than 4,
 # 32 a little faster still, 64 no better.
 WRITE_WORKERS = 32
 PARALLEL_WRITE_MIN = 64
