@@ -8,6 +8,7 @@ import math
 import random
 import shutil
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from mlv.core.hashing import hash_bytes
 from mlv.errors import FormatError, InvalidArgumentError, NotFoundError, NothingToCommitError
 from mlv.model.canonical import dumps, loads
 from mlv.model.tables import ColumnProfile, Profile, ProfileMap
+from mlv.store.pack import KIND_META
 from mlv.tables.profile import profile_file
 from mlv.tables.sketch import DistinctSketch, K
 
@@ -621,12 +623,33 @@ def test_fsck_finds_a_missing_profile(repo_path: Path, run_mlv) -> None:
     missing = hash_bytes(b"no such profile")
     with Repo(repo_path) as repo:
         content = hash_bytes((repo_path / "t.csv").read_bytes())
-        repo.records.add_profiles([(content, missing)])  # a stale row
         repo.add(["t.csv"])
-        repo.commit("stale profile")
+        first = repo.commit("a table")
+        # A commit whose map names a profile the store lacks: what a damaged store holds.
+        map_id = repo.store.put_meta(ProfileMap({content: missing}).to_bytes(), KIND_META)
+        damaged = replace(repo.read_commit(first), parents=(first,), profiles=map_id)
+        commit_id = repo.store.put_meta(damaged.to_bytes(), KIND_META)
+        repo.store.flush()
+        repo.refs.update_head(commit_id)
     proc = run_mlv(repo_path, "fsck", expect=1)
     out = proc.stdout + proc.stderr
     assert missing in out and f"content {content[:12]} (profile map of commit" in out
+
+
+def test_a_stale_profile_row_is_made_again_not_named_by_a_commit(repo_path: Path) -> None:
+    """index.db is a cache: a row naming a profile the store lacks must never become
+    part of a commit, where fsck would report it for as long as the commit lives."""
+    (repo_path / "t.csv").write_text("a\n1\n")
+    missing = hash_bytes(b"no such profile")
+    with Repo(repo_path) as repo:
+        content = hash_bytes((repo_path / "t.csv").read_bytes())
+        repo.records.add_profiles([(content, missing)])
+        repo.add(["t.csv"])
+        repo.commit("a table")
+        named = commit_profiles(repo)
+        assert named[content] != missing
+        assert profile_rows(repo)[content] == named[content]
+        assert Profile.from_bytes(repo.store.get(named[content])).rows == 1
 
 
 def test_profiling_on_add_can_be_turned_off(tmp_path: Path) -> None:

@@ -247,8 +247,17 @@ def test_config_round_trip(tmp_path: Path) -> None:
 
 def test_config_missing_sections_use_defaults(tmp_path: Path) -> None:
     path = tmp_path / CONFIG_FILE
-    path.write_text("# empty\n")
+    path.write_text("[core]\nformat = 2\n")
     assert Config.load(path) == Config.default()
+
+
+def test_config_without_a_format_is_format_1(tmp_path: Path) -> None:
+    # As mlv 0.2 read it: migrate must run, in case its index holds reproductions.
+    path = tmp_path / CONFIG_FILE
+    path.write_text("# empty\n")
+    with pytest.raises(MigrationNeededError):
+        Config.load(path)
+    assert Config.load(path, migrating=True).format == 1
 
 
 @pytest.mark.parametrize(

@@ -42,17 +42,14 @@ class Config:
         advice to run ``mlv migrate``, unless ``migrating`` (``mlv migrate`` itself)."""
         doc = _read_toml(path)
         core, store, tables = (_table(doc, name, path) for name in ("core", "store", "tables"))
-        version = core.get("format", REPOSITORY_FORMAT)
+        # mlv 0.2 read a missing format as 1: such a repository may hold what only its
+        # index knows, and migrate, which costs nothing where nothing is left, must run.
+        version = core.get("format", MIGRATES_FROM[0])
         if isinstance(version, bool) or not isinstance(version, int):
             # Not a version number at all: still a format this mlv cannot read.
             raise UnsupportedVersionError(
                 f"{path}: core.format is {_kind(version)}, not the integer {REPOSITORY_FORMAT} "
                 "this mlv reads: fix it, or upgrade mlv"
-            )
-        if version in MIGRATES_FROM and not migrating:
-            raise MigrationNeededError(
-                f"this repository has format {version} (written by mlv 0.2); this mlv reads "
-                f"format {REPOSITORY_FORMAT}: run 'mlv migrate' to convert it"
             )
         if version != REPOSITORY_FORMAT and version not in MIGRATES_FROM:
             advice = (
@@ -74,6 +71,12 @@ class Config:
         profile = tables.get("profile", True)
         if not isinstance(profile, bool):
             raise FormatError(f"{path}: tables.profile must be true or false")
+        # A wrong setting is said before the advice to migrate: fix it, then migrate.
+        if version in MIGRATES_FROM and not migrating:
+            raise MigrationNeededError(
+                f"this repository has format {version} (written by mlv 0.2); this mlv reads "
+                f"format {REPOSITORY_FORMAT}: run 'mlv migrate' to convert it"
+            )
         return cls(
             format=version,
             compression_level=level,

@@ -20,7 +20,7 @@ from mlv.store.pack import KIND_META
 from mlv.tables.checking import enforce
 from mlv.tables.config import load_table_configs
 from mlv.tables.formats import FORMAT_OF_SUFFIX, is_table
-from mlv.tables.profiles import record_profiles
+from mlv.tables.profiles import readable_profiles, record_profiles
 
 if TYPE_CHECKING:
     from mlv.repo.extensions import AddEvent, CommitEvent
@@ -101,7 +101,7 @@ def commit_profiles(repo: Repo, event: CommitEvent) -> list[str]:
     }
     if not contents:
         return []
-    found = repo.records.profiles_of(sorted(contents))
+    found = readable_profiles(repo, repo.records.profiles_of(sorted(contents)))
     if found:
         profile_map = ProfileMap(found)
         event.profiles = repo.store.put_meta(profile_map.to_bytes(), KIND_META)

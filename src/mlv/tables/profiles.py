@@ -45,7 +45,8 @@ def record_profiles(
         return []
     staged = repo.staging.load_paths(tables)
     ids = {p: s.id for p, s in staged.items() if s.kind == KIND_FILE}
-    known = repo.records.profiles_of(list(set(ids.values())))
+    # A row that names what does not read as a profile is made again (and replaced).
+    known = readable_profiles(repo, repo.records.profiles_of(list(set(ids.values()))))
     todo: dict[str, str] = {}  # content id -> one path that holds it
     for path, content_id in sorted(ids.items()):
         if content_id not in known:
@@ -116,6 +117,16 @@ def read_profile(repo: Repo, profile_id: str) -> Profile:
     if not repo.store.has(profile_id):
         raise NotFoundError(f"no profile {profile_id} in this repository; run 'mlv fsck'")
     return Profile.from_bytes(repo.store.get(profile_id))
+
+
+def readable_profiles(repo: Repo, found: dict[str, str]) -> dict[str, str]:
+    """The pairs of ``found`` (content id -> profile id) whose profile reads as one.
+
+    A row of ``index.db`` is only a cache: one that names a missing or damaged object
+    must not be written into a commit's profile map, where fsck would report it for
+    as long as the commit lives; its content is profiled again instead.
+    """
+    return {c: p for c, p in found.items() if _cached_profile(repo, p) is not None}
 
 
 def _cached_profile(repo: Repo, profile_id: str) -> Profile | None:
