@@ -94,6 +94,7 @@ class Repo:
         self.rm = core.rm
         self.status = core.status
         self.ref_names = core.ref_names
+        self.change_counts = core.change_counts
         self.log = core.log
         self.open_file = core.open_file
         self.read_bytes = core.read_bytes

@@ -14,7 +14,7 @@ from mlv.errors import (
 from mlv.model.objects import KIND_DIR, Commit
 from mlv.repo import history
 from mlv.repo.base import Objects, Revisions, WorkTree
-from mlv.repo.diff import Change, diff_flat, diff_trees
+from mlv.repo.diff import Change, diff_flat, diff_trees, iter_tree_changes
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.refs import HEADS, TAGS, RefStore
 from mlv.repo.results import (
@@ -105,6 +105,17 @@ class Browsing:
         changes = diff_trees(self.objects.trees, parent, commit.tree)
         entry = LogEntry(commit_id, commit, self.ref_names().get(commit_id, []))
         return CommitDetails(entry, changes)
+
+    def change_counts(self, rev: str = "HEAD") -> dict[str, int]:
+        """How many files a commit added, modified and removed against its first parent,
+        counted as they are found: a first commit of a million files holds no change
+        per file."""
+        commit = self.objects.read_commit(self.revisions.resolve(rev))
+        parent = self.objects.read_commit(commit.parents[0]).tree if commit.parents else None
+        counts: dict[str, int] = {}
+        for change in iter_tree_changes(self.objects.trees, parent, commit.tree):
+            counts[change.status] = counts.get(change.status, 0) + 1
+        return counts
 
     def open_file(self, rev: str, path: str | os.PathLike[str]) -> Iterator[bytes]:
         """Stream a file's content as it was at ``rev``, verified against its id."""

@@ -246,6 +246,10 @@ class Repository:
         """A commit and the files it changed against its first parent."""
         return self.browsing.show(rev)
 
+    def change_counts(self, rev: str = "HEAD") -> dict[str, int]:
+        """How many files a commit added, modified and removed against its first parent."""
+        return self.browsing.change_counts(rev)
+
     def open_file(self, rev: str, path: str | os.PathLike[str]) -> Iterator[bytes]:
         """Stream a file's content as it was at ``rev``, verified against its id."""
         return self.browsing.open_file(rev, path)

@@ -124,6 +124,8 @@ class Tracking:
                     result.added.append(path)
                 elif not before.same_content(entry):
                     result.modified.append(path)
+                else:
+                    result.unchanged += 1  # read again (its stat had moved), same content
                 result.bytes_read += info.size
                 staged.append(path, entry)
         del todo

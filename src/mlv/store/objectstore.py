@@ -80,7 +80,8 @@ class ObjectStore:
         self._pending: dict[bytes, tuple[int, int, int]] = {}  # id -> offset, length, kind
         self._reserved: set[bytes] = set()
         self._fds: dict[str, int] = {}
-        # Filled by prefetch(): spares one index query per object on bulk reads.
+        # Filled by prefetch(), emptied by the reads: spares one index query per object
+        # on bulk reads.
         self._locations: dict[bytes, Location] = {}
 
     # -- writing ---------------------------------------------------------------
@@ -223,7 +224,9 @@ class ObjectStore:
                 offset, length, kind = pending
                 raw = self._writer.read(offset, length)
                 return kind, self._decode(object_id, id_bytes, raw, self._writer.name)
-            location = self._locations.get(id_bytes) or self.index.lookup(id_bytes)
+            # A prefetched location serves the read it was fetched for, then goes: a
+            # checkout of a million files must not keep a million of them.
+            location = self._locations.pop(id_bytes, None) or self.index.lookup(id_bytes)
             if location is None:
                 raise ObjectMissingError(object_id)
             _check_location(object_id, location)

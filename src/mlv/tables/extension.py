@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from mlv.errors import MlvError
 from mlv.model.objects import KIND_FILE
 from mlv.model.tables import ProfileMap
-from mlv.repo.diff import REMOVED, diff_flat, diff_trees
+from mlv.repo.diff import REMOVED, diff_flat, iter_tree_changes
 from mlv.repo.staging import as_entry
 from mlv.store.pack import KIND_META
 from mlv.tables.checking import enforce
@@ -94,7 +94,7 @@ def commit_profiles(repo: Repo, event: CommitEvent) -> list[str]:
     first = repo.read_commit(event.parents[0]).tree if event.parents else None
     contents = {
         change.new.id
-        for change in diff_trees(repo.trees, first, event.tree)
+        for change in iter_tree_changes(repo.trees, first, event.tree)
         if change.new is not None
         and change.new.kind == KIND_FILE  # a symlink named t.csv is no table
         and change.path.lower().endswith(PROFILED_SUFFIXES)

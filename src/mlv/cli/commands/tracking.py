@@ -139,19 +139,16 @@ def commit(
             environ=os.environ,
             stdout=sys.stderr if json else None,
         )
-        details = repo.show(commit_id)
-    if json:
-        print_json(details.to_json())
-        return
-    branch = next((r for r in details.entry.refs if r.startswith("HEAD -> ")), "HEAD")
-    branch = branch.removeprefix("HEAD -> ")
-    counts: dict[str, int] = {}
-    for change in details.changes:
-        counts[change.status] = counts.get(change.status, 0) + 1
+        if json:
+            print_json(repo.show(commit_id).to_json())
+            return
+        counts = repo.change_counts(commit_id)
+        branch = repo.current_branch() or "HEAD"
+        made = repo.read_commit(commit_id)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no file changes"
-    echo(f"[{branch} {commit_id[:12]}] {details.entry.commit.summary}")
+    echo(f"[{branch} {commit_id[:12]}] {made.summary}")
     echo(f" {summary}")
-    runs = details.entry.commit.runs
+    runs = made.runs
     if runs:
         echo(f" {len(runs)} run(s) recorded with it: see 'mlv show'")
 
