@@ -124,11 +124,11 @@ def test_a_lost_index_is_refused_in_one_line(repo: Path, lose, said: str) -> Non
     existed = index_db(repo).exists()
     for args in (["status"], ["log"], ["show", "HEAD"], ["add", "."], ["checkout", "HEAD~1"]):
         line = one_error_line(mlv(repo, *args))
-        assert said in line and "mlv rebuild-index" in line, line
+        assert said in line and "mlv index rebuild" in line, line
         assert "no commit" not in line
     # Nothing was created in its place: the evidence stays as it was.
     assert index_db(repo).exists() == existed
-    with pytest.raises(IndexDamagedError, match="rebuild-index"):
+    with pytest.raises(IndexDamagedError, match="index rebuild"):
         Repo(repo)
 
 
@@ -138,7 +138,7 @@ def test_fsck_reports_a_lost_index(repo: Path) -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "index.db" in proc.stdout and "is missing" in proc.stdout
-    assert "mlv rebuild-index" in proc.stdout
+    assert "mlv index rebuild" in proc.stdout
     report = json.loads(mlv(repo, "fsck", "--json").stdout)
     assert report["ok"] is False
     assert report["problems"][0]["where"] == "index.db"
@@ -192,12 +192,12 @@ def test_a_damaged_index_is_one_line_everywhere(repo: Path, damage) -> None:  # 
     damage(index_db(repo))
     for args in (["status"], ["log"], ["show", "HEAD:notes.md"], ["add", "."]):
         line = one_error_line(mlv(repo, *args))
-        assert "index" in line and "mlv rebuild-index" in line, line
+        assert "index" in line and "mlv index rebuild" in line, line
         assert "DatabaseError" not in line
     fsck = mlv(repo, "fsck")
     assert fsck.returncode == 1, fsck.stdout + fsck.stderr
     assert "Traceback" not in fsck.stdout + fsck.stderr
-    assert "mlv rebuild-index" in fsck.stdout, fsck.stdout
+    assert "mlv index rebuild" in fsck.stdout, fsck.stdout
 
 
 def test_fsck_finds_damage_inside_the_index(repo: Path) -> None:
@@ -211,7 +211,7 @@ def test_fsck_finds_damage_inside_the_index(repo: Path) -> None:
     proc = mlv(repo, "fsck")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert "mlv rebuild-index" in proc.stdout + proc.stderr
+    assert "mlv index rebuild" in proc.stdout + proc.stderr
 
 
 def test_a_failure_in_the_middle_of_a_scan_is_typed(tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_a_failure_in_the_middle_of_a_scan_is_typed(tmp_path: Path) -> None:
         with open(db, "r+b") as f:
             f.seek(size * 3 // 4 // 4096 * 4096)
             f.write(b"\xff" * 4096)
-        with pytest.raises(IndexDamagedError, match="rebuild-index"):
+        with pytest.raises(IndexDamagedError, match="index rebuild"):
             for _ in guarded.execute("SELECT v FROM t ORDER BY k"):
                 pass
         with pytest.raises(IndexDamagedError):

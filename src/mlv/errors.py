@@ -177,7 +177,7 @@ class ParamsKeyError(PipelineError, KeyError):
 
 
 class IndexDamagedError(FormatError):
-    """``index.db`` is lost, unreadable or damaged; ``mlv rebuild-index`` rebuilds it."""
+    """``index.db`` is lost, unreadable or damaged; ``mlv index rebuild`` makes it again."""
 
 
 class DatabaseAccessError(MlvError):

@@ -61,14 +61,14 @@ def _notes(repo: Repo) -> list[str]:
         size = sum(n for _, n in leftovers)
         notes.append(
             f"{len(leftovers)} temporary pack(s) ({size} bytes) left by interrupted writes: "
-            "nothing refers to them; the next write (or 'mlv rebuild-index') removes them"
+            "nothing refers to them; the next write (or 'mlv index rebuild') removes them"
         )
     indexed = set(repo.store.index.pack_names())
     unindexed = [p for p in finished_packs(repo.store.packs_dir) if p.name not in indexed]
     if unindexed:
         notes.append(
             f"{len(unindexed)} finished pack(s) are not in the index (a write stopped before "
-            "indexing them); 'mlv rebuild-index' indexes them"
+            "indexing them); 'mlv index rebuild' indexes them"
         )
     return notes
 

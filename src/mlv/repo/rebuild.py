@@ -1,4 +1,4 @@
-"""``rebuild-index``: a new ``index.db`` made from the packs, the old one kept aside.
+"""``mlv index rebuild``: a new ``index.db`` made from the packs, the old one kept aside.
 
 The packs are the truth: every record carries its id, kind and lengths, so the
 object index can always be made again. The derived tables are made again from the

@@ -16,7 +16,7 @@ IN_BATCH = 500
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_NOMEM, _SQLITE_READONLY = 3, 5, 6, 7, 8
 _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 13, 14
 _ACCESS_CODES = {_SQLITE_PERM, _SQLITE_NOMEM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CANTOPEN}
-REBUILD_HINT = "run 'mlv rebuild-index' to rebuild it from the packs"
+REBUILD_HINT = "run 'mlv index rebuild' to make it again from the packs"
 
 # Rows fetched per step when a cursor is iterated: the translation costs nothing per row.
 _FETCH_ROWS = 1024

@@ -14,7 +14,7 @@ def fsck(json: bool = JSON_OPTION) -> None:
     """Verify every object against its id and everything every ref reaches.
 
     Exits 1 and names each damaged or missing object when anything is wrong.
-    A lost or damaged index.db is reported too: 'mlv rebuild-index' repairs it.
+    A lost or damaged index.db is reported too: 'mlv index rebuild' repairs it.
     Temporary packs left by interrupted writes are noted, not counted as damage.
 
     Example: mlv fsck
