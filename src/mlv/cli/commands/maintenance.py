@@ -90,8 +90,8 @@ def migrate(json: bool = JSON_OPTION) -> None:
 
     Puts the reproductions that only mlv 0.2's index.db listed on the ref
     refs/notes/reproductions, so that an index rebuild keeps them, then marks
-    the repository format 2 (mlv 0.2 can no longer open it). Every other
-    command refuses a format-1 repository until this has run. Commit ids do
+    the repository format 2 (mlv 0.2 can no longer open it). Every command but
+    this and index rebuild refuses a format-1 repository until this has run. Commit ids do
     not change. Safe to run again, and to run again after it was interrupted.
 
     Example: mlv migrate
