@@ -617,3 +617,34 @@ def test_switching_to_an_impossible_branch_name_says_so(root: Path) -> None:
     ok(mlv(root, "commit", "-m", "a"))
     line = one_error_line(mlv(root, "switch", "../main"))
     assert "not a valid branch name" in line and "switch -c" not in line
+
+
+def test_a_symlinked_mlv_tmp_is_refused_before_anything_is_written_or_deleted_there(
+    tmp_path: Path,
+) -> None:
+    """Journals, the folders a checkout builds and their leftovers live in `.mlv/tmp`:
+    through a symlink, a checkout would write and delete outside the repository."""
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    assert mlv(root, "init").returncode == 0
+    write_files(root, {f"data/sub/f{i}.txt": f"{i}\n" for i in range(3)})
+    assert mlv(root, "add", "data").returncode == 0
+    assert mlv(root, "commit", "-m", "data").returncode == 0
+    # What the cleanup of a killed checkout would delete, were it followed there.
+    write_files(outside, {"building-000000000000/keep.txt": "k\n", "checkout-x.journal": "{}"})
+    before = snapshot(outside)
+    tmp = root / ".mlv" / "tmp"
+    if tmp.exists():
+        tmp.rmdir()
+    tmp.symlink_to(outside)
+    for name in ("f0.txt", "f1.txt", "f2.txt"):
+        (root / "data" / "sub" / name).unlink()
+    (root / "data" / "sub").rmdir()
+    line = one_error_line(mlv(root, "checkout", "HEAD", "--", "data"))
+    assert ".mlv/tmp is a symlink" in line
+    assert snapshot(outside) == before
+    assert not (root / "data" / "sub").exists()
+    tmp.unlink()
+    assert mlv(root, "checkout", "HEAD", "--", "data").returncode == 0
+    assert (root / "data" / "sub" / "f2.txt").read_text() == "2\n"

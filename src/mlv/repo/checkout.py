@@ -96,6 +96,21 @@ check_path = check_relpath
 __all__ = ["Materialiser", "check_path", "check_symlink_target", "clear_leftovers"]
 
 
+def check_tmp_dir(tmp_dir: Path) -> None:
+    """Refuse a `.mlv/tmp` that is not a real folder (absent is fine: it is made).
+
+    Journals and the folders a checkout builds go there, and leftovers there are
+    deleted: through a symlink, all three would happen outside the repository.
+    """
+    found = lstat_or_none(tmp_dir)
+    if found is not None and not stat.S_ISDIR(found.st_mode):
+        what = "a symlink" if stat.S_ISLNK(found.st_mode) else "not a folder"
+        raise UnsafePathError(
+            f"{tmp_dir} is {what}; mlv writes its checkout journals there only in a real "
+            "folder: remove it and run the command again"
+        )
+
+
 def clear_leftovers(root: Path, tmp_dir: Path) -> int:
     """Remove the temporaries that checkouts killed mid-way left in the working tree.
 
@@ -103,6 +118,7 @@ def clear_leftovers(root: Path, tmp_dir: Path) -> int:
     that token are mlv's own. The caller holds the repository lock, so no journal
     belongs to a checkout still running. Returns how many files were removed.
     """
+    check_tmp_dir(tmp_dir)
     try:
         found = list(tmp_dir.iterdir())
     except FileNotFoundError:
@@ -199,6 +215,8 @@ class Materialiser:
         self._root = str(self.root)
         self.store = store
         self.gate = TreeGate(self.root)
+        if journal_dir is not None:
+            check_tmp_dir(journal_dir)
         self.journal_dir = journal_dir
         self._tmpfile_ok: dict[int, bool] = {}  # device -> whether O_TMPFILE + linkat work
         self._scratch_dev: int | None = None  # the device of `.mlv/tmp`, once looked at
