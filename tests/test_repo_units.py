@@ -433,6 +433,25 @@ def test_staging_apply_and_load(staging: StagingArea) -> None:
     assert isinstance(loaded.executable, int) and loaded.same_content(_staged(b"c", 5, 9))
 
 
+@given(
+    st.sets(
+        st.lists(st.sampled_from(["a", "a.b", "a b", "b", "ab"]), min_size=1, max_size=3).map(
+            "/".join
+        )
+    )
+)
+def test_top_levels_are_every_first_component_with_folders_and_files_interleaved(
+    tmp_path_factory: pytest.TempPathFactory, paths: set[str]
+) -> None:
+    # "a.b" sorts between "a" and "a/…": the stage may hold a file "a" (or "a.b")
+    # beside a folder "a/" only as history, but top_levels must finish on any stage.
+    conn = sqlite3.connect(tmp_path_factory.mktemp("stage") / "index.db")
+    staging = StagingArea(conn)
+    staging.apply([(p, _staged(p.encode())) for p in paths])
+    assert staging.top_levels() == sorted({p.partition("/")[0] for p in paths})
+    conn.close()
+
+
 def test_staging_is_one_transaction(staging: StagingArea) -> None:
     staging.apply([("a", _staged(b"a"))])
     bad = [("b", _staged(b"b")), ("c", Staged("file", None, 1, False, 0, 0))]  # type: ignore[arg-type]

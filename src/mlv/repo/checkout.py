@@ -1,6 +1,9 @@
 """Writing tree content into a working tree, so that a refused or failed checkout changes
 nothing and a killed one is finished by running it again.
 
+This is one batch of paths; ``Switching._materialise`` cuts a large checkout into
+batches, checks them all first and then writes them here one after another.
+
 Phase one checks every path, every symlink and everything in the way, and sorts
 each path into one of three kinds:
 

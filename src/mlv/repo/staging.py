@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import sqlite3
 import time
 from array import array
@@ -125,6 +126,38 @@ class StagingArea:
         ):
             yield row[0], make((row[1], row[2], row[3], bool(row[4])))
 
+    def iter_rows(
+        self, folders: Iterable[str] | None = None, page: int = 10_000
+    ) -> Iterator[tuple[str, Staged]]:
+        """The staged (path, entry) rows at or under ``folders`` (all without), in path
+        order, read ``page`` rows at a time by key.
+
+        No cursor stays open between pages, so the caller may change the stage as it
+        goes, at paths before the last one it was given.
+        """
+        clauses = _under_clauses([""] if folders is None else folders)
+        streams = [self._pages(where, args, page) for where, args in clauses]
+        if len(streams) == 1:
+            return streams[0]
+        # Paths under "a" and under "a.b" interleave ("a.b/x" < "a/x"): merge, not chain.
+        return heapq.merge(*streams, key=lambda row: row[0])
+
+    def _pages(self, where: str, args: tuple[str, ...], page: int) -> Iterator[tuple[str, Staged]]:
+        select = "SELECT path, kind, id, size, exec, mtime_ns, ino FROM staging"
+        make = Staged._make
+        rows = self.conn.execute(
+            f"{select} WHERE {where} ORDER BY path LIMIT ?", (*args, page)
+        ).fetchall()
+        while rows:
+            for row in rows:
+                yield row[0], make(row[1:])
+            if len(rows) < page:
+                return
+            rows = self.conn.execute(
+                f"{select} WHERE ({where}) AND path > ? ORDER BY path LIMIT ?",
+                (*args, rows[-1][0], page),
+            ).fetchall()
+
     def load_stat_cache(self) -> dict[str, StatRow]:
         """Every staged path's stat row, without ids: what a status scan compares against."""
         rows = self.conn.execute(
@@ -166,17 +199,18 @@ class StagingArea:
                 yield path
 
     def top_levels(self) -> list[str]:
-        """The first components of the staged paths, sorted: one index seek each, so a
-        stage of a million files under a few folders costs a few queries."""
-        found: list[str] = []
+        """The first components of the staged paths, sorted: an index seek or two
+        each, so a stage of a million files under a few folders costs a few queries."""
+        found: set[str] = set()
         row = self.conn.execute("SELECT min(path) FROM staging").fetchone()
         while row is not None and row[0] is not None:
-            top = row[0].partition("/")[0]
-            found.append(top)
-            # The next path that is neither ``top`` nor below it.
+            top, below, _ = row[0].partition("/")
+            found.add(top)
+            # Past everything below ``top`` at once; past a file only to the next path,
+            # because "a.txt" sorts between "a" and "a/…" and "a/…" may follow.
+            after = ("path >= ?", top + "0") if below else ("path > ?", row[0])
             row = self.conn.execute(
-                "SELECT min(path) FROM staging WHERE path > ? AND (path < ? OR path >= ?)",
-                (top, top + "/", top + "0"),
+                f"SELECT min(path) FROM staging WHERE {after[0]}", (after[1],)
             ).fetchone()
         return sorted(found)
 

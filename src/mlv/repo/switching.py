@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlv.core.crashpoints import crash_point
 from mlv.errors import (
@@ -14,12 +16,14 @@ from mlv.errors import (
     NotFoundError,
     UncommittedChangesError,
 )
-from mlv.model.objects import Person
+from mlv.model.objects import KIND_DIR, Person
 from mlv.repo import history
 from mlv.repo.base import Objects, Revisions, WorkTree
+from mlv.repo.checkout import Materialiser
 from mlv.repo.diff import same
 from mlv.repo.locking import WriteLock
 from mlv.repo.merge import three_way
+from mlv.repo.pathrows import PathRow, in_batches, merge_rows
 from mlv.repo.refs import HEADS, TAGS, Head, RefStore, check_ref_name
 from mlv.repo.results import (
     CheckoutResult,
@@ -69,16 +73,23 @@ class Switching:
         with self.write_lock:
             commit_id = self.revisions.resolve(rev)
             commit = self.objects.read_commit(commit_id)
-            staged = self.staging.load()
             if paths is not None:
                 rels = [self.worktree.relpath(p) for p in paths]
-                target = self.objects.flatten(commit.tree, rels)
                 for rel in rels:
-                    if not any(under(p, [rel]) for p in target):
+                    if not self._tree_has_files(commit.tree, rel):
                         raise NotFoundError(f"path {rel or '.'} does not exist in {rev}")
-                result = self._materialise(target, staged, [], force, progress, commit_id)
-                return result
-            result = self._move_to(commit_id, staged, force, progress)
+                head_tree = self._head_tree_id()
+                trees = self.objects.trees
+
+                def restored() -> Iterator[PathRow]:
+                    return merge_rows(
+                        trees.iter_sorted(commit.tree, rels),
+                        None if head_tree == commit.tree else trees.iter_sorted(head_tree, rels),
+                        self._staged_at(rels),
+                    )
+
+                return self._materialise(restored, force=force, progress=progress, commit=commit_id)
+            result = self._move_to(commit_id, force, progress)
             crash_point("checkout.before-head")
             head = self._head_for_checkout()
             if rev in ("HEAD", "@"):
@@ -92,9 +103,7 @@ class Switching:
             result.branch = branch
             return result
 
-    def _move_to(
-        self, commit_id: str, staged: dict[str, Staged], force: bool, progress: Progress
-    ) -> CheckoutResult:
+    def _move_to(self, commit_id: str, force: bool, progress: Progress) -> CheckoutResult:
         """Make the working tree and stage hold ``commit_id``'s tree; refs are the caller's.
 
         Without ``force``, local changes to paths the move does not touch are carried
@@ -102,41 +111,130 @@ class Switching:
         files staged but never committed are left on disk, no longer staged.
         """
         tree = self.objects.read_commit(commit_id).tree
-        target = self.objects.flatten(tree)
-        removals = sorted(p for p in staged if p not in target)
-        unstage: list[str] = []
-        if force:
-            head = self._head_tree_for_checkout()
-            unstage = [p for p in removals if p not in head]
-            removals = [p for p in removals if p in head]
+        head_tree = self._head_tree_id()
+        trees = self.objects.trees
+
+        def moved() -> Iterator[PathRow]:
+            return merge_rows(
+                trees.iter_sorted(tree),
+                None if head_tree == tree else trees.iter_sorted(head_tree),
+                self.staging.iter_rows(),
+            )
+
         result = self._materialise(
-            target, staged, removals, force, progress, commit_id, carry=not force
+            moved,
+            force=force,
+            progress=progress,
+            commit=commit_id,
+            removing=True,
+            unstage_uncommitted=force,
+            carry=not force,
         )
-        if unstage:
-            self.staging.apply(deletes=unstage)
         if not result.carried:
             self.staging.apply(tree_id=tree)
         return result
 
     def _materialise(
         self,
-        target: Flat,
-        staged: dict[str, Staged],
-        removals: list[str],
+        rows: Callable[[], Iterator[PathRow]],
+        *,
         force: bool,
         progress: Progress,
-        commit_id: str,
+        commit: str,
+        removing: bool = False,
+        unstage_uncommitted: bool = False,
         carry: bool = False,
     ) -> CheckoutResult:
-        """Write ``target`` over the working tree and stage it, guarding uncommitted work.
+        """Write the target over the working tree and stage it, guarding uncommitted work.
 
-        With ``carry`` (moving between commits), a path whose content is the same in
-        HEAD and in the target is left alone, local changes and all, as git does; so
-        are new files staged but never committed.
+        ``rows`` gives the target, HEAD and the stage side by side, in path order; it
+        is called again where a second pass is needed. With ``removing``, a staged
+        path the target lacks is removed; with ``unstage_uncommitted`` too, one HEAD
+        lacks as well is only unstaged, and stays on disk. With ``carry`` (moving
+        between commits), a path whose content is the same in HEAD and in the target
+        is left alone, local changes and all, as git does; so are new files staged
+        but never committed.
+
+        The work goes a batch of paths at a time (``in_batches``), so memory does
+        not grow with the number of files. Every batch is planned and checked
+        before any is written: a checkout refused for uncommitted work or for an
+        unsafe path changes nothing. A checkout of one batch is planned once; of
+        more, planned again as each batch is written. One that fails part-way (a
+        damaged object, a full disk) undoes its current batch and leaves the
+        batches before it written and staged: running it again finishes it.
         """
-        head = self._head_tree_for_checkout()
+        materialiser = self.worktree.materialiser(self.store)
+        way = _Way(removing, unstage_uncommitted, carry)
+        batches = in_batches(rows())
+        first = next(batches, [])
+        plans: Iterable[_Plan]
+        if next(batches, None) is None:
+            plan = self._plan(first, way)
+            _refuse_risks(len(plan.at_risk), plan.at_risk[:1], force)
+            total = plan.size
+            plans = [plan]
+            del plan
+        else:
+            total = self._check_batches(in_batches(rows()), way, materialiser, force)
+            plans = (self._plan(batch, way) for batch in in_batches(rows()))
+        del first, batches
+        known = self.staging.known_tree()
+        head_id = self._head_for_checkout().commit
+        # Restoring HEAD's own content keeps the stage equal to HEAD: status stays cheap.
+        still_head = (
+            known is not None
+            and head_id is not None
+            and known == self.objects.read_commit(head_id).tree
+        )
+        result = CheckoutResult(commit)
+        progress.start(total, "checking out")
+        for plan in plans:
+            # Found only if a file changed since the first pass looked.
+            _refuse_risks(len(plan.at_risk), plan.at_risk[:1], force)
+            written = materialiser.apply(plan.writes, plan.removals, progress.advance)
+            crash_point("checkout.before-stage")
+            still_head = self._stage_batch(plan, written) and still_head
+            result.written.extend(sorted(plan.writes))
+            result.removed.extend(plan.removals)
+            result.carried.extend(plan.carried)
+            del plan, written  # before the next batch is planned: one batch at a time
+        progress.finish()
+        if still_head:
+            self.staging.apply(tree_id=known)
+        return result
+
+    def _check_batches(
+        self, batches: Iterator[list[PathRow]], way: _Way, materialiser: Materialiser, force: bool
+    ) -> int:
+        """Plan and check every batch, writing nothing: refuse a checkout that would lose
+        uncommitted work or meets an unsafe path. Returns the bytes to write."""
+        risks, total = 0, 0
+        example: list[str] = []
+        for batch in batches:
+            plan = self._plan(batch, way)
+            materialiser.validate(plan.writes, plan.removals)
+            risks += len(plan.at_risk)
+            example = example or plan.at_risk[:1]
+            total += plan.size
+            del batch, plan  # before the next batch is read
+        _refuse_risks(risks, example, force)
+        return total
+
+    def _plan(self, batch: list[PathRow], way: _Way) -> _Plan:
+        """What a batch of paths needs: which to write, remove and unstage, and which
+        of those would lose uncommitted work."""
+        target = {r.path: r.target for r in batch if r.target is not None}
+        head = {r.path: r.head for r in batch if r.head is not None}
+        staged = {r.path: r.staged for r in batch if r.staged is not None}
+        removals: list[str] = []
+        unstage: list[str] = []
+        if way.removing:
+            removals = [r.path for r in batch if r.target is None and r.staged is not None]
+        if way.unstage_uncommitted:
+            unstage = [p for p in removals if p not in head]
+            removals = [p for p in removals if p in head]
         carried: list[str] = []
-        if carry:
+        if way.carry:
             carried = [p for p, want in target.items() if p in head and same(head[p], want)]
             carried += [p for p in removals if p not in head]
             kept = set(carried)
@@ -158,52 +256,59 @@ class Switching:
             have = on_disk.get(path)
             if have is not None and not _committed(head.get(path), have):
                 at_risk.append(path)
-        if at_risk and not force:
-            at_risk.sort()
-            raise UncommittedChangesError(
-                f"{len(at_risk)} file(s) with uncommitted changes would be overwritten, "
-                f"e.g. {at_risk[0]}; commit them first or use --force"
-            )
-        progress.start(sum(e.size for e in writes.values()), "checking out")
-        written = self.worktree.materialiser(self.store).apply(writes, removals, progress.advance)
-        crash_point("checkout.before-stage")
-        progress.finish()
+        at_risk.sort()
+        # What the stage still holds that differs from HEAD: staged work carried along.
+        carried = sorted(
+            p
+            for p in carried
+            if p not in head or p not in staged or not same(head[p], as_entry(staged[p]))
+        )
+        return _Plan(target, head, staged, writes, removals, unstage, at_risk, carried)
+
+    def _stage_batch(self, plan: _Plan, written: dict[str, Staged]) -> bool:
+        """Stage what a batch wrote, in one transaction; whether the stage still holds
+        only HEAD's content there."""
         # Files that were already right on disk keep their (possibly fresh) stat.
         upserts = dict(written)
-        for path, want in target.items():
+        for path, want in plan.target.items():
             if path not in upserts:
-                old = staged.get(path)
+                old = plan.staged.get(path)
                 if old is not None and same(as_entry(old), want):
                     continue
                 info = lstat_file(self.worktree.root / path)
                 if info is not None:
                     upserts[path] = staged_from(want.id, info)
-        # Restoring HEAD's own content keeps the stage equal to HEAD: status stays cheap.
-        known = self.staging.known_tree()
-        head_id = self._head_for_checkout().commit
-        still_head = (
-            known is not None
-            and head_id is not None
-            and known == self.objects.read_commit(head_id).tree
-            and all(p in head and same(head[p], as_entry(s)) for p, s in upserts.items())
-            and not any(p in head for p in removals)
-        )
+        head = plan.head
         # A file written where a folder was staged (or the reverse) pushes the old
         # entries out of the stage; on disk, validate saw to it that they are gone.
-        unstaged = displaced_by(upserts, staged) - set(removals)
-        self.staging.apply(
-            upserts.items(),
-            [*removals, *unstaged],
-            tree_id=known if still_head and not unstaged else None,
+        unstaged = displaced_by(upserts, plan.staged) - set(plan.removals)
+        self.staging.apply(upserts.items(), [*plan.removals, *unstaged, *plan.unstage])
+        return (
+            not unstaged
+            and not plan.unstage
+            and all(p in head and same(head[p], as_entry(s)) for p, s in upserts.items())
+            and not any(p in head for p in plan.removals)
         )
-        result = CheckoutResult(commit_id, sorted(writes), removals)
-        # What the stage still holds that differs from HEAD: staged work carried along.
-        result.carried = sorted(
-            p
-            for p in carried
-            if p not in head or p not in staged or not same(head[p], as_entry(staged[p]))
-        )
-        return result
+
+    def _staged_at(self, rels: list[str]) -> Iterator[tuple[str, Staged]]:
+        """The staged rows at or under ``rels``, and those at folders above them: a
+        file staged where a folder is restored is pushed out of the stage."""
+        above = {
+            parent for rel in rels for parent in _folders_above(rel) if not under(parent, rels)
+        }
+        rows = sorted(self.staging.load_paths(above).items())
+        return heapq.merge(self.staging.iter_rows(rels), rows, key=lambda row: row[0])
+
+    def _tree_has_files(self, tree: str, rel: str) -> bool:
+        """Whether the tree holds a file or symlink at or under ``rel``."""
+        if rel in ("", "."):
+            found: str | None = tree
+        else:
+            entry = self.objects.entry_at(tree, rel)
+            if entry is None or entry.kind != KIND_DIR:
+                return entry is not None
+            found = entry.id
+        return next(iter(self.objects.trees.iter_sorted(found)), None) is not None
 
     def _head_for_checkout(self) -> Head:
         """HEAD, or no commit at all when HEAD is damaged: a checkout is how a user puts
@@ -214,9 +319,9 @@ class Switching:
         except FormatError:
             return Head(None, None)
 
-    def _head_tree_for_checkout(self) -> Flat:
+    def _head_tree_id(self) -> str | None:
         commit_id = self._head_for_checkout().commit
-        return self.objects.flatten(self.objects.read_commit(commit_id).tree if commit_id else None)
+        return self.objects.read_commit(commit_id).tree if commit_id else None
 
     def restore(
         self, paths: Iterable[str | os.PathLike[str]], *, progress: Progress | None = None
@@ -224,13 +329,19 @@ class Switching:
         """Discard working tree changes to tracked paths: put back the staged content."""
         progress = progress or NoProgress()
         with self.write_lock:
-            staged = self.staging.load()
             rels = [self.worktree.relpath(p) for p in paths]
-            target = {p: as_entry(s) for p, s in staged.items() if under(p, rels)}
             for rel in rels:
-                if not any(under(p, [rel]) for p in target):
+                if not self.staging.count_under([rel]):
                     raise NotFoundError(f"path {rel or '.'} is not tracked; see 'mlv status'")
-            return self._materialise(target, staged, [], True, progress, "")
+            head_tree = self._head_tree_id()
+
+            def restored() -> Iterator[PathRow]:
+                staged = ((p, as_entry(s)) for p, s in self.staging.iter_rows(rels))
+                return merge_rows(
+                    staged, self.objects.trees.iter_sorted(head_tree, rels), self._staged_at(rels)
+                )
+
+            return self._materialise(restored, force=True, progress=progress, commit="")
 
     # -- branches and tags ------------------------------------------------------
 
@@ -335,7 +446,7 @@ class Switching:
                     "the working tree has uncommitted changes; commit them before merging"
                 )
             if history.is_ancestor(read, head.commit, theirs_id):
-                self._move_to(theirs_id, self.staging.load(), False, NoProgress())
+                self._move_to(theirs_id, False, NoProgress())
                 self.refs.update_head(theirs_id, message=f"merge {rev}: fast-forward")
                 return MergeResult("fast-forward", theirs_id)
             base_id = history.merge_base(read, head.commit, theirs_id)
@@ -345,9 +456,13 @@ class Switching:
             outcome = three_way(base, ours, theirs, prefer)
             if outcome.conflicts:
                 raise MergeConflictError(outcome.conflicts)
-            staged = self.staging.load()
-            removals = sorted(p for p in staged if p not in outcome.merged)
-            self._materialise(outcome.merged, staged, removals, False, NoProgress(), "")
+            merged = sorted(outcome.merged.items())
+            head_files = sorted(ours.items())
+
+            def rows() -> Iterator[PathRow]:
+                return merge_rows(merged, head_files, self.staging.iter_rows())
+
+            self._materialise(rows, force=False, progress=NoProgress(), commit="", removing=True)
             # Every conflict ``prefer`` settled: add/add and modify/delete too.
             resolved = three_way(base, ours, theirs).conflicts if prefer else []
             what = f"branch '{rev}'" if self.refs.read(HEADS + rev) else rev
@@ -359,6 +474,45 @@ class Switching:
                 extra_parents=[theirs_id],
             )
             return MergeResult("merge", commit_id, resolved)
+
+
+@dataclass(frozen=True)
+class _Way:
+    """How a checkout treats the paths it is given (``Switching._materialise``)."""
+
+    removing: bool
+    unstage_uncommitted: bool
+    carry: bool
+
+
+class _Plan(NamedTuple):
+    """One batch of a checkout, planned: what to write, remove and stage."""
+
+    target: Flat  # what the batch must end up holding (less what is carried along)
+    head: Flat
+    staged: dict[str, Staged]
+    writes: Flat
+    removals: list[str]
+    unstage: list[str]
+    at_risk: list[str]  # sorted
+    carried: list[str]  # staged changes carried along, sorted
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.writes.values())
+
+
+def _refuse_risks(count: int, example: list[str], force: bool) -> None:
+    if count and not force:
+        raise UncommittedChangesError(
+            f"{count} file(s) with uncommitted changes would be overwritten, "
+            f"e.g. {example[0]}; commit them first or use --force"
+        )
+
+
+def _folders_above(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
 def _committed(in_head: Entry | None, have: Entry) -> bool:

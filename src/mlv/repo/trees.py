@@ -79,11 +79,17 @@ class TreeReader:
                     flat[path] = Entry(entry.kind, entry.id, entry.size, entry.executable)
         return flat
 
-    def iter_sorted(self, tree_id: str | None) -> Iterator[tuple[str, Entry]]:
+    def iter_sorted(
+        self, tree_id: str | None, paths: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, Entry]]:
         """Every file and symlink below the tree as (path, entry), in path order (the
-        order of the staging table), one folder open at a time."""
+        order of the staging table), one folder open at a time; only under ``paths``
+        if given."""
         if tree_id is None:
             return
+        wanted = None if paths is None else [p.strip("/") for p in paths]
+        if wanted is not None and any(p in ("", ".") for p in wanted):
+            wanted = None
         # In path order "a/b.txt" comes before "a/b/…": a folder sorts as its name + "/".
         stack: list[tuple[str, TreeEntry]] = [("", TreeEntry("", KIND_DIR, tree_id, 0))]
         while stack:
@@ -92,8 +98,11 @@ class TreeReader:
                 yield path, Entry(entry.kind, entry.id, entry.size, entry.executable)
                 continue
             prefix = path + "/" if path else ""
+            entries = self.tree(entry.id).entries
+            if wanted is not None:
+                entries = tuple(e for e in entries if _relevant(prefix + e.name, wanted))
             children = sorted(
-                self.tree(entry.id).entries,
+                entries,
                 key=lambda e: e.name + "/" if e.kind == KIND_DIR else e.name,
                 reverse=True,
             )
