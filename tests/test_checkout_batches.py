@@ -315,3 +315,21 @@ def test_a_checkout_killed_in_a_later_batch_is_finished_by_running_it_again(
         assert r.refs.head().commit == a
     assert snapshot(root) == A
     assert not [p for p in root.rglob("*") if is_temporary_name(p.name)]
+
+
+def test_a_forced_move_in_many_batches_unstages_files_never_committed_and_keeps_them(
+    tmp_path: Path, small_batches: None
+) -> None:
+    root = tmp_path / "repo"
+    a, _ = make_repo(root)
+    write_files(root, {"data/d1/staged-only.txt": "never committed\n"})
+    (root / "data" / "d2" / "f0.txt").write_text("my own edit\n")
+    with Repo(root) as r:
+        r.add(["data/d1/staged-only.txt"])
+        r.checkout(a, force=True)
+        assert "data/d1/staged-only.txt" not in r.staging.load()
+        assert r.status().untracked == ["data/d1/staged-only.txt"]
+    assert (root / "data" / "d1" / "staged-only.txt").read_text() == "never committed\n"
+    on_disk = snapshot(root)
+    del on_disk["data/d1/staged-only.txt"]
+    assert on_disk == A

@@ -206,12 +206,14 @@ class StagingArea:
         while row is not None and row[0] is not None:
             top, below, _ = row[0].partition("/")
             found.add(top)
-            # Past everything below ``top`` at once; past a file only to the next path,
-            # because "a.txt" sorts between "a" and "a/…" and "a/…" may follow.
-            after = ("path >= ?", top + "0") if below else ("path > ?", row[0])
-            row = self.conn.execute(
-                f"SELECT min(path) FROM staging WHERE {after[0]}", (after[1],)
-            ).fetchone()
+            if below:  # past everything below ``top`` at once: "a/…" lies before "a0"
+                row = self.conn.execute(
+                    "SELECT min(path) FROM staging WHERE path >= ?", (top + "0",)
+                ).fetchone()
+            else:  # past the file only: "a.txt" sorts between "a" and "a/…"
+                row = self.conn.execute(
+                    "SELECT min(path) FROM staging WHERE path > ?", (row[0],)
+                ).fetchone()
         return sorted(found)
 
     def load_paths(self, paths: Iterable[str]) -> dict[str, Staged]:
@@ -301,10 +303,10 @@ def displaced_by(new_paths: Iterable[str], staged: Collection[str]) -> set[str]:
     fresh = [p for p in new_paths if p not in staged]
     if not fresh or not staged:
         return set()
-    out = {parent for p in fresh for parent in _parents(p) if parent in staged}
+    out = {parent for p in fresh for parent in folders_above(p) if parent in staged}
     folders: set[str] = set()
     for path in staged:
-        folders.update(_parents(path))
+        folders.update(folders_above(path))
     below = [p for p in fresh if p in folders]
     if below:
         prefixes = tuple(p + "/" for p in below)
@@ -312,7 +314,8 @@ def displaced_by(new_paths: Iterable[str], staged: Collection[str]) -> set[str]:
     return out
 
 
-def _parents(path: str) -> list[str]:
+def folders_above(path: str) -> list[str]:
+    """The folders above ``path``, outermost first: "a/b/c" -> ["a", "a/b"]."""
     parts = path.split("/")
     return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 

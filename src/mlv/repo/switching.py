@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,14 @@ from mlv.repo.results import (
     NoProgress,
     Progress,
 )
-from mlv.repo.staging import Staged, StagingArea, as_entry, displaced_by, staged_from
+from mlv.repo.staging import (
+    Staged,
+    StagingArea,
+    as_entry,
+    displaced_by,
+    folders_above,
+    staged_from,
+)
 from mlv.repo.tracking import Tracking
 from mlv.repo.trees import Entry, Flat
 from mlv.repo.worktree import lstat_file, under
@@ -293,9 +301,7 @@ class Switching:
     def _staged_at(self, rels: list[str]) -> Iterator[tuple[str, Staged]]:
         """The staged rows at or under ``rels``, and those at folders above them: a
         file staged where a folder is restored is pushed out of the stage."""
-        above = {
-            parent for rel in rels for parent in _folders_above(rel) if not under(parent, rels)
-        }
+        above = {parent for rel in rels for parent in folders_above(rel) if not under(parent, rels)}
         rows = sorted(self.staging.load_paths(above).items())
         return heapq.merge(self.staging.iter_rows(rels), rows, key=lambda row: row[0])
 
@@ -336,10 +342,10 @@ class Switching:
             head_tree = self._head_tree_id()
 
             def restored() -> Iterator[PathRow]:
-                staged = ((p, as_entry(s)) for p, s in self.staging.iter_rows(rels))
-                return merge_rows(
-                    staged, self.objects.trees.iter_sorted(head_tree, rels), self._staged_at(rels)
-                )
+                # One read of the stage for both views: merge_rows takes them in step.
+                staged, wanted = itertools.tee(self._staged_at(rels))
+                target = ((p, as_entry(s)) for p, s in wanted if under(p, rels))
+                return merge_rows(target, self.objects.trees.iter_sorted(head_tree, rels), staged)
 
             return self._materialise(restored, force=True, progress=progress, commit="")
 
@@ -508,11 +514,6 @@ def _refuse_risks(count: int, example: list[str], force: bool) -> None:
             f"{count} file(s) with uncommitted changes would be overwritten, "
             f"e.g. {example[0]}; commit them first or use --force"
         )
-
-
-def _folders_above(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
 def _committed(in_head: Entry | None, have: Entry) -> bool:

@@ -63,9 +63,7 @@ class TreeReader:
         flat: Flat = {}
         if tree_id is None:
             return flat
-        wanted = None if paths is None else [p.strip("/") for p in paths]
-        if wanted is not None and any(p in ("", ".") for p in wanted):
-            wanted = None
+        wanted = _wanted(paths)
         stack = [("", tree_id)]
         while stack:
             prefix, current = stack.pop()
@@ -87,9 +85,7 @@ class TreeReader:
         if given."""
         if tree_id is None:
             return
-        wanted = None if paths is None else [p.strip("/") for p in paths]
-        if wanted is not None and any(p in ("", ".") for p in wanted):
-            wanted = None
+        wanted = _wanted(paths)
         # In path order "a/b.txt" comes before "a/b/…": a folder sorts as its name + "/".
         stack: list[tuple[str, TreeEntry]] = [("", TreeEntry("", KIND_DIR, tree_id, 0))]
         while stack:
@@ -123,6 +119,14 @@ class TreeReader:
                     return None
                 current = found.id
         return found
+
+
+def _wanted(paths: Iterable[str] | None) -> list[str] | None:
+    """The paths a walk is limited to; None for the whole tree."""
+    wanted = None if paths is None else [p.strip("/") for p in paths]
+    if wanted is not None and any(p in ("", ".") for p in wanted):
+        return None
+    return wanted
 
 
 def _relevant(path: str, wanted: list[str]) -> bool:
