@@ -19,7 +19,8 @@ from mlv.model.objects import Commit, Tree, TreeEntry
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo import revisions
 from mlv.repo.blobs import hash_file, iter_content
-from mlv.repo.checkout import Materialiser, clear_leftovers
+from mlv.repo.checkout import Materialiser
+from mlv.repo.checkout_journal import clear_leftovers
 from mlv.repo.layout import MLV_DIR
 from mlv.repo.refs import RefStore
 from mlv.repo.results import NoProgress, Progress

@@ -41,37 +41,37 @@ import contextlib
 import errno
 import json
 import os
-import re
 import shutil
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
 
 from mlv.core.crashpoints import crash_point
 from mlv.core.paths import (
     TreeGate,
-    check_relpath,
-    check_symlink_target,
     lstat_or_none,
-    name_problem,
     open_folder,
-    read_regular_file,
     temporary_name,
 )
 from mlv.errors import (
     FormatError,
-    InvalidArgumentError,
     UncommittedChangesError,
     UnsafePathError,
 )
-from mlv.repo.blobs import content_blocks, read_content
+from mlv.repo.blobs import content_blocks
+from mlv.repo.checkout_journal import (
+    JOURNAL_PREFIX,
+    JOURNAL_SUFFIX,
+    check_tmp_dir,
+    remove_temporaries,
+    scratch_folder,
+)
+from mlv.repo.checkout_plan import PROC_FD, TMPFILE_FLAGS, Planner, WriteItem
 from mlv.repo.files import atomic_write
 from mlv.repo.staging import Staged, trusted_mtime
 from mlv.repo.trees import Entry
-from mlv.repo.worktree import KIND_SYMLINK
 from mlv.store.objectstore import ObjectStore
 
 # Creating a file is kernel work (an inode, a folder entry, the journal) that mostly
@@ -82,128 +82,6 @@ WRITE_WORKERS = 32
 PARALLEL_WRITE_MIN = 64
 # A folder holding more files than this is written by several writers at once.
 WRITE_SLICE = 256
-# Journals under `.mlv/tmp`: one per checkout in progress (docs/format.md).
-JOURNAL_PREFIX = "checkout-"
-JOURNAL_SUFFIX = ".journal"
-# Folders under `.mlv/tmp` where a checkout builds the folders it makes.
-SCRATCH_PREFIX = "building-"
-# Where an unnamed file (O_TMPFILE) is reached to give it a name with linkat.
-_PROC_FD = "/proc/self/fd"
-_TMPFILE = getattr(os, "O_TMPFILE", 0)
-_TMPFILE_FLAGS = os.O_WRONLY | os.O_CLOEXEC | _TMPFILE
-# What open(O_TMPFILE) says where a file system (or kernel) cannot make one.
-_NO_TMPFILE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT)
-
-# Kept here for the modules that check paths and symlinks before core.paths existed.
-check_path = check_relpath
-__all__ = ["Materialiser", "check_path", "check_symlink_target", "clear_leftovers"]
-
-
-def check_tmp_dir(tmp_dir: Path) -> None:
-    """Refuse a `.mlv/tmp` that is not a real folder (absent is fine: it is made).
-
-    Journals and the folders a checkout builds go there, and leftovers there are
-    deleted: through a symlink, all three would happen outside the repository.
-    """
-    found = lstat_or_none(tmp_dir)
-    if found is not None and not stat.S_ISDIR(found.st_mode):
-        what = "a symlink" if stat.S_ISLNK(found.st_mode) else "not a folder"
-        raise UnsafePathError(
-            f"{tmp_dir} is {what}; mlv writes its checkout journals there only in a real "
-            "folder: remove it and run the command again"
-        )
-
-
-def clear_leftovers(root: Path, tmp_dir: Path) -> int:
-    """Remove the temporaries that checkouts killed mid-way left in the working tree.
-
-    Each journal in ``tmp_dir`` names a token and folders; files there named with
-    that token are mlv's own. The caller holds the repository lock, so no journal
-    belongs to a checkout still running. Returns how many files were removed.
-    """
-    check_tmp_dir(tmp_dir)
-    try:
-        found = list(tmp_dir.iterdir())
-    except FileNotFoundError:
-        return 0
-    journals = [p for p in found if p.name.startswith(JOURNAL_PREFIX)]
-    removed = 0
-    for scratch in found:
-        # Folders a killed checkout was building: nothing outside `.mlv` sees them.
-        if scratch.name.startswith(SCRATCH_PREFIX):
-            shutil.rmtree(scratch, ignore_errors=True)
-    for journal in journals:
-        try:
-            doc = json.loads(read_regular_file(journal))
-            token, folders = str(doc["token"]), [str(f) for f in doc["folders"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            token, folders = "", []
-        complete = True
-        if _TOKEN.fullmatch(token):
-            count, complete = _remove_temporaries(TreeGate(root), token, folders)
-            removed += count
-        if complete:
-            # Kept otherwise: a folder that is not one now (a symlink in its place) may
-            # be one again at the next checkout, and its temporaries must go then.
-            journal.unlink(missing_ok=True)
-    return removed
-
-
-_TOKEN = re.compile(r"[0-9a-f]{12}")
-
-
-def _remove_temporaries(gate: TreeGate, token: str, folders: Iterable[str]) -> tuple[int, bool]:
-    """Delete the files named ``.<name>.mlv-<token>.tmp`` in ``folders``, through the gate.
-
-    Returns how many were removed, and whether every folder could be looked at (a
-    folder that is gone holds nothing of ours; one behind a symlink may, later).
-    """
-    suffix = f".mlv-{token}.tmp"
-    removed = 0
-    complete = True
-    for folder in folders:
-        try:
-            base = gate.folder(folder) if folder else gate.root
-            names = [n for n in os.listdir(base) if n.startswith(".") and n.endswith(suffix)]
-        except UnsafePathError:
-            complete = complete and lstat_or_none(gate.root / folder) is None
-            continue
-        except OSError:
-            complete = False
-            continue
-        for name in names:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(base / name)
-                removed += 1
-    return removed, complete
-
-
-# What phase one found at a folder of a path to write.
-_REAL, _ABSENT, _BLOCKED = 0, 1, 2
-
-
-class _Folder(NamedTuple):
-    state: int  # _REAL, _ABSENT (made in the writing phase) or _BLOCKED
-    near: str  # the nearest real folder at or above it
-    dev: int  # the device of that folder
-
-
-class _Item(NamedTuple):
-    """One path to write, as phase one found its place."""
-
-    path: str
-    name: str
-    entry: Entry
-    # The folder it is written in: its own, or (for a temporary, while a file phase
-    # two removes stands in the way of its own) the nearest real folder above.
-    place: str
-    in_place: bool  # named when complete; otherwise a temporary renamed in phase two
-    # The topmost folder this checkout makes above the path ("" where its folder
-    # exists, or where none can be built in `.mlv/tmp`): the path is then written
-    # into that folder's copy there.
-    fresh: str
-    over_folder: bool  # an empty folder stands at the path now (phase two removes it)
-    link_target: str | None  # a symlink's target, read and checked in phase one
 
 
 class Materialiser:
@@ -221,163 +99,11 @@ class Materialiser:
         if journal_dir is not None:
             check_tmp_dir(journal_dir)
         self.journal_dir = journal_dir
-        self._tmpfile_ok: dict[int, bool] = {}  # device -> whether O_TMPFILE + linkat work
-        self._scratch_dev: int | None = None  # the device of `.mlv/tmp`, once looked at
+        self.planner = Planner(self.root, store, self.gate, journal_dir)
 
-    # -- phase one: check -----------------------------------------------------------
-
-    def validate(self, writes: dict[str, Entry], removes: Iterable[str] = ()) -> list[_Item]:
-        """Check every path, symlink and obstacle before anything is written; return
-        each path to write with the way it will be written, sorted by path."""
-        removing = set(removes)
-        names_ok: set[str] = {""}
-        for path in removing:
-            self._check_names(path, names_ok)
-        folders: dict[str, _Folder] = {}
-        items: list[_Item] = []
-        for path, entry in sorted(writes.items()):
-            self._check_names(path, names_ok)
-            link_target = None
-            if entry.kind == KIND_SYMLINK:
-                link_target = os.fsdecode(read_content(self.store, entry.id))
-                check_symlink_target(path, link_target)
-            folder, _, name = path.rpartition("/")
-            where = self._folder(folder, path, removing, folders)
-            over_folder = False
-            fresh = ""
-            if where.state == _REAL:
-                st = lstat_or_none(f"{self._root}/{path}")
-                in_place = st is None and self._tmpfile_works(where)
-                if st is not None and stat.S_ISDIR(st.st_mode):
-                    self._check_not_in_the_way(path, removing)
-                    over_folder = True
-                place = folder
-            elif where.state == _ABSENT:
-                in_place, place = True, folder
-                if self._can_build_in_scratch(where):
-                    fresh = _topmost_new(where.near, folder)
-                else:
-                    in_place = self._tmpfile_works(where)
-            else:
-                in_place, place = False, where.near
-            items.append(_Item(path, name, entry, place, in_place, fresh, over_folder, link_target))
-        self._check_writable({p.rpartition("/")[0] for p in (*writes, *removing)})
-        return items
-
-    def _check_names(self, path: str, names_ok: set[str]) -> None:
-        """``check_relpath``, each folder's names checked once."""
-        folder, _, name = path.rpartition("/")
-        if folder not in names_ok:
-            if any(name_problem(part) is not None for part in folder.split("/")):
-                check_relpath(path)
-            names_ok.add(folder)
-        if (not folder and path.startswith("/")) or name_problem(name) is not None:
-            check_relpath(path)
-
-    def _folder(
-        self, folder: str, path: str, removing: set[str], known: dict[str, _Folder]
-    ) -> _Folder:
-        """What stands at ``folder`` and above it, looked at once per folder.
-
-        Each folder above a path must be a real folder, absent, or a file or symlink
-        that phase two removes first; anything else refuses the checkout.
-        """
-        found = known.get(folder)
-        if found is not None:
-            return found
-        parts = folder.split("/") if folder else []
-        depth = len(parts)
-        while depth and "/".join(parts[:depth]) not in known:
-            depth -= 1
-        if depth == 0 and "" not in known:
-            known[""] = _Folder(_REAL, "", os.stat(self.root).st_dev)
-        above = known["/".join(parts[:depth])]
-        for end in range(depth + 1, len(parts) + 1):
-            current = "/".join(parts[:end])
-            if above.state == _REAL:
-                st = lstat_or_none(f"{self._root}/{current}")
-                if st is None:
-                    above = _Folder(_ABSENT, above.near, above.dev)
-                elif stat.S_ISDIR(st.st_mode):
-                    above = _Folder(_REAL, current, st.st_dev)
-                elif current in removing:
-                    above = _Folder(_BLOCKED, above.near, above.dev)
-                else:
-                    self._check_parents(path, removing)  # says what is wrong
-                    raise UnsafePathError(
-                        f"{current} changed while mlv looked at it; run the command again"
-                    )
-            known[current] = above
-        return above
-
-    def _can_build_in_scratch(self, where: _Folder) -> bool:
-        """Whether a folder made at ``where`` can be built in `.mlv/tmp` and renamed there."""
-        if self.journal_dir is None:
-            return False
-        if self._scratch_dev is None:
-            # `.mlv/tmp` may not exist yet; it is made beside the rest of `.mlv`.
-            found = lstat_or_none(self.journal_dir.parent)
-            self._scratch_dev = found.st_dev if found is not None else -1
-        return where.dev == self._scratch_dev
-
-    def _tmpfile_works(self, where: _Folder) -> bool:
-        """Whether files on ``where``'s device can be written unnamed, then named."""
-        works = self._tmpfile_ok.get(where.dev)
-        if works is None:
-            works = self._tmpfile_ok[where.dev] = self._probe_tmpfile(where.near)
-        return works
-
-    def _probe_tmpfile(self, folder: str) -> bool:
-        if not _TMPFILE or not os.path.isdir(_PROC_FD):
-            return False
-        try:
-            folder_fd = open_folder(self.root, folder)
-        except OSError:
-            return False
-        try:
-            os.close(os.open(".", os.O_WRONLY | _TMPFILE, 0o600, dir_fd=folder_fd))
-        except OSError:
-            return False  # no support, or no permission: _check_writable then says so
-        finally:
-            os.close(folder_fd)
-        return True
-
-    def _check_writable(self, folders: set[str]) -> None:
-        """Each folder a file is created, renamed or removed in (or the nearest one that
-        exists, where the others are made) must let us write: found now, not half-way."""
-        nearest: set[Path] = set()
-        for folder in folders:
-            current = self.root / folder
-            while current != self.root and not current.is_dir():
-                current = current.parent
-            nearest.add(current)
-        for place in sorted(nearest):
-            if not os.access(place, os.W_OK | os.X_OK):
-                shown = place.relative_to(self.root).as_posix() or "the repository root"
-                raise InvalidArgumentError(
-                    f"cannot write in {shown}: permission denied; "
-                    "give yourself write permission there and run the command again"
-                )
-
-    def _check_parents(self, path: str, removing: set[str]) -> None:
-        """Each folder above ``path`` must be a real folder, absent, or something removed first."""
-        self.gate.check_parents(
-            path, removing, advice="move the symlink away and run the command again"
-        )
-
-    def _check_not_in_the_way(self, path: str, removing: set[str]) -> None:
-        """A real folder at ``path`` must hold only files the checkout removes."""
-        full = self.root / path
-        for base, dirs, names in os.walk(full):
-            # A symlink to a folder is listed with the folders; it is an entry to remove.
-            links = [d for d in dirs if os.path.islink(os.path.join(base, d))]
-            for name in [*names, *links]:
-                rel = Path(base, name).relative_to(self.root).as_posix()
-                if rel not in removing:
-                    raise UncommittedChangesError(
-                        f"a folder is in the way of {path} (it holds {rel}); "
-                        "move it away or commit it first"
-                    )
+    def validate(self, writes: dict[str, Entry], removes: Iterable[str] = ()) -> list[WriteItem]:
+        """Phase one (``Planner.validate``): check everything, write nothing."""
+        return self.planner.validate(writes, removes)
 
     # -- writing, then phase two --------------------------------------------------
 
@@ -408,9 +134,9 @@ class Materialiser:
             written = self._write_files(items, token, made, named, advance)
         except BaseException:
             if self.journal_dir is not None:
-                shutil.rmtree(_scratch(self.journal_dir, token), ignore_errors=True)
+                shutil.rmtree(scratch_folder(self.journal_dir, token), ignore_errors=True)
             self._unlink_named(named)
-            _remove_temporaries(self.gate, token, folders)
+            remove_temporaries(self.gate, token, folders)
             _remove_empty(made)
             self._drop_journal(journal)
             raise
@@ -437,7 +163,7 @@ class Materialiser:
 
     def _write_files(
         self,
-        items: list[_Item],
+        items: list[WriteItem],
         token: str,
         made: list[Path],
         named: list[tuple[str, str, int]],
@@ -453,9 +179,9 @@ class Materialiser:
         # has changed nothing visible for as long as possible.
         # Each folder the checkout makes is built as a numbered folder of its scratch.
         tops = sorted({item.fresh for item in items if item.fresh})
-        scratch = _scratch(self.journal_dir, token) if tops and self.journal_dir else None
+        scratch = scratch_folder(self.journal_dir, token) if tops and self.journal_dir else None
         hidden = {top: f"{scratch}/{n}" for n, top in enumerate(tops)}
-        by_place: dict[tuple[bool, str, int], list[tuple[int, _Item]]] = {}
+        by_place: dict[tuple[bool, str, int], list[tuple[int, WriteItem]]] = {}
         per_place: dict[tuple[bool, str], int] = {}
         for index, item in enumerate(items):
             # Where the file is written now: in a made folder, into its copy in the scratch.
@@ -527,7 +253,7 @@ class Materialiser:
 
     def _name_fresh_folders(
         self,
-        items: list[_Item],
+        items: list[WriteItem],
         hidden: dict[str, str],
         written: dict[str, os.stat_result | str],
         made: list[Path],
@@ -538,7 +264,7 @@ class Materialiser:
 
         Its files then count as named, so that a failure after this takes them away.
         """
-        inside: dict[str, list[_Item]] = {}
+        inside: dict[str, list[WriteItem]] = {}
         for item in items:
             if item.fresh:
                 inside.setdefault(item.fresh, []).append(item)
@@ -571,19 +297,19 @@ class Materialiser:
                 return [current]
         return []
 
-    def _write_named(self, folder_fd: int, item: _Item) -> os.stat_result:
+    def _write_named(self, folder_fd: int, item: WriteItem) -> os.stat_result:
         """Write ``item`` unnamed in its folder and name it once complete; its stat."""
         try:
             if item.link_target is not None:
                 os.symlink(item.link_target, item.name, dir_fd=folder_fd)
                 return os.stat(item.name, dir_fd=folder_fd, follow_symlinks=False)
             mode = 0o777 if item.entry.executable else 0o666
-            fd = os.open(".", _TMPFILE_FLAGS, mode, dir_fd=folder_fd)
+            fd = os.open(".", TMPFILE_FLAGS, mode, dir_fd=folder_fd)
             try:
                 self._write_content(fd, item)
                 st = os.fstat(fd)
                 # linkat fails where anything stands: nothing is ever replaced here.
-                os.link(f"{_PROC_FD}/{fd}", item.name, dst_dir_fd=folder_fd)
+                os.link(f"{PROC_FD}/{fd}", item.name, dst_dir_fd=folder_fd)
             finally:
                 os.close(fd)
         except FileExistsError:
@@ -593,7 +319,7 @@ class Materialiser:
             ) from None
         return st
 
-    def _write_fresh(self, folder_fd: int, item: _Item) -> os.stat_result:
+    def _write_fresh(self, folder_fd: int, item: WriteItem) -> os.stat_result:
         """Write ``item`` into a folder the checkout builds in its scratch; its stat."""
         if item.link_target is not None:
             os.symlink(item.link_target, item.name, dir_fd=folder_fd)
@@ -607,7 +333,7 @@ class Materialiser:
         finally:
             os.close(fd)
 
-    def _write_temporary(self, folder_fd: int, name: str, item: _Item) -> None:
+    def _write_temporary(self, folder_fd: int, name: str, item: WriteItem) -> None:
         if item.link_target is not None:
             os.symlink(item.link_target, name, dir_fd=folder_fd)
             return
@@ -619,7 +345,7 @@ class Materialiser:
         finally:
             os.close(fd)
 
-    def _write_content(self, fd: int, item: _Item) -> None:
+    def _write_content(self, fd: int, item: WriteItem) -> None:
         written = 0
         for block in content_blocks(self.store, item.entry.id):
             done = os.write(fd, block)
@@ -673,7 +399,7 @@ class Materialiser:
         self._prune_empty_parents(path)
 
     def _move_into_place(
-        self, items: list[_Item], written: dict[str, os.stat_result | str]
+        self, items: list[WriteItem], written: dict[str, os.stat_result | str]
     ) -> dict[str, Staged]:
         """Rename each temporary over its target; the staged entry of every path."""
         staged: dict[str, Staged] = {}
@@ -729,18 +455,6 @@ class Materialiser:
             except OSError:
                 return
             parent = parent.parent
-
-
-def _topmost_new(near: str, folder: str) -> str:
-    """The folder just below ``near`` (the nearest real one) on the way to ``folder``."""
-    rest = folder[len(near) + 1 :] if near else folder
-    top = rest.split("/", 1)[0]
-    return f"{near}/{top}" if near else top
-
-
-def _scratch(journal_dir: Path, token: str) -> str:
-    """Where a checkout builds the folders it makes: absolute, in `.mlv/tmp`."""
-    return os.path.abspath(journal_dir / f"{SCRATCH_PREFIX}{token}")
 
 
 def _remove_empty(folders: Iterable[Path]) -> None:

@@ -6,13 +6,13 @@ import contextlib
 import os
 from typing import TYPE_CHECKING
 
+from mlv.core.paths import check_symlink_target
 from mlv.errors import MlvError, UnsafePathError
 from mlv.model.objects import KIND_DIR, FileManifest
 from mlv.model.runs import ARTIFACT_DIR
 from mlv.model.tables import Profile, ProfileMap
 from mlv.repo import notes
 from mlv.repo.blobs import iter_content, read_content
-from mlv.repo.checkout import check_symlink_target
 from mlv.repo.refs import HEADS, NOTES, TAGS
 from mlv.repo.results import FsckReport, Problem, Progress
 from mlv.repo.worktree import KIND_SYMLINK
