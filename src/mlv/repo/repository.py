@@ -3,7 +3,8 @@
 ``Repository`` holds the parts (store, refs, staging area, working tree, index,
 write lock, config) and delegates each operation to the module of its concern:
 ``tracking`` (add, rm, status, commit), ``browsing`` (log, show, diff, file
-content), ``switching`` (checkout, restore, branches, tags, merge). Capabilities
+content), ``switching`` (checkout, restore, switch, merge), ``branches`` (branches
+and tags). Capabilities
 join add and commit at the extension points of ``repo.extensions``
 (``mlv.repo.extensions``); ``mlv.Repo`` (``mlv.api``) is the public facade that
 registers them.
@@ -21,6 +22,7 @@ from mlv.errors import InvalidArgumentError, NotARepositoryError
 from mlv.model.objects import Commit, Person
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo.base import Objects, Revisions, WorkTree
+from mlv.repo.branches import Branches
 from mlv.repo.browsing import Browsing
 from mlv.repo.config import Config
 from mlv.repo.database import open_database
@@ -98,6 +100,7 @@ class Repository:
         self.browsing = Browsing(
             self.worktree, self.objects, self.revisions, self.refs, self.staging
         )
+        self.branching = Branches(self.objects, self.revisions, self.refs, self.write_lock)
         self.switching = Switching(
             self.worktree,
             self.objects,
@@ -107,6 +110,7 @@ class Repository:
             self.refs,
             self.write_lock,
             self.tracking,
+            self.branching,
         )
 
     # -- setting up -------------------------------------------------------------
@@ -297,17 +301,17 @@ class Repository:
 
     def branches(self) -> dict[str, str]:
         """Branch name -> commit id."""
-        return self.switching.branches()
+        return self.branching.branches()
 
     def current_branch(self) -> str | None:
-        return self.switching.current_branch()
+        return self.branching.current_branch()
 
     def create_branch(self, name: str, rev: str = "HEAD") -> str:
-        return self.switching.create_branch(name, rev)
+        return self.branching.create_branch(name, rev)
 
     def delete_branch(self, name: str, *, force: bool = False) -> str:
         """Delete a branch; one not merged into HEAD only with ``force``."""
-        return self.switching.delete_branch(name, force=force)
+        return self.branching.delete_branch(name, force=force)
 
     def switch(self, branch: str, *, create: bool = False, force: bool = False) -> CheckoutResult:
         """Move to another branch (creating it from HEAD with ``create``)."""
@@ -315,13 +319,13 @@ class Repository:
 
     def tags(self) -> dict[str, str]:
         """Tag name -> commit id."""
-        return self.switching.tags()
+        return self.branching.tags()
 
     def create_tag(self, name: str, rev: str = "HEAD", *, force: bool = False) -> str:
-        return self.switching.create_tag(name, rev, force=force)
+        return self.branching.create_tag(name, rev, force=force)
 
     def delete_tag(self, name: str) -> str:
-        return self.switching.delete_tag(name)
+        return self.branching.delete_tag(name)
 
     def merge(
         self,

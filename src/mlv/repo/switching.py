@@ -1,4 +1,4 @@
-"""Moving between versions: checkout, restore, branches, tags and merge."""
+"""Moving between versions: checkout, restore, switching branch and merge."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import NamedTuple
 from mlv.core.crashpoints import crash_point
 from mlv.errors import (
     FormatError,
-    InvalidArgumentError,
     MergeConflictError,
     NotFoundError,
     UncommittedChangesError,
@@ -20,12 +19,13 @@ from mlv.errors import (
 from mlv.model.objects import KIND_DIR, Person
 from mlv.repo import history
 from mlv.repo.base import Objects, Revisions, WorkTree
+from mlv.repo.branches import Branches
 from mlv.repo.checkout import Materialiser
 from mlv.repo.diff import same
 from mlv.repo.locking import WriteLock
 from mlv.repo.merge import three_way
 from mlv.repo.pathrows import PathRow, in_batches, merge_rows
-from mlv.repo.refs import HEADS, TAGS, Head, RefStore, check_ref_name
+from mlv.repo.refs import HEADS, Head, RefStore, check_ref_name
 from mlv.repo.results import (
     CheckoutResult,
     MergeResult,
@@ -48,7 +48,7 @@ from mlv.store.objectstore import ObjectStore
 
 @dataclass
 class Switching:
-    """Moving the working tree: checkout, restore, branches, tags and merge.
+    """Moving the working tree: checkout, restore, switch and merge.
 
     A merge commits through ``tracking``, so that the commit it makes passes the
     same extension points as any other.
@@ -62,6 +62,7 @@ class Switching:
     refs: RefStore
     write_lock: WriteLock
     tracking: Tracking
+    branches: Branches
 
     def checkout(
         self,
@@ -351,38 +352,6 @@ class Switching:
 
     # -- branches and tags ------------------------------------------------------
 
-    def branches(self) -> dict[str, str]:
-        return self.refs.list(HEADS)
-
-    def current_branch(self) -> str | None:
-        return self.refs.head().branch
-
-    def create_branch(self, name: str, rev: str = "HEAD") -> str:
-        check_ref_name(name)
-        with self.write_lock:
-            if self.refs.read(HEADS + name):
-                raise InvalidArgumentError(f"branch {name!r} already exists")
-            commit_id = self.revisions.resolve(rev)
-            self.refs.update(HEADS + name, commit_id, None, message=f"branch: from {rev}")
-            return commit_id
-
-    def delete_branch(self, name: str, *, force: bool = False) -> str:
-        with self.write_lock:
-            commit_id = self.refs.read(HEADS + name)
-            if commit_id is None:
-                raise NotFoundError(f"no branch named {name!r}; see 'mlv branch'")
-            if self.current_branch() == name:
-                raise InvalidArgumentError(f"cannot delete {name!r}: it is the current branch")
-            head = self.refs.head().commit
-            if not force and (
-                head is None or not history.is_ancestor(self.objects.read_commit, commit_id, head)
-            ):
-                raise UncommittedChangesError(
-                    f"branch {name!r} is not merged into HEAD; use --force to delete it anyway"
-                )
-            self.refs.delete(HEADS + name)
-            return commit_id
-
     def switch(self, branch: str, *, create: bool = False, force: bool = False) -> CheckoutResult:
         """Move to another branch (creating it from HEAD with ``create``)."""
         with self.write_lock:
@@ -391,7 +360,7 @@ class Switching:
                     check_ref_name(branch)
                     self.refs.set_head_ref(HEADS + branch)
                     return CheckoutResult("", branch=branch)
-                commit_id = self.create_branch(branch)
+                commit_id = self.branches.create_branch(branch)
                 # The new branch is HEAD's commit: the working tree and stage stay as they are.
                 self.refs.set_head_ref(HEADS + branch)
                 return CheckoutResult(commit_id, branch=branch)
@@ -401,27 +370,6 @@ class Switching:
                     f"no branch named {branch!r}; create it with 'mlv switch -c {branch}'"
                 )
             return self.checkout(branch, force=force)
-
-    def tags(self) -> dict[str, str]:
-        return self.refs.list(TAGS)
-
-    def create_tag(self, name: str, rev: str = "HEAD", *, force: bool = False) -> str:
-        check_ref_name(name, "tag")
-        with self.write_lock:
-            old = self.refs.read(TAGS + name)
-            if old and not force:
-                raise InvalidArgumentError(f"tag {name!r} already exists; use --force to move it")
-            commit_id = self.revisions.resolve(rev)
-            self.refs.update(TAGS + name, commit_id, old, message=f"tag: {rev}")
-            return commit_id
-
-    def delete_tag(self, name: str) -> str:
-        with self.write_lock:
-            commit_id = self.refs.read(TAGS + name)
-            if commit_id is None:
-                raise NotFoundError(f"no tag named {name!r}; see 'mlv tag'")
-            self.refs.delete(TAGS + name)
-            return commit_id
 
     # -- merging ----------------------------------------------------------------
 
