@@ -269,42 +269,52 @@ class Dvc(Tool):
         return repo / ".dvc" / "cache"
 
 
-# The floor of W5: the smallest Python program doing checkout's I/O, creating and writing
-# the same files (same folders, names and sizes) with one open, write and close each. It
-# reads the listing that `Floor.init` wrote of the committed data folder.
+# The floor of W5: the smallest Python program doing checkout's I/O. It reads the content
+# of every file from one file (a checkout reads it from the store's packs: the same bytes,
+# a few large files) and creates and writes the same files (same folders, names and
+# sizes) with one open, write and close each. `Floor.init` wrote the listing of the
+# committed data folder and that content file.
 _FLOOR = """
 import os, sys
-listing, root = sys.argv[1], sys.argv[2]
-block = os.urandom(1 << 24)
+listing, content, root = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(listing, encoding="utf-8") as f:
     files = [line.rstrip("\\n").rsplit(" ", 1) for line in f]
 # Folders first, as checkout makes them: filling each one as it is made is slower on ext4.
 for folder in sorted({os.path.dirname(rel) for rel, _ in files}):
     os.makedirs(os.path.join(root, folder), exist_ok=True)
+source = os.open(content, os.O_RDONLY)
 for rel, size in files:
+    data = os.read(source, int(size))
     fd = os.open(os.path.join(root, rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    os.write(fd, block[: int(size)])
+    os.write(fd, data)
     os.close(fd)
+os.close(source)
 """
 LISTING_FILE = "floor-listing"
+CONTENT_FILE = "floor-content"
 
 
 class Floor(Tool):
     """Not a tool: what the disk allows. Its checkout writes the files a checkout writes."""
 
     def init(self, repo: Path) -> None:
-        with (repo / LISTING_FILE).open("w", encoding="utf-8") as f:
+        with (
+            (repo / LISTING_FILE).open("w", encoding="utf-8") as listing,
+            (repo / CONTENT_FILE).open("wb") as content,
+        ):
             for base, dirs, names in os.walk(repo / "data"):
                 dirs.sort()
                 for name in sorted(names):
                     full = Path(base, name)
-                    f.write(f"{full.relative_to(repo).as_posix()} {full.stat().st_size}\n")
+                    data = full.read_bytes()
+                    listing.write(f"{full.relative_to(repo).as_posix()} {len(data)}\n")
+                    content.write(data)
 
     def add_commit(self, repo: Path, paths: list[str]) -> Measure:
         return Measure(0.0, 0)
 
     def checkout(self, repo: Path) -> Measure:
-        return self._run(repo, "-I", "-S", "-c", _FLOOR, LISTING_FILE, ".")
+        return self._run(repo, "-I", "-S", "-c", _FLOOR, LISTING_FILE, CONTENT_FILE, ".")
 
     def store(self, repo: Path) -> Path:
         return repo / LISTING_FILE
