@@ -462,26 +462,39 @@ def test_a_damaged_table_fails_the_check(repo_path: Path, run_mlv: Any) -> None:
 # -- enforce: add and commit ------------------------------------------------------------
 
 
+def enforce_in(repo: Repo, paths: list[str], *, strict: bool | None, when: str) -> list[str]:
+    """``enforce`` on the parts of ``repo``, with its ``tables.strict``."""
+    return enforce(
+        paths,
+        strict=strict,
+        when=when,
+        tables_strict=repo.config.tables_strict,
+        worktree=repo.worktree,
+        stage=repo.staging,
+        objects=repo.objects,
+    )
+
+
 def test_enforce_warns(repo_path: Path) -> None:
     declare(repo_path, {"data/*.parquet": {"contract": CONTRACT}})
     write_table(repo_path / "data" / "t.parquet", BAD)
     write_table(repo_path / "data" / "ok.parquet", GOOD)
     with Repo(repo_path) as repo:
-        assert enforce(repo, ["data"], strict=None, when="add") == [
+        assert enforce_in(repo, ["data"], strict=None, when="add") == [
             "data/t.parquet breaks its contract: id: unique: 1 duplicate row, e.g. 1; "
             "age: max 130: 1 row, e.g. 300.0 (mlv check for all)"
         ]
-        assert enforce(repo, ["data/ok.parquet"], strict=True, when="add") == []
+        assert enforce_in(repo, ["data/ok.parquet"], strict=True, when="add") == []
         # Deleted paths (a deletion being staged) and files without a contract pass.
         (repo_path / "notes.txt").write_text("x")
-        assert enforce(repo, ["notes.txt", "data/gone.parquet"], strict=True, when="add") == []
+        assert enforce_in(repo, ["notes.txt", "data/gone.parquet"], strict=True, when="add") == []
 
 
 def test_enforce_strict_refuses(repo_path: Path) -> None:
     declare(repo_path, {"data/*.parquet": {"contract": CONTRACT}})
     write_table(repo_path / "data" / "t.parquet", BAD)
     with Repo(repo_path) as repo, pytest.raises(ContractError) as caught:
-        enforce(repo, ["data/t.parquet"], strict=True, when="add")
+        enforce_in(repo, ["data/t.parquet"], strict=True, when="add")
     assert caught.value.exit_code == 1
     assert str(caught.value) == (
         "2 contract violations in data/t.parquet: run 'mlv check' for the list; "
@@ -497,9 +510,9 @@ def test_enforce_strict_from_the_config(repo_path: Path) -> None:
     with Repo(repo_path) as repo:
         assert repo.config.tables_strict
         with pytest.raises(ContractError, match=r"set tables\.strict = false"):
-            enforce(repo, ["data"], strict=None, when="add")
+            enforce_in(repo, ["data"], strict=None, when="add")
         # An explicit strict=False wins over the config.
-        assert len(enforce(repo, ["data"], strict=False, when="add")) == 1
+        assert len(enforce_in(repo, ["data"], strict=False, when="add")) == 1
 
 
 def test_config_strict_must_be_a_boolean(repo_path: Path) -> None:
@@ -520,10 +533,10 @@ def test_enforce_on_add_skips_files_staged_as_they_are(repo_path: Path) -> None:
         repo.add(["data"])
     declare(repo_path, {"data/*.parquet": {"contract": CONTRACT}})
     with Repo(repo_path) as repo:
-        assert enforce(repo, ["data"], strict=True, when="add") == []
+        assert enforce_in(repo, ["data"], strict=True, when="add") == []
         # On commit the staged content is what counts.
         with pytest.raises(ContractError, match="or commit without --strict"):
-            enforce(repo, ["data/t.parquet"], strict=True, when="commit")
+            enforce_in(repo, ["data/t.parquet"], strict=True, when="commit")
 
 
 def test_enforce_on_commit_checks_the_staged_content(repo_path: Path) -> None:
@@ -533,20 +546,20 @@ def test_enforce_on_commit_checks_the_staged_content(repo_path: Path) -> None:
         repo.add(["data"])
     write_table(repo_path / "data" / "t.parquet", GOOD)  # fixed on disk, not staged
     with Repo(repo_path) as repo:
-        [line] = enforce(repo, ["data/t.parquet"], strict=None, when="commit")
+        [line] = enforce_in(repo, ["data/t.parquet"], strict=None, when="commit")
         assert line.startswith("data/t.parquet breaks its contract: id: unique")
         repo.add(["data"])
-        assert enforce(repo, ["data/t.parquet"], strict=True, when="commit") == []
+        assert enforce_in(repo, ["data/t.parquet"], strict=True, when="commit") == []
 
 
 def test_enforce_with_a_malformed_contract(repo_path: Path) -> None:
     declare(repo_path, {"data/t.parquet": {"contract": {"columns": {"x": {"nope": 1}}}}})
     write_table(repo_path / "data" / "t.parquet", GOOD)
     with Repo(repo_path) as repo:
-        [line] = enforce(repo, ["data"], strict=None, when="add")
+        [line] = enforce_in(repo, ["data"], strict=None, when="add")
         assert "unknown rule 'nope'" in line and line.endswith("data/t.parquet not checked")
         with pytest.raises(PipelineError, match="unknown rule 'nope'"):
-            enforce(repo, ["data"], strict=True, when="add")
+            enforce_in(repo, ["data"], strict=True, when="add")
 
 
 def refusal(proc: Any) -> str:

@@ -21,7 +21,7 @@ from mlv.core.paths import TreeGate, check_relpath, name_problem
 from mlv.errors import MlvError, UnsafePathError
 from mlv.model.runs import ARTIFACT_FILE, Artifact, Run
 from mlv.reproduce.executor import run_in
-from mlv.runs.artifacts import restore
+from mlv.runs.artifacts import Artifacts
 
 # Paths a pipeline file, a command line or a stored run could name. ``VICTIM`` stands
 # for the absolute path of the folder outside the repository.
@@ -119,8 +119,17 @@ def test_the_run_cache_never_restores_outside(place: Path, path: str) -> None:
     with Repo(place) as repo:
         data = b"pwn\n"
         object_id = repo.store.put_meta(data, 1)
+        artifacts = Artifacts(
+            tracker=repo.core,
+            worktree=repo.worktree,
+            stage=repo.staging,
+            objects=repo.objects,
+            store=repo.store,
+            lock=repo.write_lock,
+        )
+        hostile = {_concrete(path, place): Artifact(object_id, ARTIFACT_FILE, len(data))}
         with pytest.raises(MlvError):
-            restore(repo, {_concrete(path, place): Artifact(object_id, ARTIFACT_FILE, len(data))})
+            artifacts.restore(hostile)
     _unchanged(place, before)
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from mlv.githooks import HookState
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
-    from mlv.lineage.values import ValuesDiff, ValuesTable
+    from mlv.lineage.values import Values, ValuesDiff, ValuesTable
     from mlv.model.objects import Person
     from mlv.model.runs import Reproduction, Run
     from mlv.model.tables import Profile
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mlv.repo.rebuild import RebuildReport
     from mlv.repo.results import CommitDetails, MergeResult, Progress
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
+    from mlv.runs.recorder import Recorder
     from mlv.tables.checking import CheckReport
     from mlv.tables.diff import TableDiff
     from mlv.tables.repo_diff import TableChange
@@ -150,7 +151,7 @@ class Repo:
         ``metrics`` files are outputs too. The outputs are staged, and the next
         commit carries the run. A failing command raises ``CommandFailedError``.
         """
-        from mlv.runs.recorder import RunSpec, run_once
+        from mlv.runs.recorder import RunSpec
 
         out_paths = tuple(self.relpath(p) for p in (*outs, *metrics))
         spec = RunSpec(
@@ -162,8 +163,7 @@ class Repo:
             params={self.relpath(f): tuple(keys) for f, keys in (params or {}).items()},
             metrics=tuple(self.relpath(p) for p in metrics),
         )
-        return run_once(
-            self.core,
+        return self._recorder().run_once(
             spec,
             os.environ if environ is None else environ,
             who=self._who(author),
@@ -192,7 +192,8 @@ class Repo:
         from mlv.pipeline.repro import repro
 
         return repro(
-            self.core,
+            self._recorder(),
+            self.refs,
             targets,
             environ=os.environ if environ is None else environ,
             who=self._who(author),
@@ -202,6 +203,19 @@ class Repo:
             downstream=downstream,
             reporter=reporter,
             stdout=stdout,
+        )
+
+    def _recorder(self) -> Recorder:
+        from mlv.runs.recorder import Recorder
+
+        return Recorder(
+            tracker=self.core,  # its ``add``, with the extensions registered
+            worktree=self.worktree,
+            stage=self.staging,
+            objects=self.objects,
+            store=self.store,
+            records=self.records,
+            lock=self.write_lock,
         )
 
     def runs(self, rev: str = "HEAD") -> dict[str, Run]:
@@ -257,9 +271,16 @@ class Repo:
         """
         from mlv.reproduce.verify import Tolerance, reproduce
 
+        core = self.core
         return reproduce(
-            self.core,
             rev,
+            objects=core.objects,
+            revisions=core.revisions,
+            worktree=core.worktree,
+            store=core.store,
+            refs=core.refs,
+            records=core.records,
+            lock=core.write_lock,
             environ=os.environ if environ is None else environ,
             who=self._who(author),
             target=str(target) if target is not None else None,
@@ -290,14 +311,20 @@ class Repo:
         """
         from mlv.ci.run import run_ci
 
+        def again(commit_id: str) -> ReproductionReport:
+            return self.reproduce(commit_id, environ=environ, stdout=stdout, author=author)
+
+        core = self.core
         return run_ci(
-            self.core,
             head,
             base,
-            reproduce=reproduce,
-            environ=os.environ if environ is None else environ,
-            who=self._who(author),
-            stdout=stdout,
+            root=core.root,
+            objects=core.objects,
+            trees=core.trees,
+            revisions=core.revisions,
+            refs=core.refs,
+            values=self._values(),
+            reproduce=again if reproduce else None,
         )
 
     # -- lineage and history ---------------------------------------------------------
@@ -341,24 +368,35 @@ class Repo:
 
     def metrics(self, revs: Sequence[str | None] = (None,)) -> ValuesTable:
         """The metrics of each revision side by side; None is the working tree."""
-        from mlv.lineage.values import METRICS, table
+        from mlv.lineage.values import METRICS
 
-        return table(self.core, revs, METRICS)
+        return self._values().table(revs, METRICS)
 
     def metrics_diff(self, a: str | None = "HEAD", b: str | None = None) -> ValuesDiff:
         """Metrics that differ from ``a`` to ``b`` (None: the working tree)."""
-        from mlv.lineage.values import METRICS, diff
+        from mlv.lineage.values import METRICS
 
-        return diff(self.core, a, b, METRICS)
+        return self._values().diff(a, b, METRICS)
 
     def params_diff(
         self, a: str | None = "HEAD", b: str | None = None, *, all_keys: bool = False
     ) -> ValuesDiff:
         """Parameters that differ from ``a`` to ``b`` (None: the working tree); every
         key of the params files with ``all_keys``."""
-        from mlv.lineage.values import PARAMS, diff
+        from mlv.lineage.values import PARAMS
 
-        return diff(self.core, a, b, PARAMS, all_keys=all_keys)
+        return self._values().diff(a, b, PARAMS, all_keys=all_keys)
+
+    def _values(self) -> Values:
+        from mlv.lineage.values import Values
+
+        return Values(
+            objects=self.objects,
+            revisions=self.revisions,
+            refs=self.refs,
+            records=self.records,
+            worktree=self.worktree,
+        )
 
     # -- commit and merge: mlv.yaml actions ------------------------------------------
 
@@ -463,25 +501,45 @@ class Repo:
         """The code version now (git commit, branch, dirty, source tree); None outside git."""
         from mlv.gitcode.capture import capture
 
-        return capture(self.core)
+        core = self.core
+        return capture(
+            core.root,
+            objects=core.objects,
+            store=core.store,
+            stage=core.staging,
+            records=core.records,
+            lock=core.write_lock,
+        )
 
     def write_pin(self) -> Path:
         """Write ``mlv.lock`` (the pin) for HEAD; return its path."""
         from mlv.gitcode.lock import write_lock
 
-        return write_lock(self.core)
+        core = self.core
+        return write_lock(core.root, objects=core.objects, revisions=core.revisions, refs=core.refs)
 
     def pin_is_current(self) -> bool:
         """Whether ``mlv.lock`` (the pin) names HEAD and its paths."""
         from mlv.gitcode.lock import lock_is_current
 
-        return lock_is_current(self.core)
+        core = self.core
+        return lock_is_current(
+            core.root, objects=core.objects, revisions=core.revisions, refs=core.refs
+        )
 
     def sync(self, *, force: bool = False) -> SyncResult:
         """Make the working tree's data match ``mlv.lock`` (``mlv sync``)."""
         from mlv.gitcode.lock import sync
 
-        return sync(self.core, force=force)
+        core = self.core
+        return sync(
+            core.root,
+            objects=core.objects,
+            refs=core.refs,
+            lock=core.write_lock,
+            switcher=core,
+            force=force,
+        )
 
     # -- git hooks -------------------------------------------------------------------
 
@@ -491,19 +549,19 @@ class Repo:
         """Install mlv's git hooks (``mlv hooks install``; honours core.hooksPath)."""
         from mlv.githooks import install
 
-        return install(self.core, force=force, mlv_command=mlv_command)
+        return install(self.core.root, force=force, mlv_command=mlv_command)
 
     def uninstall_githooks(self) -> list[HookState]:
         """Remove mlv's git hooks and put back the hooks they kept."""
         from mlv.githooks import uninstall
 
-        return uninstall(self.core)
+        return uninstall(self.core.root)
 
     def githook_states(self) -> list[HookState]:
         """Which of mlv's git hooks are installed."""
         from mlv.githooks import hook_states
 
-        return hook_states(self.core)
+        return hook_states(self.core.root)
 
     def run_githook(
         self, name: str, args: Sequence[str] = (), *, git_index: str | None = None
@@ -512,7 +570,19 @@ class Repo:
         exit code and what to tell the user (``mlv.githooks.run_hook``)."""
         from mlv.githooks import run_hook
 
-        return run_hook(self.core, name, args, git_index=git_index)
+        core = self.core
+        return run_hook(
+            name,
+            args,
+            root=core.root,
+            objects=core.objects,
+            revisions=core.revisions,
+            refs=core.refs,
+            lock=core.write_lock,
+            switcher=core,
+            tracker=core,
+            git_index=git_index,
+        )
 
     # -- tables: profiles -----------------------------------------------------------
 
@@ -521,7 +591,18 @@ class Repo:
         working tree when ``rev`` is None; made and remembered if its content has none."""
         from mlv.tables.profiles import profile_of
 
-        return profile_of(self.core, self.relpath(path), rev)
+        core = self.core
+        return profile_of(
+            self.relpath(path),
+            rev,
+            worktree=core.worktree,
+            stage=core.staging,
+            objects=core.objects,
+            revisions=core.revisions,
+            store=core.store,
+            records=core.records,
+            scratch=core.layout.mlv,
+        )
 
     # -- tables: contracts -----------------------------------------------------------
 
@@ -537,7 +618,10 @@ class Repo:
         from mlv.tables.checking import check_tables
 
         rels = [self.relpath(p) for p in paths] if paths is not None else None
-        return check_tables(self.core, rels, rev)
+        core = self.core
+        return check_tables(
+            rels, rev, root=core.root, objects=core.objects, revisions=core.revisions
+        )
 
     # -- tables: diff ----------------------------------------------------------------
 
@@ -563,7 +647,15 @@ class Repo:
 
         old = self.relpath(old_path) if old_path is not None else None
         return diff_table_at(
-            self.core, self.relpath(path), a, b, key=key, sample=sample, old_path=old
+            self.relpath(path),
+            a,
+            b,
+            root=self.core.root,
+            objects=self.core.objects,
+            revisions=self.core.revisions,
+            key=key,
+            sample=sample,
+            old_path=old,
         )
 
     def table_changes(
@@ -583,7 +675,17 @@ class Repo:
         from mlv.tables.repo_diff import diff_changed_tables
 
         rels = [self.relpath(p) for p in named]
-        return diff_changed_tables(self.core, changes, a, b, key=key, named=rels)
+        core = self.core
+        return diff_changed_tables(
+            changes,
+            a,
+            b,
+            root=core.root,
+            objects=core.objects,
+            revisions=core.revisions,
+            key=key,
+            named=rels,
+        )
 
     # -- tables: parquet ---------------------------------------------------------------
 

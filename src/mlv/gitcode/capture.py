@@ -6,18 +6,21 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlv.gitcode.gitrepo import S_IFLNK, S_IFMT, S_IFREG, find_git, git_head, head_files, prefix_of
 from mlv.gitcode.lock import LOCK_FILE
 from mlv.repo.blobs import save_files
 from mlv.repo.ignore import ALWAYS_IGNORED
-from mlv.repo.repository import Repo
 from mlv.repo.trees import Entry, write_tree
 from mlv.repo.worktree import KIND_FILE, KIND_SYMLINK
 
 if TYPE_CHECKING:
     from dulwich.index import IndexEntry
+
+    from mlv.repo.protocols import CodeIndex, Lock, ObjectReader, StageReader
+    from mlv.store.objectstore import ObjectStore
 
 
 @dataclass(frozen=True)
@@ -37,29 +40,40 @@ class Source:
         return self.entry.sha.decode("ascii")
 
 
-def capture(repo: Repo) -> dict[str, Any] | None:
-    """The code version of the project, or None outside a git work tree.
+def capture(
+    root: Path,
+    *,
+    objects: ObjectReader,
+    store: ObjectStore,
+    stage: StageReader,
+    records: CodeIndex,
+    lock: Lock,
+) -> dict[str, Any] | None:
+    """The code version of the project at ``root``, or None outside a git work tree.
 
     ``{"git_commit", "branch", "dirty", "tree"}`` (and ``"shallow": True`` in a
     shallow clone): HEAD's commit ("" before the first), its branch ("" when
     detached), whether the captured sources differ from that commit, and the mlv
     tree of the git-tracked files as they are on disk. Files mlv tracks as data,
     and ``mlv.lock``, are not sources.
+
+    The sources' content and tree go into ``store`` under the write lock ``lock``;
+    ``records`` remembers each git blob's mlv id, so unchanged files are not read again.
     """
-    git = find_git(repo.root)
+    git = find_git(root)
     if git is None:
         return None
     try:
         head = git_head(git)
-        prefix = prefix_of(git, repo.root)
+        prefix = prefix_of(git, root)
         index = git.open_index()
         index_time = os.stat(index.path).st_mtime_ns if os.path.exists(index.path) else 0
-        sources, conflicted = _sources(repo, index.items(), prefix)
-        committed = _without_data(repo, head_files(git, head.commit, prefix))
+        sources, conflicted = _sources(root, stage, index.items(), prefix)
+        committed = _without_data(stage, head_files(git, head.commit, prefix))
     finally:
         git.close()
-    with repo.write_lock:
-        tree, changed = _store_sources(repo, sources, index_time)
+    with lock:
+        tree, changed = _store_sources(root, objects, store, records, sources, index_time)
     staged = {s.path: (s.git_sha, s.entry.mode) for s in sources}
     dirty = conflicted or changed or staged != committed
     code: dict[str, Any] = {
@@ -74,7 +88,7 @@ def capture(repo: Repo) -> dict[str, Any] | None:
 
 
 def _sources(
-    repo: Repo, items: Iterable[tuple[bytes, Any]], prefix: str
+    root: Path, stage: StageReader, items: Iterable[tuple[bytes, Any]], prefix: str
 ) -> tuple[list[Source], bool]:
     """The index's files under the mlv root that are not data; and whether any conflict."""
     start = prefix.encode("utf-8")
@@ -92,22 +106,24 @@ def _sources(
         if rel == LOCK_FILE or any(part in ALWAYS_IGNORED for part in rel.split("/")):
             continue
         found[rel] = entry
-    data = repo.staging.load_paths(list(found))
+    data = stage.load_paths(list(found))
     sources = []
     for rel, entry in sorted(found.items()):
         if rel in data:
             continue
         try:
-            info: os.stat_result | None = os.lstat(repo.root / rel)
+            info: os.stat_result | None = os.lstat(root / rel)
         except (FileNotFoundError, NotADirectoryError):
             info = None
         sources.append(Source(rel, entry, info))
     return sources, conflicted
 
 
-def _without_data(repo: Repo, files: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+def _without_data(
+    stage: StageReader, files: dict[str, tuple[str, int]]
+) -> dict[str, tuple[str, int]]:
     files.pop(LOCK_FILE, None)
-    data = repo.staging.load_paths(list(files))
+    data = stage.load_paths(list(files))
     return {
         p: v
         for p, v in files.items()
@@ -144,7 +160,14 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _store_sources(repo: Repo, sources: list[Source], index_time: int) -> tuple[str, bool]:
+def _store_sources(
+    root: Path,
+    objects: ObjectReader,
+    store: ObjectStore,
+    records: CodeIndex,
+    sources: list[Source],
+    index_time: int,
+) -> tuple[str, bool]:
     """Store the sources' content and their tree; return its id and whether any file
     differs from the index.
 
@@ -155,20 +178,20 @@ def _store_sources(repo: Repo, sources: list[Source], index_time: int) -> tuple[
     changed = len(present) != len(sources)
     clean = [s for s in present if _stat_clean(s, index_time)]
     clean_set = {s.path for s in clean}
-    known = repo.records.code_ids_of([s.git_sha for s in clean])
+    known = records.code_ids_of([s.git_sha for s in clean])
     ids: dict[str, str] = {}
     todo: list[Source] = []
     for source in present:
         object_id = known.get(source.git_sha) if source.path in clean_set else None
-        if object_id is not None and repo.store.has(object_id):
+        if object_id is not None and objects.has(object_id):
             ids[source.path] = object_id
         else:
             todo.append(source)
-    saved = save_files(repo.store, repo.root, [(s.path, s.kind) for s in todo])
+    saved = save_files(store, root, [(s.path, s.kind) for s in todo])
     learned = []
     for source, (object_id, _info) in zip(todo, saved, strict=True):
         ids[source.path] = object_id
-        if source.path in clean_set or _git_blob_sha(repo.root, source) == source.git_sha:
+        if source.path in clean_set or _git_blob_sha(root, source) == source.git_sha:
             learned.append((source.git_sha, object_id))
         else:
             changed = True
@@ -182,7 +205,7 @@ def _store_sources(repo: Repo, sources: list[Source], index_time: int) -> tuple[
         for s in present
         if s.stat is not None
     }
-    tree = write_tree(repo.store, flat)
-    repo.store.flush()
-    repo.records.add_code_ids(learned)
+    tree = write_tree(store, flat)
+    store.flush()
+    records.add_code_ids(learned)
     return tree, changed

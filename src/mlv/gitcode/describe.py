@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlv.repo.repository import Repo
+if TYPE_CHECKING:
+    from mlv.repo.protocols import ObjectReader
 
 
 def describe(code: Mapping[str, Any]) -> str:
@@ -21,12 +22,15 @@ def describe(code: Mapping[str, Any]) -> str:
     return where
 
 
-def code_line(repo: Repo, code: Mapping[str, Any]) -> str:
-    """``git 3fa9c1d2 on main (dirty), source tree 1a2b3c4d (123 files)``; "" without code."""
+def code_line(objects: ObjectReader, code: Mapping[str, Any]) -> str:
+    """``git 3fa9c1d2 on main (dirty), source tree 1a2b3c4d (123 files)``; "" without code.
+
+    The files are counted in ``objects``: none when the source tree is not there.
+    """
     if not code:
         return ""
     tree = str(code.get("tree", ""))
     if not tree:
         return describe(code)
-    files = len(repo.trees.flatten(tree)) if repo.store.has(tree) else 0
+    files = len(objects.flatten(tree)) if objects.has(tree) else 0
     return f"{describe(code)}, source tree {tree[:8]} ({files} files)"

@@ -22,12 +22,19 @@ def register(repo: Repo) -> None:
 
     def on_before_commit(event: CommitEvent) -> list[str]:
         if event.code is None:
-            event.code = capture(repo)
+            event.code = capture(
+                repo.root,
+                objects=repo.objects,
+                store=repo.store,
+                stage=repo.staging,
+                records=repo.records,
+                lock=repo.write_lock,
+            )
         return []
 
     def on_after_commit(event: CommitEvent) -> list[str]:
-        if keeps_lock(repo):
-            write_lock(repo)
+        if keeps_lock(repo.root):
+            write_lock(repo.root, objects=repo.objects, revisions=repo.revisions, refs=repo.refs)
         return []
 
     repo.extensions.before_commit.register(on_before_commit)

@@ -6,14 +6,18 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlv.core.crashpoints import crash_point
 from mlv.core.paths import TreeGate, read_text_file
 from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
 from mlv.repo.files import atomic_write
-from mlv.repo.repository import Repo
+from mlv.repo.refnames import HEADS
 from mlv.repo.results import CheckoutResult
+
+if TYPE_CHECKING:
+    from mlv.repo import protocols
+    from mlv.repo.protocols import ObjectReader, RefReader, RevisionResolver
 
 LOCK_FILE = "mlv.lock"
 LOCK_FORMAT = 1
@@ -96,35 +100,43 @@ def _entry(text: str, number: int) -> tuple[str, str]:
     return str(name), rest[2:].strip()
 
 
-def lock_path(repo: Repo) -> Path:
-    return repo.root / LOCK_FILE
+class Switcher(Protocol):
+    """What ``sync`` moves the working tree and HEAD with: the core repository's ``checkout``."""
+
+    def checkout(self, rev: str, *, force: bool = False) -> CheckoutResult: ...
 
 
-def lock_for(repo: Repo, rev: str = "HEAD") -> Lock:
+def lock_path(root: Path) -> Path:
+    return root / LOCK_FILE
+
+
+def lock_for(objects: ObjectReader, revisions: RevisionResolver, rev: str = "HEAD") -> Lock:
     """The lock that describes ``rev``: its id and the id of each top-level entry."""
-    commit_id = repo.resolve(rev)
-    tree = repo.trees.tree(repo.read_commit(commit_id).tree)
+    commit_id = revisions.resolve(rev)
+    tree = objects.tree(objects.read_commit(commit_id).tree)
     return Lock(commit_id, {e.name: e.id for e in tree.entries})
 
 
-def read_lock(repo: Repo) -> Lock | None:
-    """The project's ``mlv.lock``, or None when there is none."""
-    text = read_text_file(lock_path(repo), "remove it and run 'mlv lock'")
+def read_lock(root: Path) -> Lock | None:
+    """The ``mlv.lock`` of the project at ``root``, or None when there is none."""
+    text = read_text_file(lock_path(root), "remove it and run 'mlv lock'")
     if text is None:
         return None
     return Lock.from_text(text)
 
 
-def write_lock(repo: Repo) -> Path:
+def write_lock(
+    root: Path, *, objects: ObjectReader, revisions: RevisionResolver, refs: RefReader
+) -> Path:
     """Write ``mlv.lock`` for HEAD (atomically, and only when it changes); return its path."""
-    if repo.refs.head().commit is None:
+    if refs.head().commit is None:
         raise InvalidArgumentError("nothing committed yet: run 'mlv commit' before 'mlv lock'")
-    path = TreeGate(repo.root).full(LOCK_FILE)
+    path = TreeGate(root).full(LOCK_FILE)
     if path.is_dir() and not path.is_symlink():
         raise InvalidArgumentError(
             f"{LOCK_FILE} is a folder: move it away so mlv can write the file"
         )
-    data = lock_for(repo).to_text().encode("utf-8")
+    data = lock_for(objects, revisions).to_text().encode("utf-8")
     try:
         # A symlink is replaced, never written through (os.replace renames over the link).
         unchanged = not path.is_symlink() and path.read_bytes() == data
@@ -136,7 +148,9 @@ def write_lock(repo: Repo) -> Path:
     return path
 
 
-def lock_is_current(repo: Repo) -> bool:
+def lock_is_current(
+    root: Path, *, objects: ObjectReader, revisions: RevisionResolver, refs: RefReader
+) -> bool:
     """Whether ``mlv.lock`` names HEAD and its paths.
 
     With no lock file it is current only when there is nothing it should hold:
@@ -144,18 +158,18 @@ def lock_is_current(repo: Repo) -> bool:
     """
     from mlv.gitcode.gitrepo import find_git
 
-    head = repo.refs.head().commit
-    lock = read_lock(repo)
+    head = refs.head().commit
+    lock = read_lock(root)
     if lock is None:
-        return head is None or find_git(repo.root) is None
-    return head is not None and lock == lock_for(repo)
+        return head is None or find_git(root) is None
+    return head is not None and lock == lock_for(objects, revisions)
 
 
-def keeps_lock(repo: Repo) -> bool:
+def keeps_lock(root: Path) -> bool:
     """Whether ``mlv commit`` maintains the lock: inside git, or once one exists."""
     from mlv.gitcode.gitrepo import find_git
 
-    return lock_path(repo).exists() or find_git(repo.root) is not None
+    return lock_path(root).exists() or find_git(root) is not None
 
 
 @dataclass
@@ -170,25 +184,34 @@ class SyncResult:
         return {"commit": self.commit, "moved": self.moved, **self.checkout.to_json()}
 
 
-def sync(repo: Repo, *, force: bool = False) -> SyncResult:
+def sync(
+    root: Path,
+    *,
+    objects: ObjectReader,
+    refs: RefReader,
+    lock: protocols.Lock,
+    switcher: Switcher,
+    force: bool = False,
+) -> SyncResult:
     """Make the working tree's data match ``mlv.lock``: check out the commit it names.
 
     HEAD stays on its branch when the branch already points there, or moves onto a
-    branch that does; otherwise it is detached at the commit.
+    branch that does; otherwise it is detached at the commit. ``lock`` is the write
+    lock, held throughout; ``switcher`` does the checkout.
     """
-    lock = read_lock(repo)
-    if lock is None:
-        raise NotFoundError(f"no {LOCK_FILE} at {repo.root}: write one with 'mlv lock'")
-    with repo.write_lock:
-        if not repo.store.has(lock.commit):
+    pin = read_lock(root)
+    if pin is None:
+        raise NotFoundError(f"no {LOCK_FILE} at {root}: write one with 'mlv lock'")
+    with lock:
+        if not objects.has(pin.commit):
             raise NotFoundError(
-                f"{LOCK_FILE} names commit {lock.commit[:12]}, which this repository lacks"
+                f"{LOCK_FILE} names commit {pin.commit[:12]}, which this repository lacks"
             )
-        head = repo.refs.head()
-        branches = repo.branches()
-        if head.branch is not None and branches.get(head.branch) == lock.commit:
+        head = refs.head()
+        branches = refs.list(HEADS)
+        if head.branch is not None and branches.get(head.branch) == pin.commit:
             rev = head.branch
         else:
-            rev = next((b for b, c in sorted(branches.items()) if c == lock.commit), lock.commit)
-        result = repo.checkout(rev, force=force)
-    return SyncResult(lock.commit, head.commit != lock.commit, result)
+            rev = next((b for b, c in sorted(branches.items()) if c == pin.commit), pin.commit)
+        result = switcher.checkout(rev, force=force)
+    return SyncResult(pin.commit, head.commit != pin.commit, result)

@@ -6,13 +6,10 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlv.errors import InvalidArgumentError, MlvError
 from mlv.githooks.scripts import CHAINED_SUFFIX, chains, hook_script, is_mlv_hook
-
-if TYPE_CHECKING:
-    from mlv.repo.repository import Repo
 
 HOOKS = ("pre-commit", "post-checkout", "post-merge", "pre-push")
 
@@ -74,14 +71,14 @@ def default_mlv_command() -> str:
     return str(beside) if beside.is_file() else "mlv"
 
 
-def install(repo: Repo, force: bool = False, mlv_command: str | None = None) -> list[HookState]:
-    """Write mlv's hooks into the git repository around ``repo``.
+def install(root: Path, force: bool = False, mlv_command: str | None = None) -> list[HookState]:
+    """Write mlv's hooks into the git repository around the mlv project at ``root``.
 
     A hook that is already there and is not mlv's is renamed to ``<hook>.pre-mlv`` and
     mlv's hook runs it first (with ``force``, it is kept but not run). Installing again
     rewrites mlv's hooks and keeps what they chain.
     """
-    place = find_git(repo.root)
+    place = find_git(root)
     command = mlv_command or default_mlv_command()
     try:
         place.hooks_dir.mkdir(parents=True, exist_ok=True)
@@ -118,9 +115,9 @@ def _install_one(place: GitPlace, name: str, command: str, force: bool) -> HookS
     return HookState(name, str(path), state)
 
 
-def uninstall(repo: Repo) -> list[HookState]:
+def uninstall(root: Path) -> list[HookState]:
     """Remove mlv's hooks and put back the hooks they kept; leave every other hook alone."""
-    place = find_git(repo.root)
+    place = find_git(root)
     try:
         return [_uninstall_one(place, name) for name in HOOKS]
     except OSError as exc:
@@ -141,9 +138,9 @@ def _uninstall_one(place: GitPlace, name: str) -> HookState:
     return HookState(name, str(path), "removed" if existing is not None else "absent")
 
 
-def hook_states(repo: Repo) -> list[HookState]:
+def hook_states(root: Path) -> list[HookState]:
     """Which of mlv's hooks are installed, and whether each chains a kept hook."""
-    place = find_git(repo.root)
+    place = find_git(root)
     states = []
     for name in HOOKS:
         path = place.hooks_dir / name

@@ -4,43 +4,83 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from mlv.errors import InvalidArgumentError, MlvError
 
 if TYPE_CHECKING:
-    from mlv.repo.repository import Repo
+    from mlv.gitcode.lock import Switcher
+    from mlv.repo.protocols import Lock, ObjectReader, RefReader, RevisionResolver
+    from mlv.repo.results import Status
 
 # How many paths a refusal lists before it says "and N more".
 SHOWN_PATHS = 20
 NO_REMOTES = "mlv: no remotes yet: nothing to push"
 
 
+class StatusReader(Protocol):
+    """What pre-commit asks about the tracked data: the core repository's ``status``."""
+
+    def status(self) -> Status: ...
+
+
+@dataclass(frozen=True)
+class _Project:
+    """The parts of the mlv project the hooks read, check and sync."""
+
+    root: Path
+    objects: ObjectReader
+    revisions: RevisionResolver
+    refs: RefReader
+    lock: Lock
+    switcher: Switcher
+    tracker: StatusReader
+
+
 def run_hook(
-    repo: Repo, name: str, args: Sequence[str] = (), *, git_index: str | None = None
+    name: str,
+    args: Sequence[str] = (),
+    *,
+    root: Path,
+    objects: ObjectReader,
+    revisions: RevisionResolver,
+    refs: RefReader,
+    lock: Lock,
+    switcher: Switcher,
+    tracker: StatusReader,
+    git_index: str | None = None,
 ) -> tuple[int, str]:
     """Run hook ``name`` with git's arguments; return the exit code and what to tell the user.
 
     Besides git's hook names, ``status-clean`` and ``lock-current`` run the two halves of
     pre-commit alone (the pre-commit framework's ``mlv-status`` and ``mlv-lock``).
     ``git_index`` is the index file git commits from when it is not the usual one.
+    The project at ``root`` is read through ``objects``, ``revisions`` and ``refs``;
+    ``tracker`` tells its status, and ``switcher`` checks out, under the write lock
+    ``lock``, what ``mlv.lock`` names.
     """
-    hooks: dict[str, Callable[[Repo, Sequence[str]], tuple[int, str]]] = {
-        "pre-commit": lambda repo, _: _pre_commit(repo, git_index),
+    project = _Project(root, objects, revisions, refs, lock, switcher, tracker)
+    hooks: dict[str, Callable[[_Project, Sequence[str]], tuple[int, str]]] = {
+        "pre-commit": lambda project, _: _pre_commit(project, git_index),
         "post-checkout": _post_checkout,
         "post-merge": _post_merge,
         "pre-push": _pre_push,
-        "status-clean": lambda repo, _: _status_problem(repo) or (0, ""),
-        "lock-current": lambda repo, _: _lock_problem(repo) or (0, ""),
+        "status-clean": lambda project, _: _status_problem(project) or (0, ""),
+        "lock-current": lambda project, _: _lock_problem(project) or (0, ""),
     }
     hook = hooks.get(name)
     if hook is None:
         raise InvalidArgumentError(f"no hook named {name!r}: known hooks are {', '.join(hooks)}")
-    return hook(repo, args)
+    return hook(project, args)
 
 
-def _pre_commit(repo: Repo, git_index: str | None) -> tuple[int, str]:
-    found = (_status_problem(repo), _lock_problem(repo) or _lock_unstaged(repo, git_index))
+def _pre_commit(project: _Project, git_index: str | None) -> tuple[int, str]:
+    found = (
+        _status_problem(project),
+        _lock_problem(project) or _lock_unstaged(project, git_index),
+    )
     problems = [p for p in found if p is not None]
     if not problems:
         return 0, ""
@@ -49,13 +89,13 @@ def _pre_commit(repo: Repo, git_index: str | None) -> tuple[int, str]:
     return 1, "\n".join(lines)
 
 
-def _status_problem(repo: Repo) -> tuple[int, str] | None:
+def _status_problem(project: _Project) -> tuple[int, str] | None:
     """Tracked data that is not in HEAD: staged, modified or deleted paths.
 
     Untracked files are not counted, even inside tracked folders: mlv cannot tell a new
     data file from a scratch file, and `mlv status` lists them for the user to decide.
     """
-    status = repo.status()
+    status = project.tracker.status()
     rows = [("staged", c.path) for c in status.staged]
     rows += [("modified", p) for p in status.modified]
     rows += [("deleted", p) for p in status.deleted]
@@ -76,10 +116,13 @@ def _status_problem(repo: Repo) -> tuple[int, str] | None:
     return 1, "\n".join(lines)
 
 
-def _lock_problem(repo: Repo) -> tuple[int, str] | None:
+def _lock_problem(project: _Project) -> tuple[int, str] | None:
     from mlv.gitcode.lock import lock_is_current
 
-    if lock_is_current(repo):
+    current = lock_is_current(
+        project.root, objects=project.objects, revisions=project.revisions, refs=project.refs
+    )
+    if current:
         return None
     return 1, (
         "mlv: mlv.lock does not name the current mlv commit (HEAD)\n"
@@ -87,12 +130,12 @@ def _lock_problem(repo: Repo) -> tuple[int, str] | None:
     )
 
 
-def _lock_unstaged(repo: Repo, git_index: str | None) -> tuple[int, str] | None:
+def _lock_unstaged(project: _Project, git_index: str | None) -> tuple[int, str] | None:
     """A current mlv.lock that git would leave out of the commit."""
     from mlv.gitcode.lock import lock_path
     from mlv.githooks.gitindex import index_matches_file
 
-    path = lock_path(repo)
+    path = lock_path(project.root)
     if not path.exists() or index_matches_file(path, git_index):
         return None
     return 1, (
@@ -101,25 +144,31 @@ def _lock_unstaged(repo: Repo, git_index: str | None) -> tuple[int, str] | None:
     )
 
 
-def _post_checkout(repo: Repo, args: Sequence[str]) -> tuple[int, str]:
+def _post_checkout(project: _Project, args: Sequence[str]) -> tuple[int, str]:
     # git passes: previous HEAD, new HEAD, and 1 for a branch checkout, 0 for files.
     if len(args) >= 3 and args[2] != "1":
         return 0, ""
-    return _sync(repo)
+    return _sync(project)
 
 
-def _post_merge(repo: Repo, args: Sequence[str]) -> tuple[int, str]:
-    return _sync(repo)
+def _post_merge(project: _Project, args: Sequence[str]) -> tuple[int, str]:
+    return _sync(project)
 
 
-def _sync(repo: Repo) -> tuple[int, str]:
+def _sync(project: _Project) -> tuple[int, str]:
     """Check out the data ``mlv.lock`` names and say what changed."""
     from mlv.gitcode.lock import read_lock, sync
 
-    if read_lock(repo) is None:
+    if read_lock(project.root) is None:
         return 0, "mlv: no mlv.lock here: no data to sync"
     try:
-        result = sync(repo)
+        result = sync(
+            project.root,
+            objects=project.objects,
+            refs=project.refs,
+            lock=project.lock,
+            switcher=project.switcher,
+        )
     except MlvError as exc:
         return 1, f"mlv: could not sync the data to mlv.lock: {exc}"
     done = result.checkout
@@ -137,7 +186,7 @@ def _sync(repo: Repo) -> tuple[int, str]:
     return 0, "\n".join(lines)
 
 
-def _pre_push(repo: Repo, args: Sequence[str]) -> tuple[int, str]:
+def _pre_push(project: _Project, args: Sequence[str]) -> tuple[int, str]:
     # mlv has no remotes yet; when it has, the objects mlv.lock needs go up here, before
     # git's refs do.
     return 0, NO_REMOTES

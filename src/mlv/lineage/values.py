@@ -7,10 +7,12 @@ import math
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from mlv.errors import MlvError
-from mlv.repo.repository import Repo
+from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
+from mlv.model.objects import KIND_DIR
+from mlv.repo.protocols import ObjectReader, RefReader, RevisionResolver, RunIndex, WorkingFiles
 
 METRICS = "metrics"
 PARAMS = "params"
@@ -94,43 +96,149 @@ def _nan(value: float) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-# -- reading -------------------------------------------------------------------------
+# -- reading and comparing -----------------------------------------------------------
 
 
-def declared_files(repo: Repo, commit_id: str | None, what: str) -> tuple[list[str], list[str]]:
-    """The metrics (or params) files of a commit's runs; for the working tree (None),
-    those of HEAD's runs, of runs not committed yet and of the pipeline file.
+class Values:
+    """The metrics and parameters of commits and of the working tree, side by side.
 
-    Returns the files and warnings about what could not be read.
+    Runs, commits and files are read through ``objects``, revisions named by
+    ``revisions``, HEAD found in ``refs``; the working tree (``worktree``) adds the
+    runs waiting for a commit in ``records`` and its pipeline file.
     """
-    from mlv.runs.commits import effective_runs
 
-    warnings: list[str] = []
-    runs = []
-    head = commit_id or repo.refs.head().commit
-    if head is not None:
-        runs += list(effective_runs(repo.objects, head).values())
-    if commit_id is None:
-        for run_id, _ in repo.records.pending():
+    def __init__(
+        self,
+        *,
+        objects: ObjectReader,
+        revisions: RevisionResolver,
+        refs: RefReader,
+        records: RunIndex,
+        worktree: WorkingFiles,
+    ) -> None:
+        self.objects = objects
+        self.revisions = revisions
+        self.refs = refs
+        self.records = records
+        self.worktree = worktree
+
+    def declared_files(self, commit_id: str | None, what: str) -> tuple[list[str], list[str]]:
+        """The metrics (or params) files of a commit's runs; for the working tree (None),
+        those of HEAD's runs, of runs not committed yet and of the pipeline file.
+
+        Returns the files and warnings about what could not be read.
+        """
+        from mlv.runs.commits import effective_runs
+
+        warnings: list[str] = []
+        runs = []
+        head = commit_id or self.refs.head().commit
+        if head is not None:
+            runs += list(effective_runs(self.objects, head).values())
+        if commit_id is None:
+            for run_id, _ in self.records.pending():
+                try:
+                    runs.append(self.objects.read_run(run_id))
+                except MlvError as exc:
+                    warnings.append(str(exc))
+        files: list[str] = []
+        for run in reversed(runs):  # oldest first: files in the order they came about
+            files += run.metrics if what == METRICS else run.params
+        if commit_id is None:
+            files += _pipeline_files(self.worktree.root, what, warnings)
+        return list(dict.fromkeys(files)), warnings
+
+    def read_values(
+        self, commit_id: str | None, files: Sequence[str], *, expected: Sequence[str] = ()
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The values in ``files`` at a commit (None: the working tree), and warnings.
+
+        A file that does not parse becomes a warning, never an error: one malformed file
+        must not hide the others. A missing file is worth a warning only when ``expected``.
+        """
+        where = commit_id[:12] if commit_id else WORKTREE
+        found: dict[str, dict[str, Any]] = {}
+        warnings: list[str] = []
+        for path in files:
             try:
-                runs.append(repo.read_run(run_id))
-            except MlvError as exc:
-                warnings.append(str(exc))
-    files: list[str] = []
-    for run in reversed(runs):  # oldest first: files in the order they came about
-        files += run.metrics if what == METRICS else run.params
-    if commit_id is None:
-        files += _pipeline_files(repo, what, warnings)
-    return list(dict.fromkeys(files)), warnings
+                if commit_id is None:
+                    full = self.worktree.root / path
+                    data = full.read_bytes() if full.is_file() else None
+                else:
+                    tree = self.objects.read_commit(commit_id).tree
+                    entry = self.objects.entry_at(tree, path)
+                    data = self._committed(tree, commit_id, path) if entry is not None else None
+                if data is None:
+                    if path in expected:
+                        warnings.append(f"{path} is missing in {where}")
+                    continue
+                found[path] = parse_values(data, path)
+            except (MlvError, OSError) as exc:
+                warnings.append(f"{path} in {where}: {exc}")
+        return found, warnings
+
+    def _committed(self, tree: str, commit_id: str, path: str) -> bytes:
+        """A file's bytes in a commit's tree, ``path`` named as the repository names it
+        (never through a symlink in the working tree)."""
+        rel = self.worktree.relpath(path)
+        entry = self.objects.entry_at(tree, rel)
+        if entry is None:
+            raise NotFoundError(f"path {rel} does not exist in {commit_id}")
+        if entry.kind == KIND_DIR:
+            raise InvalidArgumentError(f"{rel} is a folder in {commit_id}; name a file")
+        return b"".join(self.objects.iter_content(entry.id))
+
+    def table(self, revs: Sequence[str | None], what: str = METRICS) -> ValuesTable:
+        """The values of each revision (None: the working tree), one column per revision.
+
+        Every column reads the files that any of the revisions declares, so that a file
+        a later run added still lines up with the revisions before it.
+        """
+        revs = list(revs) or [None]
+        commits = [self.revisions.resolve(rev) if rev is not None else None for rev in revs]
+        declared: list[list[str]] = []
+        warnings: list[str] = []
+        for commit_id in commits:
+            files, problems = self.declared_files(commit_id, what)
+            declared.append(files)
+            warnings += problems
+        everything = list(dict.fromkeys(f for files in declared for f in files))
+        columns = []
+        for commit_id, files in zip(commits, declared, strict=True):
+            values, problems = self.read_values(commit_id, everything, expected=files)
+            columns.append(values)
+            warnings += problems
+        keys = list(dict.fromkeys((f, k) for c in columns for f, vs in c.items() for k in vs))
+        keys.sort(key=lambda fk: everything.index(fk[0]))
+        rows = [(f, k, [c.get(f, {}).get(k) for c in columns]) for f, k in keys]
+        labels = [rev if rev is not None else WORKTREE for rev in revs]
+        return ValuesTable(labels, rows, list(dict.fromkeys(warnings)))
+
+    def diff(
+        self,
+        a: str | None = "HEAD",
+        b: str | None = None,
+        what: str = METRICS,
+        *,
+        all_keys: bool = False,
+    ) -> ValuesDiff:
+        """The values that differ from ``a`` to ``b`` (None: the working tree)."""
+        found = self.table([a, b], what)
+        changes = [
+            ValueChange(f, k, old, new)
+            for f, k, (old, new) in found.rows
+            if all_keys or not _same(old, new)
+        ]
+        return ValuesDiff(found.revs[0], found.revs[1], changes, found.warnings)
 
 
-def _pipeline_files(repo: Repo, what: str, warnings: list[str]) -> list[str]:
+def _pipeline_files(root: Path, what: str, warnings: list[str]) -> list[str]:
     from mlv.pipeline.spec import find_pipeline, load_pipeline
 
-    if find_pipeline(repo.root) is None:
+    if find_pipeline(root) is None:
         return []
     try:
-        pipeline = load_pipeline(repo.root)
+        pipeline = load_pipeline(root)
     except MlvError as exc:
         warnings.append(f"pipeline file not read: {exc}")
         return []
@@ -170,83 +278,6 @@ def parse_values(data: bytes, name: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise MlvError(f"{name}: the top level is a {type(doc).__name__}, not a mapping")
     return flatten(doc)
-
-
-def read_values(
-    repo: Repo, commit_id: str | None, files: Sequence[str], *, expected: Sequence[str] = ()
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The values in ``files`` at a commit (None: the working tree), and warnings.
-
-    A file that does not parse becomes a warning, never an error: one malformed file
-    must not hide the others. A missing file is worth a warning only when ``expected``.
-    """
-    where = commit_id[:12] if commit_id else WORKTREE
-    found: dict[str, dict[str, Any]] = {}
-    warnings: list[str] = []
-    for path in files:
-        try:
-            if commit_id is None:
-                full = repo.root / path
-                data = full.read_bytes() if full.is_file() else None
-            else:
-                entry = repo.trees.entry_at(repo.read_commit(commit_id).tree, path)
-                data = repo.read_bytes(commit_id, path) if entry is not None else None
-            if data is None:
-                if path in expected:
-                    warnings.append(f"{path} is missing in {where}")
-                continue
-            found[path] = parse_values(data, path)
-        except (MlvError, OSError) as exc:
-            warnings.append(f"{path} in {where}: {exc}")
-    return found, warnings
-
-
-# -- comparing -----------------------------------------------------------------------
-
-
-def table(repo: Repo, revs: Sequence[str | None], what: str = METRICS) -> ValuesTable:
-    """The values of each revision (None: the working tree), one column per revision.
-
-    Every column reads the files that any of the revisions declares, so that a file
-    a later run added still lines up with the revisions before it.
-    """
-    revs = list(revs) or [None]
-    commits = [repo.resolve(rev) if rev is not None else None for rev in revs]
-    declared: list[list[str]] = []
-    warnings: list[str] = []
-    for commit_id in commits:
-        files, problems = declared_files(repo, commit_id, what)
-        declared.append(files)
-        warnings += problems
-    everything = list(dict.fromkeys(f for files in declared for f in files))
-    columns = []
-    for commit_id, files in zip(commits, declared, strict=True):
-        values, problems = read_values(repo, commit_id, everything, expected=files)
-        columns.append(values)
-        warnings += problems
-    keys = list(dict.fromkeys((f, k) for c in columns for f, vs in c.items() for k in vs))
-    keys.sort(key=lambda fk: everything.index(fk[0]))
-    rows = [(f, k, [c.get(f, {}).get(k) for c in columns]) for f, k in keys]
-    labels = [rev if rev is not None else WORKTREE for rev in revs]
-    return ValuesTable(labels, rows, list(dict.fromkeys(warnings)))
-
-
-def diff(
-    repo: Repo,
-    a: str | None = "HEAD",
-    b: str | None = None,
-    what: str = METRICS,
-    *,
-    all_keys: bool = False,
-) -> ValuesDiff:
-    """The values that differ from ``a`` to ``b`` (None: the working tree)."""
-    found = table(repo, [a, b], what)
-    changes = [
-        ValueChange(f, k, old, new)
-        for f, k, (old, new) in found.rows
-        if all_keys or not _same(old, new)
-    ]
-    return ValuesDiff(found.revs[0], found.revs[1], changes, found.warnings)
 
 
 def _same(old: Any, new: Any) -> bool:

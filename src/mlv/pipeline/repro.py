@@ -10,20 +10,10 @@ from mlv.core.paths import overlaps
 from mlv.errors import CommandFailedError, MlvError, StagesFailedError
 from mlv.model.runs import Run
 from mlv.pipeline.spec import Pipeline, Stage
-from mlv.repo.repository import Repo
-from mlv.runs.artifacts import fingerprint, restore, snapshot
+from mlv.repo.protocols import ObjectReader, RefReader, RunIndex
 from mlv.runs.commits import effective_runs
 from mlv.runs.environment import capture_env
-from mlv.runs.recorder import (
-    EnvRecord,
-    Inputs,
-    RunSpec,
-    check_spec,
-    execute,
-    read_inputs,
-    remember,
-    store_env,
-)
+from mlv.runs.recorder import EnvRecord, Inputs, Recorder, RunSpec, check_spec, remember
 
 # What happened to a stage.
 RAN = "ran"
@@ -90,7 +80,8 @@ def stage_spec(pipeline: Pipeline, stage: Stage) -> RunSpec:
 
 
 def repro(
-    repo: Repo,
+    recorder: Recorder,
+    refs: RefReader,
     targets: Sequence[str] = (),
     *,
     environ: Mapping[str, str],
@@ -104,6 +95,9 @@ def repro(
 ) -> ReproResult:
     """Bring the pipeline's outputs up to date; return what happened to each stage.
 
+    Stages run and are recorded through ``recorder``; ``refs`` name HEAD, whose history
+    says which runs a reused one need not be queued behind.
+
     Raises ``StagesFailedError`` (a ``CommandFailedError``) when a stage fails (after the
     others, with ``keep_going``); it carries the result of every stage so far.
     """
@@ -111,30 +105,31 @@ def repro(
     from mlv.pipeline.spec import load_pipeline
 
     reporter = reporter or _Silent()
-    pipeline = load_pipeline(repo.root)
+    root = recorder.root
+    pipeline = load_pipeline(root)
     plan = build_plan(pipeline, targets, downstream=downstream)
-    check_missing_deps(pipeline, repo.root, plan.order)
+    check_missing_deps(pipeline, root, plan.order)
     env_obj, _ = capture_env(environ)
-    env = EnvRecord(env_obj, env_obj.id) if dry_run else store_env(repo, env_obj)
+    env = EnvRecord(env_obj, env_obj.id) if dry_run else recorder.store_env(env_obj)
     result = ReproResult(pipeline.file)
     blocked: set[str] = set()  # failed, skipped or (in a dry run) going to run
     failures: list[CommandFailedError] = []
-    carried = _CarriedByHead(repo)
+    carried = _CarriedByHead(recorder.objects, refs)
     for name in plan.order:
         stage = pipeline.stages[name]
         spec = stage_spec(pipeline, stage)
-        check_spec(repo, spec)
+        check_spec(root, spec)
         upstream = sorted(plan.upstream.get(name, set()) & blocked)
         if stage.frozen:
             outcome = StageOutcome(name, FROZEN, "frozen: not checked")
         elif upstream and not dry_run:
             outcome = StageOutcome(name, SKIPPED, f"'{upstream[0]}' failed")
         elif dry_run:
-            outcome = _preview(repo, spec, stage, env, force, upstream)
+            outcome = _preview(recorder, refs, spec, stage, env, force, upstream)
         else:
             try:
                 outcome = _bring_up_to_date(
-                    repo, spec, stage, env, environ, who, force, reporter, stdout, carried
+                    recorder, refs, spec, stage, env, environ, who, force, reporter, stdout, carried
                 )
             except CommandFailedError as exc:
                 failures.append(exc)
@@ -147,7 +142,7 @@ def repro(
             break
     if not dry_run:
         # The pipeline and params files belong with the outputs they describe.
-        snapshot(repo, [pipeline.file, *_params_files(pipeline, plan.order)])
+        recorder.artifacts.snapshot([pipeline.file, *_params_files(pipeline, plan.order)])
     if failures:
         first = failures[0]
         if len(failures) == 1 and not keep_going:
@@ -167,7 +162,8 @@ def _params_files(pipeline: Pipeline, order: Sequence[str]) -> list[str]:
 
 
 def _bring_up_to_date(
-    repo: Repo,
+    recorder: Recorder,
+    refs: RefReader,
     spec: RunSpec,
     stage: Stage,
     env: EnvRecord,
@@ -178,44 +174,46 @@ def _bring_up_to_date(
     stdout: IO[Any] | int | None,
     carried: _CarriedByHead,
 ) -> StageOutcome:
-    inputs = read_inputs(repo, spec, env)
+    artifacts, records = recorder.artifacts, recorder.records
+    inputs = recorder.read_inputs(spec, env)
     reason = "forced" if force else "always changed" if stage.always_changed else ""
     if not reason:
-        cached = _cached_run(repo, inputs)
+        cached = _cached_run(recorder.objects, records, inputs)
         if cached is not None:
             run_id, run = cached
-            if _outputs_match(repo, run):
-                snapshot(repo, run.outs)
-                _reuse(repo, run_id, run, inputs.key, carried)
+            if _outputs_match(recorder, run):
+                artifacts.snapshot(run.outs)
+                _reuse(records, run_id, run, inputs.key, carried)
                 return StageOutcome(stage.name, UNCHANGED, "inputs unchanged", run_id)
             try:
-                restore(repo, run.outs)
+                artifacts.restore(run.outs)
             except MlvError:
                 pass  # the cached outputs are gone from the store: run it instead
             else:
-                _reuse(repo, run_id, run, inputs.key, carried)
+                _reuse(records, run_id, run, inputs.key, carried)
                 return StageOutcome(stage.name, RESTORED, "from the run cache", run_id)
-        reason = _why(repo, spec, inputs)
+        reason = _why(recorder.objects, records, refs, spec, inputs)
     reporter.starting(stage, reason)
-    run_id, run = execute(repo, spec, inputs, env, environ, who=who, stdout=stdout)
+    run_id, run = recorder.execute(spec, inputs, env, environ, who=who, stdout=stdout)
     return StageOutcome(stage.name, RAN, reason, run_id, run.duration_ms)
 
 
 class _CarriedByHead:
     """The runs that HEAD's history carries for outputs HEAD holds: found once, if asked."""
 
-    def __init__(self, repo: Repo) -> None:
-        self.repo = repo
+    def __init__(self, objects: ObjectReader, refs: RefReader) -> None:
+        self.objects = objects
+        self.refs = refs
         self._ids: set[str] | None = None
 
     def __contains__(self, run_id: object) -> bool:
         if self._ids is None:
-            head = self.repo.refs.head().commit
-            self._ids = set(effective_runs(self.repo.objects, head)) if head else set()
+            head = self.refs.head().commit
+            self._ids = set(effective_runs(self.objects, head)) if head else set()
         return run_id in self._ids
 
 
-def _reuse(repo: Repo, run_id: str, run: Run, key: str, carried: _CarriedByHead) -> None:
+def _reuse(records: RunIndex, run_id: str, run: Run, key: str, carried: _CarriedByHead) -> None:
     """File a run that was reused rather than executed; queue it unless HEAD carries it.
 
     A run whose every output HEAD holds, and that HEAD's history already carries, has
@@ -224,18 +222,19 @@ def _reuse(repo: Repo, run_id: str, run: Run, key: str, carried: _CarriedByHead)
     commit would supersede them; the run cache still finds them.
     """
     if run_id in carried:
-        repo.records.cache_run(key, run_id)
-        repo.records.drop_pending(
+        records.cache_run(key, run_id)
+        records.drop_pending(
             waiting
-            for waiting, outs in repo.records.pending()
+            for waiting, outs in records.pending()
             if waiting == run_id or any(overlaps(p, q) for p in outs for q in run.outs)
         )
     else:
-        remember(repo, run_id, run, key)
+        remember(records, run_id, run, key)
 
 
 def _preview(
-    repo: Repo,
+    recorder: Recorder,
+    refs: RefReader,
     spec: RunSpec,
     stage: Stage,
     env: EnvRecord,
@@ -246,38 +245,41 @@ def _preview(
         return StageOutcome(stage.name, WOULD_RUN, f"'{upstream[0]}' would run first")
     if force or stage.always_changed:
         return StageOutcome(stage.name, WOULD_RUN, "forced" if force else "always changed")
-    inputs = read_inputs(repo, spec, env, store=False)
-    cached = _cached_run(repo, inputs)
+    inputs = recorder.read_inputs(spec, env, store=False)
+    cached = _cached_run(recorder.objects, recorder.records, inputs)
     if cached is None:
-        return StageOutcome(stage.name, WOULD_RUN, _why(repo, spec, inputs))
+        why = _why(recorder.objects, recorder.records, refs, spec, inputs)
+        return StageOutcome(stage.name, WOULD_RUN, why)
     run_id, run = cached
-    if _outputs_match(repo, run):
+    if _outputs_match(recorder, run):
         return StageOutcome(stage.name, UNCHANGED, "inputs unchanged", run_id)
     return StageOutcome(stage.name, WOULD_RESTORE, "from the run cache", run_id)
 
 
-def _cached_run(repo: Repo, inputs: Inputs) -> tuple[str, Run] | None:
-    run_id = repo.records.cached_run(inputs.key)
-    if run_id is None or not repo.store.has(run_id):
+def _cached_run(objects: ObjectReader, records: RunIndex, inputs: Inputs) -> tuple[str, Run] | None:
+    run_id = records.cached_run(inputs.key)
+    if run_id is None or not objects.has(run_id):
         return None
     try:
-        return run_id, repo.read_run(run_id)
+        return run_id, objects.read_run(run_id)
     except MlvError:
         return None
 
 
-def _outputs_match(repo: Repo, run: Run) -> bool:
+def _outputs_match(recorder: Recorder, run: Run) -> bool:
     import os
 
-    if not all(os.path.lexists(repo.root / p) for p in run.outs):
+    if not all(os.path.lexists(recorder.root / p) for p in run.outs):
         return False
-    now = fingerprint(repo, run.outs)
+    now = recorder.artifacts.fingerprint(run.outs)
     return all(now[p].id == a.id for p, a in run.outs.items())
 
 
-def _why(repo: Repo, spec: RunSpec, inputs: Inputs) -> str:
+def _why(
+    objects: ObjectReader, records: RunIndex, refs: RefReader, spec: RunSpec, inputs: Inputs
+) -> str:
     """What changed since this stage's last recorded run, in a few words."""
-    last = _last_run(repo, spec.name)
+    last = _last_run(objects, records, refs, spec.name)
     if last is None:
         return "never run"
     if last.cmd != spec.cmd:
@@ -303,18 +305,18 @@ def _why(repo: Repo, spec: RunSpec, inputs: Inputs) -> str:
     return "environment changed"
 
 
-def _last_run(repo: Repo, name: str) -> Run | None:
+def _last_run(objects: ObjectReader, records: RunIndex, refs: RefReader, name: str) -> Run | None:
     """The newest recorded run of a stage: waiting for a commit, or in HEAD's history."""
-    for run_id, _ in repo.records.pending():
-        run = _read(repo, run_id)
+    for run_id, _ in records.pending():
+        run = _read(objects, run_id)
         if run is not None and run.name == name:
             return run
-    head = repo.refs.head().commit
+    head = refs.head().commit
     seen = 0
     while head is not None and seen < 50:
-        commit = repo.read_commit(head)
+        commit = objects.read_commit(head)
         for run_id in commit.runs:
-            run = _read(repo, run_id)
+            run = _read(objects, run_id)
             if run is not None and run.name == name:
                 return run
         head = commit.parents[0] if commit.parents else None
@@ -322,8 +324,8 @@ def _last_run(repo: Repo, name: str) -> Run | None:
     return None
 
 
-def _read(repo: Repo, run_id: str) -> Run | None:
+def _read(objects: ObjectReader, run_id: str) -> Run | None:
     try:
-        return repo.read_run(run_id)
+        return objects.read_run(run_id)
     except MlvError:
         return None

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from mlv.core.crashpoints import crash_point
 from mlv.core.paths import TreeGate, overlaps
@@ -23,16 +23,21 @@ from mlv.errors import (
 from mlv.gitcode.workspace import write_code
 from mlv.model.runs import ACCEPTED, ARTIFACT_FILE, IDENTICAL, Artifact, Reproduction, Run
 from mlv.repo import notes
-from mlv.repo.blobs import hash_file, read_content
+from mlv.repo.blobs import hash_file
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.layout import IGNORE_FILE
-from mlv.repo.repository import Repo
 from mlv.reproduce.environment import controlled
 from mlv.reproduce.executor import run_in
 from mlv.runs.artifacts import materialise
 from mlv.runs.commits import effective_runs, in_order, producer_of
 from mlv.runs.environment import capture_env, drift
 from mlv.store.pack import KIND_META
+
+if TYPE_CHECKING:
+    from mlv.repo.protocols import Lock, ObjectReader, RevisionResolver, WorkingFiles
+    from mlv.repo.records import RunRecords
+    from mlv.repo.refs import RefStore
+    from mlv.store.objectstore import ObjectStore
 
 
 @dataclass
@@ -122,9 +127,17 @@ class Tolerance:
 
 
 def reproduce(
-    repo: Repo,
     rev: str,
     *,
+    objects: ObjectReader,
+    revisions: RevisionResolver,
+    worktree: WorkingFiles,
+    # The parts themselves: workspaces are written from the store, and the notes
+    # (``mlv.repo.notes``) take the store, refs and records as they are.
+    store: ObjectStore,
+    refs: RefStore,
+    records: RunRecords,
+    lock: Lock,
     environ: Mapping[str, str],
     who: str,
     target: str | None = None,
@@ -139,13 +152,18 @@ def reproduce(
     Raises ``ReproductionFailedError`` (a ``CommandFailedError``, exit code 2) when a
     command fails; the reproduction is recorded as failed first, and its workspace kept.
     The error carries the report, complete up to the failure.
+
+    The runs and code are read through ``objects``; the environment and the
+    reproduction are stored in ``store`` and listed in the reproductions notes
+    (``refs``, cached in ``records``) under ``lock``. ``target`` is named as
+    ``worktree`` names paths, and a ``workspace`` must lie outside its root.
     """
     reporter = reporter or _Silent()
     if tolerance.rtol < 0 or tolerance.atol < 0:
         raise InvalidArgumentError("--rtol and --atol must not be negative")
-    commit_id = repo.resolve(rev)
-    commit = repo.read_commit(commit_id)
-    runs = effective_runs(repo.objects, commit_id)
+    commit_id = revisions.resolve(rev)
+    commit = objects.read_commit(commit_id)
+    runs = effective_runs(objects, commit_id)
     if not runs:
         raise InvalidArgumentError(
             f"commit {commit_id[:12]} holds no output of a recorded run: nothing to reproduce; "
@@ -153,7 +171,7 @@ def reproduce(
         )
     wanted = None
     if target is not None:
-        rel = target = repo.relpath(target)  # recorded as the repository names it
+        rel = target = worktree.relpath(target)  # recorded as the repository names it
         producer = producer_of(runs, rel)
         if producer is None:
             raise NotFoundError(
@@ -162,26 +180,28 @@ def reproduce(
             )
         wanted = [producer]
     order = in_order(runs, wanted)
-    space = _workspace(repo, workspace)
+    space = _workspace(worktree.root, workspace)
     recorded_dir = Path(tempfile.mkdtemp(prefix="mlv-recorded-"))
     report = ReproductionReport(commit_id, runs=[(r, runs[r].name) for r in order])
     begin = time.monotonic()
     env_id: str | None = None
     try:
         # Sources first: a declared input at the same path wins.
-        note = write_code(repo, [runs[r] for r in order], commit.code, space)
+        note = write_code(
+            [runs[r] for r in order], commit.code, space, objects=objects, store=store
+        )
         report.notes.extend([note] if note else [])
-        materialise(repo, _inputs(runs, order), space)
+        materialise(_inputs(runs, order), space, objects=objects, store=store)
         first = runs[order[0]]
         env_now, _ = capture_env(controlled(environ, first, commit.time))
-        env_id = repo.store.put_meta(env_now.to_bytes(), KIND_META)
-        report.drift = _drift(repo, [runs[r] for r in order], env_now)
-        known = list(repo.trees.flatten(commit.tree))
-        ignore = _ignore_rules(repo, commit.tree)
+        env_id = store.put_meta(env_now.to_bytes(), KIND_META)
+        report.drift = _drift(objects, [runs[r] for r in order], env_now)
+        known = list(objects.flatten(commit.tree))
+        ignore = _ignore_rules(objects, commit.tree)
         rebuilt: dict[str, Artifact] = {}  # output path -> what its recorded run wrote
         for run_id in order:
             run = runs[run_id]
-            report.notes.extend(_restore_stale_inputs(repo, run, rebuilt, space))
+            report.notes.extend(_restore_stale_inputs(objects, store, run, rebuilt, space))
             reporter.starting(run_id, run)
             try:
                 run_in(
@@ -203,7 +223,9 @@ def reproduce(
                 ) from None
             rebuilt.update(run.outs)
             for path, artifact in run.outs.items():
-                result = _compare(repo, path, artifact, space, recorded_dir, run, tolerance, ignore)
+                result = _compare(
+                    objects, store, path, artifact, space, recorded_dir, run, tolerance, ignore
+                )
                 report.outputs.append(result)
                 reporter.compared(result)
         report.verdict = (
@@ -212,7 +234,7 @@ def reproduce(
     finally:
         report.duration_ms = int((time.monotonic() - begin) * 1000)
         if report.verdict:
-            report.id = _record(repo, report, env_id, who, tolerance, target)
+            report.id = _record(store, refs, records, lock, report, env_id, who, tolerance, target)
         shutil.rmtree(recorded_dir, ignore_errors=True)
         if keep or workspace is not None:
             report.workspace = str(space)
@@ -221,11 +243,11 @@ def reproduce(
     return report
 
 
-def _workspace(repo: Repo, workspace: Path | None) -> Path:
+def _workspace(root: Path, workspace: Path | None) -> Path:
     if workspace is None:
         return Path(tempfile.mkdtemp(prefix="mlv-reproduce-"))
     space = workspace.resolve()
-    if space == repo.root or repo.root in space.parents:
+    if space == root or root in space.parents:
         raise InvalidArgumentError(
             f"workspace {workspace} is inside the repository: choose a folder outside it"
         )
@@ -250,7 +272,11 @@ def _inputs(runs: Mapping[str, Run], order: list[str]) -> dict[str, Artifact]:
 
 
 def _restore_stale_inputs(
-    repo: Repo, run: Run, rebuilt: Mapping[str, Artifact], space: Path
+    objects: ObjectReader,
+    store: ObjectStore,
+    run: Run,
+    rebuilt: Mapping[str, Artifact],
+    space: Path,
 ) -> list[str]:
     """Give a run the inputs it recorded where an earlier run rebuilt another version.
 
@@ -259,13 +285,13 @@ def _restore_stale_inputs(
     """
     notes = []
     for path, artifact in sorted(run.inputs().items()):
-        written = _recorded_id_within(repo, rebuilt, path)
+        written = _recorded_id_within(objects, rebuilt, path)
         if written is None or written == artifact.id:
             continue
         # An earlier command may have left symlinks in the workspace: the gate
         # removes what stands at the path, never what a symlink leads to.
         TreeGate(space).remove(path)
-        materialise(repo, {path: artifact}, space)
+        materialise({path: artifact}, space, objects=objects, store=store)
         notes.append(
             f"run '{run.name}' read an older {path} than the commit's pipeline writes "
             "(it was not run again after its inputs changed): reproduced on what it read"
@@ -273,32 +299,34 @@ def _restore_stale_inputs(
     return notes
 
 
-def _recorded_id_within(repo: Repo, outs: Mapping[str, Artifact], path: str) -> str | None:
+def _recorded_id_within(
+    objects: ObjectReader, outs: Mapping[str, Artifact], path: str
+) -> str | None:
     """The id an earlier run recorded for ``path``: its output, or a file in its folder."""
     if path in outs:
         return outs[path].id
     for out, artifact in outs.items():
         if path.startswith(out + "/") and artifact.kind != ARTIFACT_FILE:
-            entry = repo.trees.entry_at(artifact.id, path[len(out) + 1 :])
+            entry = objects.entry_at(artifact.id, path[len(out) + 1 :])
             return None if entry is None else entry.id
     return None
 
 
-def _ignore_rules(repo: Repo, tree: str) -> IgnoreRules | None:
+def _ignore_rules(objects: ObjectReader, tree: str) -> IgnoreRules | None:
     """The commit's own ``.mlvignore``: what its recorded folders left out."""
-    entry = repo.trees.entry_at(tree, IGNORE_FILE)
+    entry = objects.entry_at(tree, IGNORE_FILE)
     if entry is None or entry.kind != "file":
         return None
-    text = read_content(repo.store, entry.id).decode("utf-8", "replace")
+    text = b"".join(objects.iter_content(entry.id)).decode("utf-8", "replace")
     lines = [line for line in text.splitlines() if line.strip()]
     return IgnoreRules(lines) if lines else None
 
 
-def _drift(repo: Repo, runs: list[Run], now: Any) -> dict[str, list[str]]:
+def _drift(objects: ObjectReader, runs: list[Run], now: Any) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for env_id in dict.fromkeys(r.env for r in runs):
         try:
-            recorded = repo.read_env(env_id)
+            recorded = objects.read_env(env_id)
         except MlvError:
             continue
         for name, change in drift(recorded, now).items():
@@ -307,7 +335,8 @@ def _drift(repo: Repo, runs: list[Run], now: Any) -> dict[str, list[str]]:
 
 
 def _compare(
-    repo: Repo,
+    objects: ObjectReader,
+    store: ObjectStore,
     path: str,
     artifact: Artifact,
     space: Path,
@@ -323,7 +352,7 @@ def _compare(
         rebuilt_id, _ = hash_file(rebuilt, "file")
         if rebuilt_id == artifact.id:
             return OutputResult(path, run.name, IDENTICAL, recorded=artifact.id, rebuilt=rebuilt_id)
-    materialise(repo, {path: artifact}, recorded_dir)
+    materialise({path: artifact}, recorded_dir, objects=objects, store=store)
     found = compare_paths(
         recorded_dir / path,
         rebuilt,
@@ -348,7 +377,10 @@ def _compare(
 
 
 def _record(
-    repo: Repo,
+    store: ObjectStore,
+    refs: RefStore,
+    records: RunRecords,
+    lock: Lock,
     report: ReproductionReport,
     env_id: str | None,
     who: str,
@@ -379,11 +411,9 @@ def _record(
         time=int(time.time()),
         duration_ms=report.duration_ms,
     )
-    with repo.write_lock:
-        reproduction_id = repo.store.put_meta(doc.to_bytes(), KIND_META)
-        repo.store.flush()
+    with lock:
+        reproduction_id = store.put_meta(doc.to_bytes(), KIND_META)
+        store.flush()
         crash_point("reproduce.after-object")
-        notes.add_reproduction(
-            repo.store, repo.refs, repo.records, report.commit, reproduction_id, doc.time
-        )
+        notes.add_reproduction(store, refs, records, report.commit, reproduction_id, doc.time)
     return reproduction_id

@@ -17,10 +17,12 @@ from mlv.core.paths import TreeGate, is_within
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
 from mlv.model.canonical import INT_MAX, INT_MIN
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
-from mlv.repo.repository import Repo
-from mlv.runs.artifacts import snapshot
+from mlv.repo.protocols import Lock, ObjectReader, RunIndex
+from mlv.runs.artifacts import Artifacts
 from mlv.runs.cachekey import run_cache_key
 from mlv.runs.environment import DETERMINISM_VARIABLES, capture_env
+from mlv.runs.ports import Records, Staging, Tracker, WorkTree
+from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_META
 
 # Set for every recorded command unless the user set it: a random hash seed makes
@@ -52,13 +54,6 @@ class EnvRecord:
     code: dict[str, Any] = field(default_factory=dict)
 
 
-def store_env(repo: Repo, env: Env) -> EnvRecord:
-    from mlv.gitcode.capture import capture
-
-    env_id = repo.store.put_meta(env.to_bytes(), KIND_META)
-    return EnvRecord(env, env_id, capture(repo) or {})
-
-
 @dataclass(frozen=True)
 class Inputs:
     """What a run is about to read, and the key under which the run cache files it."""
@@ -68,8 +63,8 @@ class Inputs:
     key: str
 
 
-def check_spec(repo: Repo, spec: RunSpec) -> None:
-    """Refuse a declaration that cannot work, before anything runs."""
+def check_spec(root: Path, spec: RunSpec) -> None:
+    """Refuse a declaration that cannot work (its paths under ``root``), before anything runs."""
     if not spec.cmd.strip():
         raise PipelineError(f"run '{spec.name}' has no command")
     if not spec.outs:
@@ -93,8 +88,8 @@ def check_spec(repo: Repo, spec: RunSpec) -> None:
             f"run '{spec.name}': {overlap[0]} is both a dependency and an output "
             "(or inside one); write the output to another path"
         )
-    gate = TreeGate(repo.root)
-    if not (repo.root / spec.wdir).is_dir():
+    gate = TreeGate(root)
+    if not (root / spec.wdir).is_dir():
         raise NotFoundError(f"run '{spec.name}': working folder {spec.wdir} does not exist")
     # Outputs are deleted and written, and the command runs in wdir: none of it may
     # reach outside the repository through a symlink, whatever the pipeline file says.
@@ -104,38 +99,6 @@ def check_spec(repo: Repo, spec: RunSpec) -> None:
             gate.full(path)
     except UnsafePathError as exc:
         raise PipelineError(f"run '{spec.name}': {exc}") from None
-
-
-def read_inputs(repo: Repo, spec: RunSpec, env: EnvRecord, *, store: bool = True) -> Inputs:
-    """Hash (and, with ``store``, store and stage) the dependencies and parameters."""
-    from mlv.runs.artifacts import fingerprint
-    from mlv.runs.params import load_params, select
-
-    take = snapshot if store else fingerprint
-    for path in (*spec.deps, *spec.params):
-        if not os.path.lexists(repo.root / path):
-            raise NotFoundError(
-                f"run '{spec.name}': dependency {path} does not exist; "
-                "create it or run the stage that writes it"
-            )
-    deps = take(repo, spec.deps)
-    files = take(repo, spec.params)
-    params: dict[str, ParamsUse] = {}
-    for path, keys in spec.params.items():
-        try:
-            values = plain(_leaves(select(load_params(repo.root / path), keys)))
-        except KeyError as exc:
-            raise PipelineError(f"run '{spec.name}': {path}: {exc.args[0]}") from None
-        params[path] = ParamsUse(files[path], values)
-    key = run_cache_key(
-        spec.cmd,
-        spec.wdir,
-        {p: a.id for p, a in deps.items()},
-        {p: u.values for p, u in params.items()},
-        spec.outs,
-        env.id,
-    )
-    return Inputs(deps, params, key)
 
 
 def _leaves(values: dict[str, Any]) -> dict[str, Any]:
@@ -157,83 +120,172 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return child
 
 
-def execute(
-    repo: Repo,
-    spec: RunSpec,
-    inputs: Inputs,
-    env: EnvRecord,
-    environ: Mapping[str, str],
-    *,
-    who: str,
-    stdout: IO[Any] | int | None = None,
-) -> tuple[str, Run]:
-    """Run the command, record the run, stage its outputs; return (run id, run).
+class Recorder:
+    """Runs commands and records them in one repository.
 
-    A failing command records nothing and raises ``CommandFailedError`` carrying its
-    exit code; whatever it wrote is left in place for inspection.
+    Inputs and outputs are artifacts (:class:`Artifacts`, built from ``tracker``,
+    ``worktree``, ``stage``, ``objects``, ``store`` and ``lock``); runs, environments
+    and code versions are stored in ``store``, runs filed in ``records`` (the run
+    cache and the runs waiting for a commit).
     """
-    gate = TreeGate(repo.root)
-    try:
-        cwd = gate.folder(spec.wdir)
-        for out in spec.outs:
-            if out not in spec.persist:
-                gate.remove(out)
-            gate.make_parents(out)
-    except UnsafePathError as exc:
-        raise PipelineError(f"run '{spec.name}': {exc}") from None
-    child = child_environment(environ)
-    started = time.time()
-    begin = time.monotonic()
-    try:
-        done = subprocess.run(spec.cmd, shell=True, cwd=cwd, env=child, stdout=stdout)
-    except OSError as exc:
-        raise CommandFailedError(f"run '{spec.name}' could not start: {exc}", 127) from None
-    duration_ms = int((time.monotonic() - begin) * 1000)
-    if done.returncode != 0:
-        raise CommandFailedError(
-            f"run '{spec.name}' failed: '{spec.cmd}' exited with code {done.returncode}; "
-            "no outputs were recorded and its files are left as they are for inspection",
-            done.returncode,
+
+    def __init__(
+        self,
+        *,
+        tracker: Tracker,
+        worktree: WorkTree,
+        stage: Staging,
+        objects: ObjectReader,
+        store: ObjectStore,
+        records: Records,
+        lock: Lock,
+    ) -> None:
+        self.root = worktree.root
+        self.objects = objects
+        self.store = store
+        self.records = records
+        self.stage = stage
+        self.lock = lock
+        self.artifacts = Artifacts(
+            tracker=tracker, worktree=worktree, stage=stage, objects=objects, store=store, lock=lock
         )
-    missing = [o for o in spec.outs if not os.path.lexists(repo.root / o)]
-    if missing:
-        raise CommandFailedError(
-            f"run '{spec.name}' did not write its output {missing[0]}; "
-            "check the command or the declared outputs",
-            2,
+
+    def store_env(self, env: Env) -> EnvRecord:
+        """Store an environment, and capture the code version (git) that goes with it."""
+        from mlv.gitcode.capture import capture
+
+        env_id = self.store.put_meta(env.to_bytes(), KIND_META)
+        code = capture(
+            self.root,
+            objects=self.objects,
+            store=self.store,
+            stage=self.stage,
+            records=self.records,
+            lock=self.lock,
         )
-    outs = snapshot(repo, spec.outs)
-    crash_point("run.after-outputs")
-    run = Run(
-        name=spec.name,
-        cmd=spec.cmd,
-        wdir=spec.wdir,
-        deps=inputs.deps,
-        outs=outs,
-        params=inputs.params,
-        metrics={m: read_metrics(repo.root / m) for m in spec.metrics},
-        env=env.id,
-        started=int(started),
-        duration_ms=duration_ms,
-        exit_code=0,
-        user=who,
-        host=socket.gethostname(),
-        pipeline=spec.pipeline,
-        variables={k: child[k] for k in DETERMINISM_VARIABLES if k in child},
-        code=env.code,
-    )
-    run_id = repo.store.put_meta(run.to_bytes(), KIND_META)
-    repo.store.flush()
-    crash_point("run.after-object")
-    remember(repo, run_id, run, inputs.key)
-    return run_id, run
+        return EnvRecord(env, env_id, code or {})
+
+    def read_inputs(self, spec: RunSpec, env: EnvRecord, *, store: bool = True) -> Inputs:
+        """Hash (and, with ``store``, store and stage) the dependencies and parameters."""
+        from mlv.runs.params import load_params, select
+
+        take = self.artifacts.snapshot if store else self.artifacts.fingerprint
+        for path in (*spec.deps, *spec.params):
+            if not os.path.lexists(self.root / path):
+                raise NotFoundError(
+                    f"run '{spec.name}': dependency {path} does not exist; "
+                    "create it or run the stage that writes it"
+                )
+        deps = take(spec.deps)
+        files = take(spec.params)
+        params: dict[str, ParamsUse] = {}
+        for path, keys in spec.params.items():
+            try:
+                values = plain(_leaves(select(load_params(self.root / path), keys)))
+            except KeyError as exc:
+                raise PipelineError(f"run '{spec.name}': {path}: {exc.args[0]}") from None
+            params[path] = ParamsUse(files[path], values)
+        key = run_cache_key(
+            spec.cmd,
+            spec.wdir,
+            {p: a.id for p, a in deps.items()},
+            {p: u.values for p, u in params.items()},
+            spec.outs,
+            env.id,
+        )
+        return Inputs(deps, params, key)
+
+    def execute(
+        self,
+        spec: RunSpec,
+        inputs: Inputs,
+        env: EnvRecord,
+        environ: Mapping[str, str],
+        *,
+        who: str,
+        stdout: IO[Any] | int | None = None,
+    ) -> tuple[str, Run]:
+        """Run the command, record the run, stage its outputs; return (run id, run).
+
+        A failing command records nothing and raises ``CommandFailedError`` carrying its
+        exit code; whatever it wrote is left in place for inspection.
+        """
+        gate = TreeGate(self.root)
+        try:
+            cwd = gate.folder(spec.wdir)
+            for out in spec.outs:
+                if out not in spec.persist:
+                    gate.remove(out)
+                gate.make_parents(out)
+        except UnsafePathError as exc:
+            raise PipelineError(f"run '{spec.name}': {exc}") from None
+        child = child_environment(environ)
+        started = time.time()
+        begin = time.monotonic()
+        try:
+            done = subprocess.run(spec.cmd, shell=True, cwd=cwd, env=child, stdout=stdout)
+        except OSError as exc:
+            raise CommandFailedError(f"run '{spec.name}' could not start: {exc}", 127) from None
+        duration_ms = int((time.monotonic() - begin) * 1000)
+        if done.returncode != 0:
+            raise CommandFailedError(
+                f"run '{spec.name}' failed: '{spec.cmd}' exited with code {done.returncode}; "
+                "no outputs were recorded and its files are left as they are for inspection",
+                done.returncode,
+            )
+        missing = [o for o in spec.outs if not os.path.lexists(self.root / o)]
+        if missing:
+            raise CommandFailedError(
+                f"run '{spec.name}' did not write its output {missing[0]}; "
+                "check the command or the declared outputs",
+                2,
+            )
+        outs = self.artifacts.snapshot(spec.outs)
+        crash_point("run.after-outputs")
+        run = Run(
+            name=spec.name,
+            cmd=spec.cmd,
+            wdir=spec.wdir,
+            deps=inputs.deps,
+            outs=outs,
+            params=inputs.params,
+            metrics={m: read_metrics(self.root / m) for m in spec.metrics},
+            env=env.id,
+            started=int(started),
+            duration_ms=duration_ms,
+            exit_code=0,
+            user=who,
+            host=socket.gethostname(),
+            pipeline=spec.pipeline,
+            variables={k: child[k] for k in DETERMINISM_VARIABLES if k in child},
+            code=env.code,
+        )
+        run_id = self.store.put_meta(run.to_bytes(), KIND_META)
+        self.store.flush()
+        crash_point("run.after-object")
+        remember(self.records, run_id, run, inputs.key)
+        return run_id, run
+
+    def run_once(
+        self,
+        spec: RunSpec,
+        environ: Mapping[str, str],
+        *,
+        who: str,
+        stdout: IO[Any] | int | None = None,
+    ) -> tuple[str, Run]:
+        """``mlv run``: check, hash the inputs, run, record. Never answered from the run cache."""
+        check_spec(self.root, spec)
+        env = self.store_env(capture_env(environ)[0])
+        inputs = self.read_inputs(spec, env)
+        return self.execute(spec, inputs, env, environ, who=who, stdout=stdout)
 
 
-def remember(repo: Repo, run_id: str, run: Run, key: str) -> None:
-    """File a run in the run cache and queue it for the next commit."""
-    repo.records.cache_run(key, run_id)
+def remember(records: RunIndex, run_id: str, run: Run, key: str) -> None:
+    """File a run in ``records``' run cache and queue it for the next commit."""
+    records.cache_run(key, run_id)
     crash_point("run.after-cache")
-    repo.records.add_pending(run_id, {p: a.id for p, a in run.outs.items()})
+    records.add_pending(run_id, {p: a.id for p, a in run.outs.items()})
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
@@ -259,21 +311,6 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float):
         return value
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def run_once(
-    repo: Repo,
-    spec: RunSpec,
-    environ: Mapping[str, str],
-    *,
-    who: str,
-    stdout: IO[Any] | int | None = None,
-) -> tuple[str, Run]:
-    """``mlv run``: check, hash the inputs, run, record. Never answered from the run cache."""
-    check_spec(repo, spec)
-    env = store_env(repo, capture_env(environ)[0])
-    inputs = read_inputs(repo, spec, env)
-    return execute(repo, spec, inputs, env, environ, who=who, stdout=stdout)
 
 
 def parse_params_option(

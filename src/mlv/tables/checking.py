@@ -19,7 +19,9 @@ from mlv.tables.formats import is_table
 from mlv.tables.sources import RevisionTables, StagedTables, WorktreeTables
 
 if TYPE_CHECKING:
-    from mlv.repo.repository import Repo
+    from pathlib import Path
+
+    from mlv.repo.protocols import ObjectReader, RevisionResolver, StageReader, WorkingFiles
 
 
 @dataclass
@@ -51,17 +53,25 @@ class CheckReport:
         }
 
 
-def check_tables(repo: Repo, paths: Sequence[str] | None, rev: str | None) -> CheckReport:
+def check_tables(
+    paths: Sequence[str] | None,
+    rev: str | None,
+    *,
+    root: Path,
+    objects: ObjectReader,
+    revisions: RevisionResolver,
+) -> CheckReport:
     """Check tables against their contracts: ``paths`` (repository paths: files or folders),
-    or every table a contract names; in the working tree, or at ``rev``.
+    or every table a contract names; in the working tree under ``root``, or at ``rev``
+    (named by ``revisions``, read from ``objects``).
 
     The contracts are always the working tree's ``mlv.yaml``: with ``rev``, the question
     is whether that version of the data meets them.
     """
-    configs = [c for c in load_table_configs(repo.root) if c.contract]
+    configs = [c for c in load_table_configs(root) if c.contract]
     contracts = {c.pattern: parse_contract(c.contract, c.pattern) for c in configs}
     report = CheckReport(rev)
-    source = RevisionTables(repo, rev) if rev is not None else WorktreeTables(repo)
+    source = RevisionTables(objects, revisions, rev) if rev is not None else WorktreeTables(root)
     if paths is None:
         named = {"": [p for c in configs for p in source.matching(c.pattern)]}
     else:
@@ -84,29 +94,42 @@ def check_tables(repo: Repo, paths: Sequence[str] | None, rev: str | None) -> Ch
     return report
 
 
-def enforce(repo: Repo, paths: list[str], *, strict: bool | None, when: str) -> list[str]:
+def enforce(
+    paths: list[str],
+    *,
+    strict: bool | None,
+    when: str,
+    tables_strict: bool,
+    worktree: WorkingFiles,
+    stage: StageReader,
+    objects: ObjectReader,
+) -> list[str]:
     """Check the tables among ``paths`` that have a contract, for ``add`` or ``commit``.
 
     ``when="add"``: the working-tree files, except those whose stat matches the
-    staging area (their content is staged already and was checked when it was added).
-    ``when="commit"``: the staged content of ``paths``. Returns one warning line per
-    table that breaks its contract (or whose contract cannot be read). With
-    ``strict`` True, or None and ``tables.strict`` in ``.mlv/config.toml``, a broken
-    contract raises ``ContractError`` (exit 1) instead.
+    staging area ``stage`` (their content is staged already and was checked when it
+    was added). ``when="commit"``: the staged content of ``paths`` (from ``objects``
+    where the working file no longer holds it). Returns one warning line per table
+    that breaks its contract (or whose contract cannot be read). With ``strict``
+    True, or None and ``tables_strict`` (``tables.strict`` in ``.mlv/config.toml``),
+    a broken contract raises ``ContractError`` (exit 1) instead.
     """
-    from_config = strict is None and repo.config.tables_strict
+    from_config = strict is None and tables_strict
     refuse = bool(strict) or from_config
+    root = worktree.root
     try:
-        configs = [c for c in load_table_configs(repo.root) if c.contract]
+        configs = [c for c in load_table_configs(root) if c.contract]
     except PipelineError as exc:
         if refuse:
             raise
         return [f"{exc}; contracts not checked"]
     if not configs or not paths:
         return []
-    rels = [repo.relpath(p) for p in paths]
+    rels = [worktree.relpath(p) for p in paths]
     source: StagedTables | WorktreeTables = (
-        StagedTables(repo, rels) if when == "commit" else WorktreeTables(repo, changed_only=True)
+        StagedTables(rels, root=root, stage=stage, objects=objects)
+        if when == "commit"
+        else WorktreeTables(root, stage)
     )
     warnings: list[str] = []
     broken: dict[str, int] = {}

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from mlv.errors import MlvError, NotFoundError
+from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
+from mlv.model.objects import KIND_DIR
 from mlv.tables.config import config_for, load_table_configs
 from mlv.tables.diff import TableDiff, diff_tables
 from mlv.tables.formats import is_table
 
 if TYPE_CHECKING:
     from mlv.repo.diff import Change
-    from mlv.repo.repository import Repo
+    from mlv.repo.protocols import ObjectReader, RevisionResolver
 
 # Tables larger than this are not diffed row by row unless named: a plain `mlv diff`
 # must stay quick on a repository full of large tables.
@@ -47,56 +48,77 @@ class TableChange:
         }
 
 
-def table_key(repo: Repo, path: str, key: Sequence[str] | None) -> tuple[str, ...]:
-    """``key`` if given, else the key ``mlv.yaml`` declares for ``path``, else none."""
+def table_key(root: Path, path: str, key: Sequence[str] | None) -> tuple[str, ...]:
+    """``key`` if given, else the key ``mlv.yaml`` (under ``root``) declares for ``path``,
+    else none."""
     if key is not None:
         return tuple(key)
-    config = config_for(load_table_configs(repo.root), path)
+    config = config_for(load_table_configs(root), path)
     return config.key if config else ()
 
 
 def diff_table_at(
-    repo: Repo,
     path: str,
     a: str | None = "HEAD",
     b: str | None = None,
     *,
+    root: Path,
+    objects: ObjectReader,
+    revisions: RevisionResolver,
     key: Sequence[str] | None = None,
     sample: int = 10,
     old_path: str | None = None,
 ) -> TableDiff:
-    """The table at ``path`` in ``b`` (None: the working tree) against ``old_path``
-    (default ``path``) in ``a`` (None: HEAD)."""
+    """The table at ``path`` in ``b`` (None: the working tree under ``root``) against
+    ``old_path`` (default ``path``) in ``a`` (None: HEAD); both repository paths.
+    Revisions are named by ``revisions``, their tables read from ``objects``."""
+    parts = root, objects, revisions
     with ExitStack() as stack:
-        old_file = stack.enter_context(table_file(repo, a or "HEAD", old_path or path))
-        new_file = stack.enter_context(table_file(repo, b, path))
+        old_file = stack.enter_context(table_file(*parts, a or "HEAD", old_path or path))
+        new_file = stack.enter_context(table_file(*parts, b, path))
         return diff_tables(
-            old_file, new_file, key=table_key(repo, path, key), sample=sample, name=path
+            old_file, new_file, key=table_key(root, path, key), sample=sample, name=path
         )
 
 
 def diff_changed_tables(
-    repo: Repo,
     changes: Iterable[Change],
     a: str | None = None,
     b: str | None = None,
     *,
+    root: Path,
+    objects: ObjectReader,
+    revisions: RevisionResolver,
     key: Sequence[str] | None = None,
     named: Iterable[str] = (),
 ) -> list[TableChange]:
-    """Row-level diffs of the modified tables among ``changes`` (from ``repo.diff(a, b)``).
+    """Row-level diffs of the modified tables among ``changes`` (from ``repo.diff(a, b)``),
+    read as ``diff_table_at`` reads them.
 
     Tables named in ``named`` are always compared, and a problem with one raises.
     Others are compared up to ``MAX_IMPLICIT_TABLES`` of them and
     ``MAX_IMPLICIT_BYTES`` each; a problem with one becomes its note.
     """
+
+    def compare(path: str, old_path: str | None = None) -> TableDiff:
+        return diff_table_at(
+            path,
+            a,
+            b,
+            root=root,
+            objects=objects,
+            revisions=revisions,
+            key=key,
+            old_path=old_path,
+        )
+
     named_set = set(named)
     changes = list(changes)
     found: list[TableChange] = []
     renamed = _renamed_table(changes, named_set)
     if renamed is not None:
         old, new = renamed
-        diff = diff_table_at(repo, new, a, b, key=key, old_path=old)
+        diff = compare(new, old)
         found.append(TableChange(new, diff, f"compared with {old}", named=True))
     implicit = 0
     for change in changes:
@@ -108,7 +130,7 @@ def diff_changed_tables(
             continue
         path = change.path
         if path in named_set:
-            found.append(TableChange(path, diff_table_at(repo, path, a, b, key=key), named=True))
+            found.append(TableChange(path, compare(path), named=True))
             continue
         size = max(change.old.size, change.new.size)
         if size > MAX_IMPLICIT_BYTES:
@@ -121,7 +143,7 @@ def diff_changed_tables(
             found.append(TableChange(path, None, note))
             continue
         try:
-            found.append(TableChange(path, diff_table_at(repo, path, a, b, key=key)))
+            found.append(TableChange(path, compare(path)))
         except MlvError as exc:
             found.append(TableChange(path, None, f"rows not compared: {exc}"))
     return found
@@ -141,15 +163,18 @@ def _renamed_table(changes: list[Change], named: set[str]) -> tuple[str, str] | 
 
 
 @contextmanager
-def table_file(repo: Repo, rev: str | None, path: str) -> Iterator[Path]:
-    """A file holding the table at ``path`` in ``rev`` (None: the working tree file itself)."""
+def table_file(
+    root: Path, objects: ObjectReader, revisions: RevisionResolver, rev: str | None, path: str
+) -> Iterator[Path]:
+    """A file holding the table at ``path`` in ``rev`` (None: the working tree file itself,
+    under ``root``)."""
     if rev is None:
-        full = repo.root / path
+        full = root / path
         if not full.is_file():
             raise NotFoundError(f"path {path} does not exist in the working tree")
         yield full
         return
-    blocks = repo.open_file(rev, path)
+    blocks = _open_file(objects, revisions, rev, path)
     folder = tempfile.mkdtemp(prefix="mlv-table-")
     try:
         # The same file name, so that the suffix still says the format.
@@ -160,3 +185,17 @@ def table_file(repo: Repo, rev: str | None, path: str) -> Iterator[Path]:
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open_file(
+    objects: ObjectReader, revisions: RevisionResolver, rev: str, path: str
+) -> Iterator[bytes]:
+    """The content of the file at repository path ``path`` in ``rev``, streamed and
+    verified (the core's ``open_file``, less naming a path given by a user)."""
+    commit = objects.read_commit(revisions.resolve(rev))
+    entry = objects.entry_at(commit.tree, path)
+    if entry is None:
+        raise NotFoundError(f"path {path} does not exist in {rev}")
+    if entry.kind == KIND_DIR:
+        raise InvalidArgumentError(f"{path} is a folder in {rev}; name a file")
+    return objects.iter_content(entry.id)

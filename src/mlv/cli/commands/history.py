@@ -148,8 +148,8 @@ def _code_lines(repo, details) -> dict[str, str]:  # type: ignore[no-untyped-def
     """The code version of the commit (key "") and of each run (by run id), in words."""
     from mlv.gitcode.describe import code_line
 
-    found = {"": code_line(repo, details.entry.commit.code)}
-    found.update({item.id: code_line(repo, item.run.code) for item in details.runs})
+    found = {"": code_line(repo.objects, details.entry.commit.code)}
+    found.update({item.id: code_line(repo.objects, item.run.code) for item in details.runs})
     return found
 
 
