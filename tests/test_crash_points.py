@@ -312,7 +312,7 @@ def commit_moved(point: str) -> Callable[[Path, RunMlv], None]:
     return scenario
 
 
-def lock_scenario(point: str) -> Callable[[Path, RunMlv], None]:
+def pin_scenario(point: str) -> Callable[[Path, RunMlv], None]:
     """mlv.lock rewritten by commit: killed before it, the lock names the old commit."""
 
     def scenario(tmp_path: Path, run_mlv: RunMlv) -> None:
@@ -463,8 +463,8 @@ SCENARIOS: dict[str, Callable[[Path, RunMlv], None]] = {
     "ref.before-rename": commit_unmoved("ref.before-rename"),
     "commit.after-ref": commit_moved("commit.after-ref"),
     "commit.after-stage": commit_moved("commit.after-stage"),
-    "lock.before-write": lock_scenario("lock.before-write"),
-    "file.before-rename": lock_scenario("file.before-rename"),
+    "pin.before-write": pin_scenario("pin.before-write"),
+    "file.before-rename": pin_scenario("file.before-rename"),
     **{p: checkout_scenario(p) for p in CRASH_POINTS if p.startswith("checkout.")},
     **{p: run_scenario(p) for p in CRASH_POINTS if p.startswith("run.")},
     "reproduce.after-object": reproduce_scenario("reproduce.after-object"),

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from helpers import ENV, mlv, one_error_line, write_files
 from mlv import Repo
-from mlv.gitcode.lock import LOCK_FILE, Lock
+from mlv.gitcode.pin import PIN_FILE, Pin
 from mlv.model.runs import Run
 from mlv.repo.blobs import read_content
 
@@ -102,7 +102,7 @@ def test_outside_git_a_commit_has_no_code(tmp_path: Path) -> None:
     assert mlv(root, "init").returncode == 0
     commit_data(root)
     assert code_of(root) == {}
-    assert not (root / LOCK_FILE).exists()
+    assert not (root / PIN_FILE).exists()
     with Repo(root) as repo:
         assert repo.code_version() is None
 
@@ -297,7 +297,7 @@ def test_reproduce_outside_git_still_hints_at_an_undeclared_helper(tmp_path: Pat
 def test_commit_writes_a_stable_lock_that_mlv_never_tracks(tmp_path: Path) -> None:
     root = project(tmp_path / "p")
     commit_id = commit_data(root)
-    text = (root / LOCK_FILE).read_text()
+    text = (root / PIN_FILE).read_text()
     with Repo(root) as repo:
         tree = repo.read_commit(commit_id).tree
         data_id = repo.trees.entry_at(tree, "data.csv").id  # type: ignore[union-attr]
@@ -307,15 +307,15 @@ def test_commit_writes_a_stable_lock_that_mlv_never_tracks(tmp_path: Path) -> No
         "paths:",
         f"  data.csv: {data_id}",
     ]
-    before = (root / LOCK_FILE).stat().st_mtime_ns
+    before = (root / PIN_FILE).stat().st_mtime_ns
     time.sleep(0.01)
     assert mlv(root, "lock").returncode == 0
-    assert (root / LOCK_FILE).read_text() == text
-    assert (root / LOCK_FILE).stat().st_mtime_ns == before  # unchanged: not rewritten
+    assert (root / PIN_FILE).read_text() == text
+    assert (root / PIN_FILE).stat().st_mtime_ns == before  # unchanged: not rewritten
     status = json.loads(mlv(root, "status", "--json").stdout)
-    assert LOCK_FILE not in json.dumps(status)
+    assert PIN_FILE not in json.dumps(status)
     assert mlv(root, "add", ".").returncode == 0
-    assert LOCK_FILE not in source_paths(root, code_of(root)["tree"])
+    assert PIN_FILE not in source_paths(root, code_of(root)["tree"])
 
 
 def test_lock_check_reports_stale_and_current(tmp_path: Path) -> None:
@@ -324,7 +324,7 @@ def test_lock_check_reports_stale_and_current(tmp_path: Path) -> None:
     assert done.returncode == 0 and json.loads(done.stdout)["current"] is True  # nothing yet
     commit_data(root, "one")
     assert mlv(root, "lock", "--check").returncode == 0
-    (root / LOCK_FILE).unlink()
+    (root / PIN_FILE).unlink()
     stale = mlv(root, "lock", "--check")
     assert stale.returncode == 1 and "stale" in stale.stdout
     assert mlv(root, "lock").returncode == 0
@@ -340,7 +340,7 @@ def test_lock_check_reports_stale_and_current(tmp_path: Path) -> None:
 def test_sync_restores_the_data_the_lock_names(tmp_path: Path) -> None:
     root = project(tmp_path / "p")
     first = commit_data(root, "one")
-    git(root, "add", LOCK_FILE)
+    git(root, "add", PIN_FILE)
     git(root, "commit", "-q", "-m", "lock one")
     git(root, "branch", "old")
     write_files(root, {"data.csv": "a,b\n9,9\n"})
@@ -366,10 +366,10 @@ def test_sync_restores_the_data_the_lock_names(tmp_path: Path) -> None:
 def test_sync_refuses_to_overwrite_local_changes_unless_forced(tmp_path: Path) -> None:
     root = project(tmp_path / "p")
     commit_data(root, "one")
-    lock_one = (root / LOCK_FILE).read_text()
+    lock_one = (root / PIN_FILE).read_text()
     write_files(root, {"data.csv": "two\n"})
     commit_data(root, "two")
-    (root / LOCK_FILE).write_text(lock_one)
+    (root / PIN_FILE).write_text(lock_one)
     write_files(root, {"data.csv": "local edit\n"})
     one_error_line(mlv(root, "sync"))
     assert (root / "data.csv").read_text() == "local edit\n"
@@ -382,9 +382,9 @@ def test_bad_cases_give_one_line(tmp_path: Path) -> None:
     assert "no mlv.lock" in one_error_line(mlv(root, "sync"))
     assert "nothing committed" in one_error_line(mlv(root, "lock"))
     assert "--lock" in one_error_line(mlv(root, "checkout", "--lock", "HEAD"))
-    (root / LOCK_FILE).write_text("format: 9\ncommit: x\n")
+    (root / PIN_FILE).write_text("format: 9\ncommit: x\n")
     assert "format 9" in one_error_line(mlv(root, "sync"))
-    (root / LOCK_FILE).write_text(f"format: 1\ncommit: {'a' * 64}\npaths:\n")
+    (root / PIN_FILE).write_text(f"format: 1\ncommit: {'a' * 64}\npaths:\n")
     assert "lacks" in one_error_line(mlv(root, "sync"))
 
 
@@ -399,10 +399,10 @@ ids = st.text("0123456789abcdef", min_size=64, max_size=64).filter(lambda i: not
 def test_lock_text_round_trips_and_is_valid_yaml(paths: dict[str, str], commit: str) -> None:
     import yaml
 
-    lock = Lock(commit, paths)
+    lock = Pin(commit, paths)
     text = lock.to_text()
-    assert Lock.from_text(text) == lock
-    assert Lock(commit, dict(reversed(list(paths.items())))).to_text() == text
+    assert Pin.from_text(text) == lock
+    assert Pin(commit, dict(reversed(list(paths.items())))).to_text() == text
     loaded = yaml.safe_load(text)
     assert loaded["commit"] == commit and (loaded["paths"] or {}) == paths
 

@@ -81,6 +81,45 @@ def test_library_never_imports_ui_toolkits(package: str) -> None:
     assert _violations(package, UI_ONLY) == []
 
 
+# The capabilities built on the core repository. Each is handed the parts it uses, typed
+# by the protocols of mlv.repo.protocols; only the function that joins a capability to
+# the core's extension points (its composition root) sees the whole core repository.
+CAPABILITIES = (
+    "gitcode",
+    "runs",
+    "tables",
+    "pipeline",
+    "lineage",
+    "compare",
+    "reproduce",
+    "actions",
+    "githooks",
+    "ci",
+)
+COMPOSITION_ROOTS = ("mlv.tables.extension", "mlv.gitcode.extension")
+
+
+@pytest.mark.parametrize("package", CAPABILITIES)
+def test_capabilities_take_protocols_not_the_core_repository(package: str) -> None:
+    assert package in STACK
+    bad = []
+    for path in _sources(package):
+        name = layers.module_name(path)
+        for module in _imports(path):
+            # The package root is the facade too: `from mlv import Repo`.
+            facade = module in ("mlv", "mlv.api")
+            core = module == "mlv.repo.repository" and name not in COMPOSITION_ROOTS
+            if facade or core:
+                bad.append(f"{name} imports {module}")
+    assert bad == []
+
+
+def test_only_the_composition_roots_see_the_core() -> None:
+    for module in COMPOSITION_ROOTS:
+        path = SRC / (module.removeprefix("mlv.").replace(".", "/") + ".py")
+        assert "mlv.repo.repository" in _imports(path), module
+
+
 def test_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     # Guards for the checker itself: no import may slip past it.
     assert "mlv.api" in _imports(SRC / "__init__.py")  # inside __getattr__

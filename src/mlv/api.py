@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from mlv.ci.report import CiReport
-    from mlv.gitcode.lock import SyncResult
+    from mlv.gitcode.pin import SyncResult
     from mlv.githooks import HookState
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
@@ -320,7 +320,6 @@ class Repo:
             base,
             root=core.root,
             objects=core.objects,
-            trees=core.trees,
             revisions=core.revisions,
             refs=core.refs,
             values=self._values(),
@@ -513,23 +512,23 @@ class Repo:
 
     def write_pin(self) -> Path:
         """Write ``mlv.lock`` (the pin) for HEAD; return its path."""
-        from mlv.gitcode.lock import write_lock
+        from mlv.gitcode.pin import write_pin
 
         core = self.core
-        return write_lock(core.root, objects=core.objects, revisions=core.revisions, refs=core.refs)
+        return write_pin(core.root, objects=core.objects, revisions=core.revisions, refs=core.refs)
 
     def pin_is_current(self) -> bool:
         """Whether ``mlv.lock`` (the pin) names HEAD and its paths."""
-        from mlv.gitcode.lock import lock_is_current
+        from mlv.gitcode.pin import pin_is_current
 
         core = self.core
-        return lock_is_current(
+        return pin_is_current(
             core.root, objects=core.objects, revisions=core.revisions, refs=core.refs
         )
 
     def sync(self, *, force: bool = False) -> SyncResult:
         """Make the working tree's data match ``mlv.lock`` (``mlv sync``)."""
-        from mlv.gitcode.lock import sync
+        from mlv.gitcode.pin import sync
 
         core = self.core
         return sync(

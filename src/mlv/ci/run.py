@@ -26,7 +26,6 @@ from mlv.tables.repo_diff import diff_changed_tables
 if TYPE_CHECKING:
     from mlv.lineage.values import Values
     from mlv.repo.protocols import ObjectReader, RevisionResolver
-    from mlv.repo.trees import TreeReader
     from mlv.reproduce.verify import ReproductionReport
 
 # The branches a pull request is compared with when no base is given, in this order.
@@ -47,7 +46,6 @@ def run_ci(
     *,
     root: Path,
     objects: ObjectReader,
-    trees: TreeReader,
     revisions: RevisionResolver,
     refs: BranchRefs,
     values: Values,
@@ -62,7 +60,7 @@ def run_ci(
     behind ``head`` are reproduced (a failing command makes the report fail, it does
     not raise). Contracts (the ``mlv.yaml`` under ``root``) are checked on the tables
     at ``head``. Revisions are named by ``revisions`` and ``refs``, commits read from
-    ``objects`` and ``trees``, metrics and parameters through ``values``. Bad
+    ``objects``, metrics and parameters through ``values``. Bad
     revisions raise ``NotFoundError``.
     """
     head_id = revisions.resolve(head)
@@ -79,7 +77,7 @@ def run_ci(
         report.contracts = None  # no contract in mlv.yaml names a table here
     _values(values, report)
     base_tree = objects.read_commit(base_id).tree if base_id else None
-    report.changes = diff_trees(trees, base_tree, objects.read_commit(head_id).tree)
+    report.changes = diff_trees(objects, base_tree, objects.read_commit(head_id).tree)
     if base_id is not None:
         report.tables = diff_changed_tables(
             report.changes, base_id, head_id, root=root, objects=objects, revisions=revisions

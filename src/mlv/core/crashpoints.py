@@ -32,7 +32,7 @@ CRASH_POINTS = (
     "ref.before-rename",
     "commit.after-ref",
     "commit.after-stage",
-    "lock.before-write",
+    "pin.before-write",
     "file.before-rename",
     # mlv checkout, switch, restore
     "checkout.after-journal",

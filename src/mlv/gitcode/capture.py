@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlv.gitcode.gitrepo import S_IFLNK, S_IFMT, S_IFREG, find_git, git_head, head_files, prefix_of
-from mlv.gitcode.lock import LOCK_FILE
+from mlv.gitcode.pin import PIN_FILE
 from mlv.repo.blobs import save_files
 from mlv.repo.ignore import ALWAYS_IGNORED
 from mlv.repo.trees import Entry, write_tree
@@ -103,7 +103,7 @@ def _sources(
         if (entry.mode & S_IFMT) not in (S_IFREG, S_IFLNK):
             continue
         rel = os.fsdecode(name[len(start) :])
-        if rel == LOCK_FILE or any(part in ALWAYS_IGNORED for part in rel.split("/")):
+        if rel == PIN_FILE or any(part in ALWAYS_IGNORED for part in rel.split("/")):
             continue
         found[rel] = entry
     data = stage.load_paths(list(found))
@@ -122,7 +122,7 @@ def _sources(
 def _without_data(
     stage: StageReader, files: dict[str, tuple[str, int]]
 ) -> dict[str, tuple[str, int]]:
-    files.pop(LOCK_FILE, None)
+    files.pop(PIN_FILE, None)
     data = stage.load_paths(list(files))
     return {
         p: v

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlv.gitcode.capture import capture
-from mlv.gitcode.lock import keeps_lock, write_lock
+from mlv.gitcode.pin import keeps_pin, write_pin
 
 if TYPE_CHECKING:
     from mlv.repo.extensions import CommitEvent
@@ -33,8 +33,8 @@ def register(repo: Repo) -> None:
         return []
 
     def on_after_commit(event: CommitEvent) -> list[str]:
-        if keeps_lock(repo.root):
-            write_lock(repo.root, objects=repo.objects, revisions=repo.revisions, refs=repo.refs)
+        if keeps_pin(repo.root):
+            write_pin(repo.root, objects=repo.objects, revisions=repo.revisions, refs=repo.refs)
         return []
 
     repo.extensions.before_commit.register(on_before_commit)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from mlv.errors import InvalidArgumentError, MlvError
 
 if TYPE_CHECKING:
-    from mlv.gitcode.lock import Switcher
+    from mlv.gitcode.pin import Switcher
     from mlv.repo.protocols import Lock, ObjectReader, RefReader, RevisionResolver
     from mlv.repo.results import Status
 
@@ -117,9 +117,9 @@ def _status_problem(project: _Project) -> tuple[int, str] | None:
 
 
 def _lock_problem(project: _Project) -> tuple[int, str] | None:
-    from mlv.gitcode.lock import lock_is_current
+    from mlv.gitcode.pin import pin_is_current
 
-    current = lock_is_current(
+    current = pin_is_current(
         project.root, objects=project.objects, revisions=project.revisions, refs=project.refs
     )
     if current:
@@ -132,10 +132,10 @@ def _lock_problem(project: _Project) -> tuple[int, str] | None:
 
 def _lock_unstaged(project: _Project, git_index: str | None) -> tuple[int, str] | None:
     """A current mlv.lock that git would leave out of the commit."""
-    from mlv.gitcode.lock import lock_path
+    from mlv.gitcode.pin import pin_path
     from mlv.githooks.gitindex import index_matches_file
 
-    path = lock_path(project.root)
+    path = pin_path(project.root)
     if not path.exists() or index_matches_file(path, git_index):
         return None
     return 1, (
@@ -157,9 +157,9 @@ def _post_merge(project: _Project, args: Sequence[str]) -> tuple[int, str]:
 
 def _sync(project: _Project) -> tuple[int, str]:
     """Check out the data ``mlv.lock`` names and say what changed."""
-    from mlv.gitcode.lock import read_lock, sync
+    from mlv.gitcode.pin import read_pin, sync
 
-    if read_lock(project.root) is None:
+    if read_pin(project.root) is None:
         return 0, "mlv: no mlv.lock here: no data to sync"
     try:
         result = sync(

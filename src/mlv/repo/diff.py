@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from mlv.model.objects import KIND_DIR, TreeEntry
-from mlv.repo.trees import Entry, Flat, TreeReader
+from mlv.repo.protocols import TreeSource
+from mlv.repo.trees import Entry, Flat
 
 ADDED = "added"
 REMOVED = "removed"
@@ -64,14 +65,14 @@ def diff_sorted(old: Iterable[tuple[str, Entry]], new: Iterable[tuple[str, Entry
 
 
 def diff_trees(
-    reader: TreeReader, old: str | None, new: str | None, paths: list[str] | None = None
+    reader: TreeSource, old: str | None, new: str | None, paths: list[str] | None = None
 ) -> list[Change]:
     """Changes between two stored trees, by path, never opening a subtree both sides share."""
     return sorted(iter_tree_changes(reader, old, new, paths), key=lambda c: c.path)
 
 
 def iter_tree_changes(
-    reader: TreeReader, old: str | None, new: str | None, paths: list[str] | None = None
+    reader: TreeSource, old: str | None, new: str | None, paths: list[str] | None = None
 ) -> Iterator[Change]:
     """The changes of ``diff_trees`` in no set order, as they are found: a caller that
     keeps only some of them (the tables, say) never holds a change per file."""
@@ -106,7 +107,7 @@ def iter_tree_changes(
                 yield change
 
 
-def same_files(reader: TreeReader, old: str, new: str) -> bool:
+def same_files(reader: TreeSource, old: str, new: str) -> bool:
     """Whether two stored trees hold the same files, symlinks and modes, whatever their
     ids (a format-1 tree names table profiles too); stops at the first difference."""
     stack = [(old, new)]

@@ -12,7 +12,7 @@ REFS_DIR = "refs"
 LOGS_DIR = "logs"
 PACKS_DIR = "packs"
 INDEX_DB = "index.db"
-LOCK_FILE = "lock"
+WRITE_LOCK_FILE = "lock"
 TMP_DIR = "tmp"
 IGNORE_FILE = ".mlvignore"
 # The format this mlv writes (docs/format.md, "Versions and changes"), and the older
@@ -58,7 +58,7 @@ class Layout:
 
     @property
     def lock(self) -> Path:
-        return self.mlv / LOCK_FILE
+        return self.mlv / WRITE_LOCK_FILE
 
     @property
     def tmp(self) -> Path:

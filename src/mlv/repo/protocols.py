@@ -63,6 +63,12 @@ class ObjectReader(Protocol):
         ...
 
 
+class TreeSource(Protocol):
+    """Reads trees by id: ``repo.trees``, or any ``ObjectReader``."""
+
+    def tree(self, tree_id: str) -> Tree: ...
+
+
 class ObjectWriter(Protocol):
     """Stores objects; they are durable after ``flush``."""
 

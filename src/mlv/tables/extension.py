@@ -9,7 +9,7 @@ contracts pays nothing; profiling touches only tables, once per content.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from mlv.errors import MlvError
 from mlv.model.objects import KIND_FILE
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from mlv.repo.repository import Repo
     from mlv.repo.results import AddResult, Progress
     from mlv.repo.staging import Staged
-    from mlv.repo.trees import TreeReader
 
 # Table files: their content is profiled on add, and the commit names the profile.
 PROFILED_SUFFIXES = tuple(FORMAT_OF_SUFFIX)
@@ -197,11 +196,9 @@ def commit_profiles(
     """
     assert event.tree is not None
     first = objects.read_commit(event.parents[0]).tree if event.parents else None
-    # The walk reads trees only (``tree``), which every ObjectReader gives.
-    trees = cast("TreeReader", objects)
     contents = {
         change.new.id
-        for change in iter_tree_changes(trees, first, event.tree)
+        for change in iter_tree_changes(objects, first, event.tree)
         if change.new is not None
         and change.new.kind == KIND_FILE  # a symlink named t.csv is no table
         and change.path.lower().endswith(PROFILED_SUFFIXES)

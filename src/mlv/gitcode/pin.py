@@ -1,4 +1,5 @@
-"""``mlv.lock``: the mlv commit and top-level ids that go with the code, at the project root."""
+"""The pin, ``mlv.lock``: the mlv commit and top-level ids that go with the code, at the
+project root (the write lock is another thing: ``mlv.repo.locking``)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from mlv.repo.refnames import HEADS
 from mlv.repo.results import CheckoutResult
 
 if TYPE_CHECKING:
-    from mlv.repo import protocols
-    from mlv.repo.protocols import ObjectReader, RefReader, RevisionResolver
+    from mlv.repo.protocols import Lock, ObjectReader, RefReader, RevisionResolver
 
-LOCK_FILE = "mlv.lock"
-LOCK_FORMAT = 1
+PIN_FILE = "mlv.lock"
+PIN_FORMAT = 1
 HEADER = (
     "# mlv.lock: the data that goes with this code. Written by mlv commit; restore with mlv sync.\n"
 )
@@ -33,14 +33,14 @@ _ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
-class Lock:
+class Pin:
     """An mlv commit id and, by top-level tracked name, the id of each (file or tree)."""
 
     commit: str
     paths: dict[str, str] = field(default_factory=dict)
 
     def to_text(self) -> str:
-        lines = [HEADER, f"format: {LOCK_FORMAT}\n", f"commit: {self.commit}\n", "paths:\n"]
+        lines = [HEADER, f"format: {PIN_FORMAT}\n", f"commit: {self.commit}\n", "paths:\n"]
         # Sorted by UTF-8 bytes, as trees are: the order never depends on the platform.
         for name in sorted(self.paths, key=lambda n: n.encode("utf-8")):
             bare = _BARE.fullmatch(name) and name.lower() not in _YAML_WORDS
@@ -49,7 +49,7 @@ class Lock:
         return "".join(lines)
 
     @classmethod
-    def from_text(cls, text: str) -> Lock:
+    def from_text(cls, text: str) -> Pin:
         fields: dict[str, str] = {}
         paths: dict[str, str] = {}
         in_paths = False
@@ -63,20 +63,20 @@ class Lock:
                 continue
             key, sep, value = line.partition(":")
             if not sep or key not in ("format", "commit", "paths"):
-                raise FormatError(f"{LOCK_FILE} line {number}: expected format, commit or paths")
+                raise FormatError(f"{PIN_FILE} line {number}: expected format, commit or paths")
             in_paths = key == "paths"
             fields[key] = value.strip()
-        if fields.get("format") != str(LOCK_FORMAT):
+        if fields.get("format") != str(PIN_FORMAT):
             raise FormatError(
-                f"{LOCK_FILE} has format {fields.get('format') or 'none'}; "
-                f"this mlv reads format {LOCK_FORMAT}"
+                f"{PIN_FILE} has format {fields.get('format') or 'none'}; "
+                f"this mlv reads format {PIN_FORMAT}"
             )
         commit = fields.get("commit", "")
         if not _ID.fullmatch(commit):
-            raise FormatError(f"{LOCK_FILE} names no valid commit id")
+            raise FormatError(f"{PIN_FILE} names no valid commit id")
         for name, value in paths.items():
             if not _ID.fullmatch(value):
-                raise FormatError(f"{LOCK_FILE}: {name} has no valid id")
+                raise FormatError(f"{PIN_FILE}: {name} has no valid id")
         return cls(commit, paths)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,15 +88,15 @@ def _entry(text: str, number: int) -> tuple[str, str]:
         try:
             name, end = json.JSONDecoder().raw_decode(text)
         except ValueError:
-            raise FormatError(f"{LOCK_FILE} line {number}: a badly quoted path") from None
+            raise FormatError(f"{PIN_FILE} line {number}: a badly quoted path") from None
         rest = text[end:]
     else:
         name, sep, value = text.rpartition(": ")
         if not sep:
-            raise FormatError(f"{LOCK_FILE} line {number}: expected 'path: id'")
+            raise FormatError(f"{PIN_FILE} line {number}: expected 'path: id'")
         rest = ": " + value
     if not rest.startswith(": "):
-        raise FormatError(f"{LOCK_FILE} line {number}: expected 'path: id'")
+        raise FormatError(f"{PIN_FILE} line {number}: expected 'path: id'")
     return str(name), rest[2:].strip()
 
 
@@ -106,70 +106,70 @@ class Switcher(Protocol):
     def checkout(self, rev: str, *, force: bool = False) -> CheckoutResult: ...
 
 
-def lock_path(root: Path) -> Path:
-    return root / LOCK_FILE
+def pin_path(root: Path) -> Path:
+    return root / PIN_FILE
 
 
-def lock_for(objects: ObjectReader, revisions: RevisionResolver, rev: str = "HEAD") -> Lock:
-    """The lock that describes ``rev``: its id and the id of each top-level entry."""
+def pin_for(objects: ObjectReader, revisions: RevisionResolver, rev: str = "HEAD") -> Pin:
+    """The pin that describes ``rev``: its id and the id of each top-level entry."""
     commit_id = revisions.resolve(rev)
     tree = objects.tree(objects.read_commit(commit_id).tree)
-    return Lock(commit_id, {e.name: e.id for e in tree.entries})
+    return Pin(commit_id, {e.name: e.id for e in tree.entries})
 
 
-def read_lock(root: Path) -> Lock | None:
+def read_pin(root: Path) -> Pin | None:
     """The ``mlv.lock`` of the project at ``root``, or None when there is none."""
-    text = read_text_file(lock_path(root), "remove it and run 'mlv lock'")
+    text = read_text_file(pin_path(root), "remove it and run 'mlv lock'")
     if text is None:
         return None
-    return Lock.from_text(text)
+    return Pin.from_text(text)
 
 
-def write_lock(
+def write_pin(
     root: Path, *, objects: ObjectReader, revisions: RevisionResolver, refs: RefReader
 ) -> Path:
     """Write ``mlv.lock`` for HEAD (atomically, and only when it changes); return its path."""
     if refs.head().commit is None:
         raise InvalidArgumentError("nothing committed yet: run 'mlv commit' before 'mlv lock'")
-    path = TreeGate(root).full(LOCK_FILE)
+    path = TreeGate(root).full(PIN_FILE)
     if path.is_dir() and not path.is_symlink():
         raise InvalidArgumentError(
-            f"{LOCK_FILE} is a folder: move it away so mlv can write the file"
+            f"{PIN_FILE} is a folder: move it away so mlv can write the file"
         )
-    data = lock_for(objects, revisions).to_text().encode("utf-8")
+    data = pin_for(objects, revisions).to_text().encode("utf-8")
     try:
         # A symlink is replaced, never written through (os.replace renames over the link).
         unchanged = not path.is_symlink() and path.read_bytes() == data
     except FileNotFoundError:
         unchanged = False
     if not unchanged:
-        crash_point("lock.before-write")
+        crash_point("pin.before-write")
         atomic_write(path, data)
     return path
 
 
-def lock_is_current(
+def pin_is_current(
     root: Path, *, objects: ObjectReader, revisions: RevisionResolver, refs: RefReader
 ) -> bool:
     """Whether ``mlv.lock`` names HEAD and its paths.
 
-    With no lock file it is current only when there is nothing it should hold:
+    With no ``mlv.lock`` it is current only when there is nothing it should hold:
     no commit yet, or a project outside git that never wrote one.
     """
     from mlv.gitcode.gitrepo import find_git
 
     head = refs.head().commit
-    lock = read_lock(root)
-    if lock is None:
+    pin = read_pin(root)
+    if pin is None:
         return head is None or find_git(root) is None
-    return head is not None and lock == lock_for(objects, revisions)
+    return head is not None and pin == pin_for(objects, revisions)
 
 
-def keeps_lock(root: Path) -> bool:
-    """Whether ``mlv commit`` maintains the lock: inside git, or once one exists."""
+def keeps_pin(root: Path) -> bool:
+    """Whether ``mlv commit`` maintains ``mlv.lock``: inside git, or once one exists."""
     from mlv.gitcode.gitrepo import find_git
 
-    return lock_path(root).exists() or find_git(root) is not None
+    return pin_path(root).exists() or find_git(root) is not None
 
 
 @dataclass
@@ -189,7 +189,7 @@ def sync(
     *,
     objects: ObjectReader,
     refs: RefReader,
-    lock: protocols.Lock,
+    lock: Lock,
     switcher: Switcher,
     force: bool = False,
 ) -> SyncResult:
@@ -199,13 +199,13 @@ def sync(
     branch that does; otherwise it is detached at the commit. ``lock`` is the write
     lock, held throughout; ``switcher`` does the checkout.
     """
-    pin = read_lock(root)
+    pin = read_pin(root)
     if pin is None:
-        raise NotFoundError(f"no {LOCK_FILE} at {root}: write one with 'mlv lock'")
+        raise NotFoundError(f"no {PIN_FILE} at {root}: write one with 'mlv lock'")
     with lock:
         if not objects.has(pin.commit):
             raise NotFoundError(
-                f"{LOCK_FILE} names commit {pin.commit[:12]}, which this repository lacks"
+                f"{PIN_FILE} names commit {pin.commit[:12]}, which this repository lacks"
             )
         head = refs.head()
         branches = refs.list(HEADS)
