@@ -310,9 +310,9 @@ def test_without_unnamed_files_a_restore_goes_through_temporaries(
 ) -> None:
     # A file system (or an OS) without O_TMPFILE: every file deleted from a folder that
     # is still there takes a temporary's way.
-    import mlv.repo.checkout as checkout
+    import mlv.repo.checkout_plan as checkout_plan
 
-    monkeypatch.setattr(checkout, "_TMPFILE", 0)
+    monkeypatch.setattr(checkout_plan, "O_TMPFILE", 0)
     root = tmp_path / "repo"
     Repo.init(root).close()
     files = _many(3, 30)
