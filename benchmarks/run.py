@@ -1002,8 +1002,9 @@ def w5_rounds(results: Results) -> list[str]:
             if name in cells and (median := cells[name].median()) is not None
         ]
         lines.append(
-            f"W5 floor (one Python process creating and writing the same files, one open, "
-            f"write and close each): {floor_s:.2f} s; over the floor: {', '.join(ratios)}."
+            f"W5 floor (one Python process reading the content from one file, creating and "
+            f"writing the same files, one open, write and close each): {floor_s:.2f} s; "
+            f"over the floor: {', '.join(ratios)}."
         )
     return lines
 
