@@ -154,8 +154,8 @@ def reproduce(
     The error carries the report, complete up to the failure.
 
     The runs and code are read through ``objects``; the environment and the
-    reproduction are stored in ``store`` and listed in the reproductions notes
-    (``refs``, cached in ``records``) under ``lock``. ``target`` is named as
+    reproduction are stored in ``store``, and the reproduction is listed in the
+    reproductions notes (``refs``, cached in ``records``) under ``lock``. ``target`` is named as
     ``worktree`` names paths, and a ``workspace`` must lie outside its root.
     """
     reporter = reporter or _Silent()
