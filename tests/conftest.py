@@ -1,4 +1,5 @@
-"""Shared fixtures: the real ``mlv`` command in a subprocess, and small repositories for it."""
+"""Shared fixtures: the real ``mlv`` command in a subprocess, small repositories for it,
+and a real S3-API server (moto, on 127.0.0.1) for remote tests."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import write_files
+from s3server import DUMMY_KEYS, REGION, MotoServer
 
 AUTHOR_NAME = "Ada Tester"
 AUTHOR_EMAIL = "ada@example.com"
@@ -136,3 +140,33 @@ def commit_files() -> Callable[..., str]:
             return repo.commit(message, author=author, when=when)
 
     return commit
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A fresh, empty bucket on the session's moto server."""
+
+    endpoint: str
+    name: str
+    region: str
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """A moto S3 server on 127.0.0.1 for the whole session (one per xdist worker); moto
+    comes with the test extra, so its absence fails the tests rather than skipping them."""
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A new bucket, with dummy AWS keys (and no profile) in this test's environment."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DUMMY_KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    bucket = f"mlv-test-{uuid.uuid4().hex[:12]}"
+    s3_server.make_bucket(bucket)
+    return S3Bucket(s3_server.endpoint, bucket, REGION)

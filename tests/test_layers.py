@@ -85,6 +85,7 @@ def test_library_never_imports_ui_toolkits(package: str) -> None:
 # by the protocols of mlv.repo.protocols; only the function that joins a capability to
 # the core's extension points (its composition root) sees the whole core repository.
 CAPABILITIES = (
+    "remote",
     "gitcode",
     "runs",
     "tables",

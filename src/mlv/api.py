@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from mlv.model.runs import Reproduction, Run
     from mlv.model.tables import Profile
     from mlv.pipeline.repro import ReproReporter, ReproResult
+    from mlv.remote.config import Remotes, RemoteSpec
+    from mlv.remote.probe import ProbeReport
     from mlv.repo.diff import Change
     from mlv.repo.migrate import MigrateReport
     from mlv.repo.rebuild import RebuildReport
@@ -539,6 +541,72 @@ class Repo:
             switcher=core,
             force=force,
         )
+
+    # -- remotes ---------------------------------------------------------------------
+
+    def remotes(self) -> Remotes:
+        """The remotes ``.mlv/config.toml`` names (``[remote.NAME]``) and the default."""
+        from mlv.remote.config import load_remotes
+
+        return load_remotes(self.layout)
+
+    def add_remote(
+        self,
+        name: str,
+        url: str,
+        *,
+        default: bool = False,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        allow_http: bool = False,
+    ) -> RemoteSpec:
+        """Name a remote: a folder, ``file:///PATH`` or ``s3://BUCKET/PREFIX`` (with the
+        S3 settings given); the first one added, or one added with ``default``, is the
+        default remote."""
+        from mlv.remote.config import RemoteSpec, add_remote
+
+        spec = RemoteSpec(name, url, endpoint_url, region, profile, allow_http)
+        with self.write_lock:
+            add_remote(self.layout, spec, default=default)
+        return self.remotes().get(name)
+
+    def remove_remote(self, name: str) -> RemoteSpec:
+        """Forget remote ``name``; nothing on the remote is touched."""
+        from mlv.remote.config import remove_remote
+
+        with self.write_lock:
+            return remove_remote(self.layout, name)
+
+    def rename_remote(self, old: str, new: str) -> RemoteSpec:
+        from mlv.remote.config import rename_remote
+
+        with self.write_lock:
+            rename_remote(self.layout, old, new)
+        return self.remotes().get(new)
+
+    def set_remote_url(self, name: str, url: str) -> RemoteSpec:
+        from mlv.remote.config import set_remote_url
+
+        with self.write_lock:
+            set_remote_url(self.layout, name, url)
+        return self.remotes().get(name)
+
+    def set_default_remote(self, name: str) -> RemoteSpec:
+        from mlv.remote.config import set_default_remote
+
+        with self.write_lock:
+            set_default_remote(self.layout, name)
+        return self.remotes().get(name)
+
+    def test_remote(self, name: str | None = None) -> ProbeReport:
+        """List, write, read and delete a probe on a remote (the default one for None),
+        and check that it refuses a second create and a stale replace."""
+        from mlv.remote.connect import open_remote
+        from mlv.remote.probe import probe
+
+        spec = self.remotes().get(name)
+        return probe(open_remote(self.layout, spec), spec.name)
 
     # -- git hooks -------------------------------------------------------------------
 

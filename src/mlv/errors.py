@@ -182,3 +182,8 @@ class IndexDamagedError(FormatError):
 
 class DatabaseAccessError(MlvError):
     """``index.db`` cannot be read or written: a full disk, an I/O error, permissions."""
+
+
+class RemoteError(MlvError):
+    """A remote cannot be used: unreachable, refusing us, misconfigured, or not an mlv
+    remote. The message names the remote and says what to check."""

@@ -50,6 +50,7 @@ def _register() -> None:
         lineage,
         maintenance,
         pipeline,
+        remote,
         stats,
         tracking,
     )
@@ -59,6 +60,7 @@ def _register() -> None:
         history,
         stats,
         branching,
+        remote,
         gitcode,
         pipeline,
         lineage,

@@ -28,6 +28,8 @@ STACK = (
     "store",
     "model",
     "repo",
+    # Sharing: remotes and what moves objects and refs to and from them.
+    "remote",
     # Capabilities, each on those below it.
     "gitcode",
     "runs",

@@ -129,6 +129,18 @@ def _with_format(text: str, version: int) -> str:
     return f"{text.rstrip()}\n\n[core]\nformat = {version}\n"
 
 
+def read_settings(path: Path) -> tuple[str, dict[str, object]]:
+    """A settings file's text and what it parses to; any way it cannot be read is one
+    FormatError (for the modules that edit their own tables of it)."""
+    text = _read_text(path)
+    return text, _parse_toml(text, path)
+
+
+def parses_to(text: str, expected: dict[str, object]) -> bool:
+    """Whether ``text`` is TOML that reads as ``expected``: an edit is checked so."""
+    return _parses_to(text, expected)
+
+
 def _parses_to(text: str, expected: dict[str, object]) -> bool:
     try:
         return tomllib.loads(text) == expected

@@ -10,10 +10,13 @@ from mlv.core.crashpoints import crash_point
 from mlv.core.paths import temporary_name
 
 
-def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o666) -> None:
+    """Replace ``path`` with ``data`` whole or not at all; ``mode`` (less the umask) is
+    the new file's, from its first byte: a file of secrets is never readable by others."""
     tmp = path.with_name(temporary_name(path.name))
     try:
-        with open(tmp, "xb") as f:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        with open(os.open(tmp, flags, mode), "wb") as f:
             f.write(data)
             if fsync:
                 f.flush()

@@ -1,0 +1,235 @@
+"""A remote in a folder, local or mounted: one file per key, compare-and-swap by lock file.
+
+Every write goes to a temporary file beside its key, fsynced, then renamed (``put``,
+``replace``) or hard-linked (``create``) into place, so no reader sees half a file.
+``replace`` and ``delete`` hold ``<key>.lock``, created exclusively, while they compare
+and write. The token of a version is the BLAKE3 hash of its bytes.
+
+Nothing is reached through a symlink: every parent of a key is checked with ``lstat``,
+and a symlink found inside the remote makes it a damaged remote, never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlv.core.hashing import hash_bytes
+from mlv.core.paths import is_temporary_name, lstat_or_none, temporary_name
+from mlv.errors import RemoteError
+from mlv.remote.storage import LOCK_SUFFIX, check_key, check_prefix
+from mlv.repo.files import atomic_write
+
+# How long replace and delete wait for another writer's lock before giving up.
+LOCK_TIMEOUT_S = 5.0
+_LOCK_POLL_MAX_S = 0.1
+# What a file system without hard links (some SMB and FUSE mounts) answers os.link with.
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+class PathStorage:
+    """A remote in the folder ``root``, which must exist."""
+
+    def __init__(self, root: Path, *, lock_timeout: float = LOCK_TIMEOUT_S) -> None:
+        self.root = Path(root).absolute()
+        self.url = str(self.root)
+        self.lock_timeout = lock_timeout
+        try:
+            st = os.stat(self.root)  # the root itself may be a symlink: the user named it
+        except FileNotFoundError:
+            raise RemoteError(
+                f"remote folder {self.url} does not exist: create it (mkdir) or fix the path"
+            ) from None
+        except OSError as exc:
+            raise RemoteError(f"cannot open remote folder {self.url}: {exc.strerror}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise RemoteError(f"remote {self.url} is not a folder: name a folder to hold it")
+
+    def get(self, key: str) -> bytes | None:
+        with self._os_errors("read", key):
+            return self._read(self._path(key))
+
+    def get_with_token(self, key: str) -> tuple[bytes, str] | None:
+        data = self.get(key)
+        return None if data is None else (data, hash_bytes(data))
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._os_errors("write", key):
+            atomic_write(self._path(key, make_parents=True), data)
+
+    def create(self, key: str, data: bytes) -> str | None:
+        with self._os_errors("create", key):
+            path = self._path(key, make_parents=True)
+            tmp = path.with_name(temporary_name(path.name))
+            try:
+                _write_new(tmp, data)
+                try:
+                    # Unlike a rename, a link fails when the key exists: only one creator wins.
+                    os.link(tmp, path, follow_symlinks=False)
+                except FileExistsError:
+                    return None
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    return self._create_locked(path, data)
+                _sync_folder(path.parent)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            return hash_bytes(data)
+
+    def replace(self, key: str, data: bytes, token: str) -> str | None:
+        with self._os_errors("replace", key):
+            path = self._path(key)
+            if lstat_or_none(path.parent) is None:
+                return None  # the key is gone, and so is its folder: nothing to lock
+            with self._locked(path):
+                current = self._read(path)
+                if current is None or hash_bytes(current) != token:
+                    return None
+                atomic_write(path, data)
+            return hash_bytes(data)
+
+    def delete(self, key: str) -> None:
+        with self._os_errors("delete", key):
+            path = self._path(key)
+            if lstat_or_none(path.parent) is None:
+                return
+            # Under the lock, so that a replace in flight cannot bring the key back.
+            with self._locked(path), contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        folder = check_prefix(prefix)
+        with self._os_errors("list", folder or "the remote"):
+            start = self._path(folder) if folder else self.root
+            st = lstat_or_none(start)
+            if st is None or stat.S_ISREG(st.st_mode):
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                raise self._damaged(folder, "a symlink or special file")
+            pending = [folder]
+            while pending:
+                current = pending.pop()
+                with os.scandir(self.root / current) as entries:
+                    for entry in entries:
+                        rel = f"{current}/{entry.name}" if current else entry.name
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(rel)
+                        elif not entry.is_file(follow_symlinks=False):
+                            raise self._damaged(rel, "a symlink or special file")
+                        elif not _is_own_file(entry.name):
+                            yield rel, entry.stat(follow_symlinks=False).st_size
+
+    def _path(self, key: str, make_parents: bool = False) -> Path:
+        """The file of ``key``, after checking (or making) each folder above it."""
+        parts = check_key(key).split("/")
+        current = self.root
+        for depth, part in enumerate(parts[:-1], start=1):
+            current = current / part
+            st = lstat_or_none(current)
+            if st is None and make_parents:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(current)
+                # Checked after the mkdir too: something may have raced a symlink in.
+                st = os.lstat(current)
+            if st is None:
+                break  # nothing below a missing folder: reads find nothing
+            if not stat.S_ISDIR(st.st_mode):
+                what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a folder"
+                raise self._damaged("/".join(parts[:depth]), what)
+        return self.root / key
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._damaged(self._rel(path), "a symlink") from None
+            raise
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise self._damaged(self._rel(path), "not a file")
+            return f.read()
+
+    def _create_locked(self, path: Path, data: bytes) -> str | None:
+        """``create`` where hard links are not supported: every creator there comes here."""
+        with self._locked(path):
+            if lstat_or_none(path) is not None:
+                return None
+            atomic_write(path, data)
+        return hash_bytes(data)
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        lock = path.with_name(path.name + LOCK_SUFFIX)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.005
+        while True:
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                if time.monotonic() >= deadline:
+                    raise RemoteError(
+                        f"remote {self.url}: {self._rel(lock)} is held by another writer "
+                        f"(waited {self.lock_timeout:g} s); if no mlv is using this remote, "
+                        f"remove {lock} and try again"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, _LOCK_POLL_MAX_S)
+        try:
+            try:
+                # Who holds it, for whoever finds it left behind.
+                os.write(fd, f"{os.getpid()}\n".encode())
+            finally:
+                os.close(fd)
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+
+    @contextlib.contextmanager
+    def _os_errors(self, action: str, key: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            raise RemoteError(
+                f"remote {self.url}: cannot {action} {key}: {exc.strerror or exc}"
+            ) from None
+
+    def _damaged(self, rel: str, found: str) -> RemoteError:
+        return RemoteError(
+            f"remote {self.url} is damaged: {rel} is {found}, and mlv does not follow or "
+            "replace it; move it out of the remote folder and try again"
+        )
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def _is_own_file(name: str) -> bool:
+    """A file this backend writes beside a key, never a key: a temporary or a lock."""
+    return name.endswith(LOCK_SUFFIX) or is_temporary_name(name)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,270 @@
+"""A remote in an S3 bucket, or on any service that speaks the S3 API, through obstore.
+
+Compare-and-swap is S3's conditional write: ``create`` sends ``If-None-Match: *``,
+``replace`` sends ``If-Match: <etag>``, and a token is the object's ETag. Only this
+module imports obstore, and only when a remote command opens an ``s3://`` remote.
+
+Credentials are the keys in ``S3Settings`` when the caller has some for this remote;
+else they follow the AWS chain: the ``AWS_*`` environment variables (which obstore
+reads), then the static keys of a profile in the shared files ``~/.aws/credentials``
+and ``~/.aws/config`` (which obstore does not read, so this module does), then what
+obstore finds on its own (container or instance metadata, web identity).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+from obstore import exceptions as obx
+from obstore.store import S3Store
+
+from mlv.errors import RemoteError
+from mlv.remote.storage import S3Settings, check_key, check_prefix, key_problem
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config
+
+# Fewer and shorter retries than obstore's ten over three minutes: a mistyped endpoint
+# should fail in seconds, and a push or fetch can be run again.
+RETRIES = 4
+RETRY_TIMEOUT = timedelta(seconds=60)
+
+# S3 answers 409 to a conditional write while another one on the same key is in flight:
+# that writer may win, so this one has lost the race, as with a 412.
+_CONFLICT = "ConditionalRequestConflict"
+_NO_BUCKET = "NoSuchBucket"
+_ERRORS = (obx.BaseError, OSError)
+
+
+class S3Storage:
+    """A remote under ``prefix`` in ``bucket``."""
+
+    def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None) -> None:
+        settings = settings or S3Settings()
+        self.bucket, self.prefix = bucket, prefix
+        self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        config = _config(settings, self.url)
+        self.endpoint = config.get("endpoint")
+        if self.endpoint and self.endpoint.startswith("http://") and not settings.allow_http:
+            raise RemoteError(
+                f"remote {self.url}: the endpoint {self.endpoint} is plain HTTP: use https, "
+                "or allow HTTP for this remote if the service is on a trusted network"
+            )
+        try:
+            self._store = S3Store(
+                bucket,
+                prefix=prefix or None,
+                config=config,
+                client_options={"allow_http": settings.allow_http},
+                retry_config={"max_retries": RETRIES, "retry_timeout": RETRY_TIMEOUT},
+            )
+        except (*_ERRORS, ValueError) as exc:
+            raise RemoteError(f"cannot open remote {self.url}: {_cause(exc)}") from None
+
+    @classmethod
+    def from_url(cls, url: str, settings: S3Settings | None = None) -> S3Storage:
+        """The storage at ``s3://bucket/prefix``."""
+        parts = urlsplit(url)
+        prefix = parts.path.strip("/")
+        problem = None
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-_]{1,254}", parts.netloc):
+            problem = "it names no bucket, or not a valid bucket name"
+        elif parts.query or parts.fragment:
+            problem = "an s3:// URL holds no '?' or '#'"
+        elif prefix and key_problem(prefix) is not None:
+            problem = f"its prefix {prefix!r} {key_problem(prefix)}"
+        if problem is not None:
+            raise RemoteError(
+                f"cannot use {url!r} as a remote: {problem}; write s3://bucket/prefix"
+            )
+        return cls(parts.netloc, prefix, settings)
+
+    def get(self, key: str) -> bytes | None:
+        found = self.get_with_token(key)
+        return None if found is None else found[0]
+
+    def get_with_token(self, key: str) -> tuple[bytes, str] | None:
+        check_key(key)
+        try:
+            result = self._store.get(key)
+            data = bytes(result.bytes())
+        except FileNotFoundError as exc:
+            if _NO_BUCKET in str(exc):
+                self._fail("read", key, exc)
+            return None
+        except _ERRORS as exc:
+            self._fail("read", key, exc)
+        etag = result.meta["e_tag"]
+        if etag is None:
+            raise RemoteError(
+                f"remote {self.url}: the service sent no ETag for {key}; "
+                "mlv needs ETags and conditional writes to update refs safely"
+            )
+        return data, etag
+
+    def put(self, key: str, data: bytes) -> None:
+        check_key(key)
+        try:
+            self._store.put(key, data, use_multipart=False)
+        except _ERRORS as exc:
+            self._fail("write", key, exc)
+
+    def create(self, key: str, data: bytes) -> str | None:
+        return self._conditional_put("create", key, data, "create")
+
+    def replace(self, key: str, data: bytes, token: str) -> str | None:
+        return self._conditional_put("replace", key, data, {"e_tag": token})
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        try:
+            self._store.delete(key)
+        except FileNotFoundError as exc:
+            if _NO_BUCKET in str(exc):
+                self._fail("delete", key, exc)
+        except _ERRORS as exc:
+            self._fail("delete", key, exc)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        folder = check_prefix(prefix)
+        try:
+            for batch in self._store.list(folder or None):
+                for meta in batch:
+                    # Not mlv's (a console's folder marker, a stray upload): never a key.
+                    if key_problem(meta["path"]) is None:
+                        yield meta["path"], meta["size"]
+        except _ERRORS as exc:
+            self._fail("list", folder or "the remote", exc)
+
+    def _conditional_put(self, action: str, key: str, data: bytes, mode: Any) -> str | None:
+        check_key(key)
+        try:
+            result = self._store.put(key, data, mode=mode)
+        except (obx.AlreadyExistsError, obx.PreconditionError, FileNotFoundError) as exc:
+            # Precondition failed: the key exists (create), or changed or is gone (replace).
+            if _NO_BUCKET in str(exc):
+                self._fail(action, key, exc)
+            return None
+        except _ERRORS as exc:
+            if _CONFLICT in str(exc):
+                return None
+            self._fail(action, key, exc)
+        if result["e_tag"] is None:
+            raise RemoteError(f"remote {self.url}: the service sent no ETag for {key}")
+        return result["e_tag"]
+
+    def _fail(self, action: str, key: str, exc: BaseException) -> NoReturn:
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        hint = ""
+        if isinstance(exc, obx.PermissionDeniedError | obx.UnauthenticatedError):
+            hint = "; check the AWS credentials and the bucket's permissions"
+        raise RemoteError(
+            f"remote {self.url}{where}: cannot {action} {key}: {_cause(exc)}{hint}"
+        ) from None
+
+
+def _cause(exc: BaseException) -> str:
+    """One line out of obstore's message, which holds a whole debug dump."""
+    text = str(exc)
+    code = re.search(r"<Code>([^<]*)</Code>", text)
+    if code:
+        message = re.search(r"<Message>([^<]*)</Message>", text)
+        return f"{code[1]}: {message[1]}" if message else code[1]
+    # An OS error deep in the chain ("Connection refused") says more than the summary.
+    os_message = re.findall(r'message: "([^"]*)"', text)
+    if os_message:
+        return os_message[-1]
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]
+
+
+def _config(settings: S3Settings, url: str) -> S3Config:
+    config: S3Config = {}
+    if settings.access_key_id:
+        # Keys the caller holds for this remote: neither a profile nor the environment counts.
+        profile: dict[str, str] = {}
+        keys = {
+            "access_key_id": settings.access_key_id,
+            "secret_access_key": settings.secret_access_key,
+            "session_token": settings.session_token,
+        }
+    else:
+        profile = _profile(settings, url)
+        keys = {
+            "access_key_id": profile.get("aws_access_key_id"),
+            "secret_access_key": profile.get("aws_secret_access_key"),
+            "session_token": profile.get("aws_session_token"),
+        }
+    for name, value in keys.items():
+        if value:
+            config[name] = value  # type: ignore[literal-required]
+    region = settings.region
+    if region is None and not _environment_region():
+        region = profile.get("region")
+    if region:
+        config["region"] = region
+    endpoint = settings.endpoint_url or profile.get("endpoint_url")
+    if endpoint:
+        config["endpoint"] = endpoint
+    return config
+
+
+def _environment_region() -> str | None:
+    """The region the environment names, which obstore reads and a profile's must not hide."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def _profile(settings: S3Settings, url: str) -> dict[str, str]:
+    """The settings of the AWS profile in use from the shared files; {} when none is.
+
+    The named profile when there is one (``settings.profile``, else ``AWS_PROFILE``);
+    else ``default``, unless the environment already holds keys.
+    """
+    name = settings.profile or os.environ.get("AWS_PROFILE")
+    if name is None and os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {}
+    home = Path.home() / ".aws"
+    files = (
+        (Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or home / "credentials"), False),
+        (Path(os.environ.get("AWS_CONFIG_FILE") or home / "config"), True),
+    )
+    found: dict[str, str] = {}
+    seen = False
+    for path, is_config in files:
+        section = _section(path, name or "default", is_config, url)
+        if section is not None:
+            seen = True
+            # The credentials file wins over the config file, as in the AWS CLI.
+            found = {**section, **found}
+    if name is not None and not seen:
+        raise RemoteError(
+            f"remote {url}: the AWS profile {name!r} is in neither {files[0][0]} "
+            f"nor {files[1][0]}; add it there or name another profile"
+        )
+    if name is not None and "aws_access_key_id" not in found:
+        raise RemoteError(
+            f"remote {url}: the AWS profile {name!r} holds no aws_access_key_id; mlv reads "
+            "only static keys from a profile: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (for example with 'aws configure export-credentials')"
+        )
+    return found
+
+
+def _section(path: Path, name: str, is_config: bool, url: str) -> dict[str, str] | None:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        if not parser.read(path, encoding="utf-8"):
+            return None
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise RemoteError(f"remote {url}: cannot read {path}: {first}") from None
+    # ~/.aws/config names a profile "[profile NAME]", except the default one.
+    header = f"profile {name}" if is_config and name != "default" else name
+    return dict(parser[header]) if parser.has_section(header) else None

@@ -1,0 +1,481 @@
+"""The remote storage contract, run against a folder and a real S3-API server (moto).
+
+Then what only one backend has: a folder's symlinks, locks and temporaries; an S3
+endpoint that is down, a bucket that is missing, a profile in the shared AWS files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import S3Bucket
+from mlv.core.paths import temporary_name
+from mlv.errors import RemoteError
+from mlv.remote.pathstore import PathStorage
+from mlv.remote.storage import S3Settings, Storage, open_storage
+from s3server import _free_port
+
+PREFIX = "team/project"
+
+
+def _s3_settings(bucket: S3Bucket, **changes: object) -> S3Settings:
+    values: dict = {"endpoint_url": bucket.endpoint, "region": bucket.region, "allow_http": True}
+    return S3Settings(**{**values, **changes})
+
+
+@pytest.fixture(params=["path", "s3"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    if request.param == "path":
+        root = tmp_path / "remote"
+        root.mkdir()
+        return PathStorage(root, lock_timeout=2.0)
+    from mlv.remote.s3store import S3Storage
+
+    bucket: S3Bucket = request.getfixturevalue("s3_bucket")
+    return S3Storage(bucket.name, PREFIX, _s3_settings(bucket))
+
+
+def _keys(storage: Storage, prefix: str = "") -> dict[str, int]:
+    return dict(storage.list(prefix))
+
+
+def _one_line(error: pytest.ExceptionInfo[RemoteError]) -> str:
+    message = str(error.value)
+    assert "\n" not in message, message
+    assert error.value.exit_code == 2
+    return message
+
+
+# -- the contract, on every backend ------------------------------------------------------
+
+
+def test_round_trip(storage: Storage) -> None:
+    storage.put("packs/ab12.pack", b"\x00pack\xff" * 1000)
+    storage.put("empty", b"")
+    assert storage.get("packs/ab12.pack") == b"\x00pack\xff" * 1000
+    assert storage.get("empty") == b""
+    storage.put("packs/ab12.pack", b"again")
+    found = storage.get_with_token("packs/ab12.pack")
+    assert found is not None and found[0] == b"again" and found[1]
+
+
+def test_absent_keys(storage: Storage) -> None:
+    assert storage.get("refs/heads/main") is None
+    assert storage.get_with_token("refs/heads/main") is None
+    storage.delete("refs/heads/main")
+    assert _keys(storage) == {}
+    assert _keys(storage, "refs") == {}
+
+
+def test_create_only_once(storage: Storage) -> None:
+    token = storage.create("refs/heads/main", b"first")
+    assert token is not None
+    assert storage.create("refs/heads/main", b"second") is None
+    assert storage.get_with_token("refs/heads/main") == (b"first", token)
+
+
+def test_replace_needs_the_current_token(storage: Storage) -> None:
+    old = storage.create("refs/heads/main", b"one")
+    assert old is not None
+    new = storage.replace("refs/heads/main", b"two", old)
+    assert new is not None and new != old
+    assert storage.get_with_token("refs/heads/main") == (b"two", new)
+    assert storage.replace("refs/heads/main", b"three", old) is None
+    assert storage.get("refs/heads/main") == b"two"
+
+
+def test_replace_of_an_absent_key_fails(storage: Storage) -> None:
+    token = storage.create("refs/heads/main", b"one")
+    assert token is not None
+    storage.delete("refs/heads/main")
+    assert storage.replace("refs/heads/main", b"two", token) is None
+    assert storage.replace("refs/tags/never", b"two", token) is None
+    assert storage.get("refs/heads/main") is None
+    assert storage.get("refs/tags/never") is None
+
+
+def test_delete(storage: Storage) -> None:
+    storage.put("packs/a.pack", b"a")
+    storage.create("refs/heads/main", b"m")
+    storage.delete("packs/a.pack")
+    storage.delete("refs/heads/main")
+    assert storage.get("packs/a.pack") is None
+    assert storage.get("refs/heads/main") is None
+    assert _keys(storage) == {}
+
+
+def test_list_by_folder(storage: Storage) -> None:
+    for key, data in {
+        "refs/heads/main": b"1",
+        "refs/heads/dev": b"22",
+        "refs/tags/v1": b"333",
+        "packs/ab.pack": b"4444",
+        "HEAD": b"",
+    }.items():
+        storage.put(key, data)
+    assert _keys(storage) == {
+        "refs/heads/main": 1,
+        "refs/heads/dev": 2,
+        "refs/tags/v1": 3,
+        "packs/ab.pack": 4,
+        "HEAD": 0,
+    }
+    assert _keys(storage, "refs") == {"refs/heads/main": 1, "refs/heads/dev": 2, "refs/tags/v1": 3}
+    assert _keys(storage, "refs/") == _keys(storage, "refs")
+    assert _keys(storage, "refs/heads") == {"refs/heads/main": 1, "refs/heads/dev": 2}
+    # A prefix is a folder, never the start of a name.
+    assert _keys(storage, "ref") == {}
+    assert _keys(storage, "packs/ab.pack") == {}
+
+
+BAD_KEYS = [
+    "",
+    "/refs/heads/main",
+    "refs//main",
+    "refs/heads/",
+    "refs/./main",
+    "refs/../main",
+    "..",
+    "refs\\main",
+    "refs/ma\x00in",
+    "refs/heads/main.lock",
+    "packs/" + temporary_name("a.pack"),
+]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_keys_are_refused(storage: Storage, key: str) -> None:
+    calls = [
+        lambda: storage.get(key),
+        lambda: storage.get_with_token(key),
+        lambda: storage.put(key, b"x"),
+        lambda: storage.create(key, b"x"),
+        lambda: storage.replace(key, b"x", "token"),
+        lambda: storage.delete(key),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="bad remote key"):
+            call()
+    if key not in ("", "refs/heads/"):  # as prefixes, the whole remote and a folder
+        with pytest.raises(ValueError, match="bad remote key"):
+            list(storage.list(key))
+    assert _keys(storage) == {}
+
+
+_KEYS = st.sampled_from(["refs/heads/main", "refs/heads/dev", "refs/tags/v1", "HEAD"])
+_OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), _KEYS, st.binary(max_size=20)),
+        st.tuples(st.just("replace"), _KEYS, st.binary(max_size=20)),
+        st.tuples(st.just("replace-stale"), _KEYS, st.binary(max_size=20)),
+        st.tuples(st.just("delete"), _KEYS, st.just(b"")),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(operations=_OPERATIONS)
+def test_any_sequence_of_writes_matches_a_dict(
+    storage: Storage, operations: list[tuple[str, str, bytes]]
+) -> None:
+    for key, _ in list(storage.list("")):
+        storage.delete(key)
+    model: dict[str, bytes] = {}
+    # Tokens of versions since replaced by other bytes: never good again.
+    stale: dict[str, str] = {}
+    for operation, key, data in operations:
+        if operation == "create":
+            token = storage.create(key, data)
+            assert (token is None) == (key in model)
+            model.setdefault(key, data)
+        elif operation == "replace":
+            found = storage.get_with_token(key)
+            assert (found is None) == (key not in model)
+            token = storage.replace(key, data, found[1] if found else "no-such-token")
+            assert (token is None) == (found is None)
+            if found is not None:
+                if found[0] != data:
+                    stale[key] = found[1]
+                model[key] = data
+        elif operation == "replace-stale":
+            current = storage.get(key)
+            if key in stale and current is not None and current != data:
+                assert storage.replace(key, data, stale[key]) is None
+        else:
+            storage.delete(key)
+            model.pop(key, None)
+        assert {k: storage.get(k) for k in model} == model
+    assert _keys(storage) == {key: len(data) for key, data in model.items()}
+
+
+def _race(count: int, attempt: object) -> list[str | None]:
+    barrier = threading.Barrier(count)
+    results: list[str | None] = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = attempt(i)  # type: ignore[operator]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_racing_replaces_have_one_winner(storage: Storage) -> None:
+    token = storage.create("refs/heads/main", b"base")
+    assert token is not None
+    results = _race(8, lambda i: storage.replace("refs/heads/main", f"writer {i}".encode(), token))
+    winners = [i for i, result in enumerate(results) if result is not None]
+    assert len(winners) == 1, results
+    assert storage.get_with_token("refs/heads/main") == (
+        f"writer {winners[0]}".encode(),
+        results[winners[0]],
+    )
+
+
+def test_racing_creates_have_one_winner(storage: Storage) -> None:
+    results = _race(8, lambda i: storage.create("refs/heads/new", f"writer {i}".encode()))
+    winners = [i for i, result in enumerate(results) if result is not None]
+    assert len(winners) == 1, results
+    assert storage.get("refs/heads/new") == f"writer {winners[0]}".encode()
+
+
+# -- a folder ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "remote"
+    root.mkdir()
+    return root
+
+
+def test_a_symlinked_folder_inside_the_remote_is_refused(folder: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "heads").mkdir(parents=True)
+    (elsewhere / "heads" / "main").write_bytes(b"outside")
+    (folder / "refs").symlink_to(elsewhere)
+    storage = PathStorage(folder)
+    for call in (
+        lambda: storage.get("refs/heads/main"),
+        lambda: storage.put("refs/heads/main", b"x"),
+        lambda: storage.create("refs/heads/other", b"x"),
+        lambda: storage.delete("refs/heads/main"),
+        lambda: list(storage.list("")),
+        lambda: list(storage.list("refs")),
+    ):
+        with pytest.raises(RemoteError, match="damaged: refs is a symlink") as error:
+            call()
+        _one_line(error)
+    assert (elsewhere / "heads" / "main").read_bytes() == b"outside"
+    assert sorted(p.name for p in (elsewhere / "heads").iterdir()) == ["main"]
+
+
+def test_a_symlinked_key_is_refused(folder: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_bytes(b"secret")
+    (folder / "HEAD").symlink_to(tmp_path / "secret")
+    storage = PathStorage(folder)
+    with pytest.raises(RemoteError, match="damaged: HEAD is a symlink"):
+        storage.get("HEAD")
+    with pytest.raises(RemoteError, match="damaged"):
+        storage.replace("HEAD", b"x", "token")
+    assert (tmp_path / "secret").read_bytes() == b"secret"
+
+
+def test_a_stale_lock_stops_replace_after_the_wait(folder: Path) -> None:
+    storage = PathStorage(folder, lock_timeout=0.3)
+    token = storage.create("refs/heads/main", b"one")
+    assert token is not None
+    lock = folder / "refs" / "heads" / "main.lock"
+    lock.write_text("12345\n")
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as error:
+        storage.replace("refs/heads/main", b"two", token)
+    assert 0.3 <= time.monotonic() - started < 3
+    message = _one_line(error)
+    assert str(lock) in message and "remove" in message and "no mlv" in message
+    assert storage.get("refs/heads/main") == b"one"
+    assert lock.exists(), "another writer's lock is never taken away"
+    lock.unlink()
+    assert storage.replace("refs/heads/main", b"two", token) is not None
+    assert not lock.exists()
+
+
+def test_locks_and_temporaries_are_not_keys(folder: Path) -> None:
+    storage = PathStorage(folder)
+    storage.put("refs/heads/main", b"m")
+    (folder / "refs" / "heads" / "main.lock").write_text("1\n")
+    (folder / "refs" / "heads" / temporary_name("main")).write_bytes(b"half")
+    assert _keys(storage) == {"refs/heads/main": 1}
+
+
+def test_a_killed_writers_temporary_is_not_listed(folder: Path) -> None:
+    # The crash point sits between fsync and rename in every atomic write: SIGKILL there.
+    code = (
+        "import sys; from pathlib import Path; from mlv.remote.pathstore import PathStorage; "
+        "PathStorage(Path(sys.argv[1])).put('packs/ab.pack', b'half of a pack')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(folder)],
+        env={**os.environ, "MLV_CRASH_POINT": "file.before-rename"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert [p.name for p in (folder / "packs").iterdir()] != []  # the temporary is left
+    storage = PathStorage(folder)
+    assert _keys(storage) == {}
+    assert storage.get("packs/ab.pack") is None
+
+
+def test_a_missing_or_file_root_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(RemoteError, match="does not exist: create it") as error:
+        PathStorage(tmp_path / "nowhere")
+    _one_line(error)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RemoteError, match="is not a folder") as error:
+        open_storage(str(tmp_path / "file"))
+    _one_line(error)
+
+
+# -- open_storage --------------------------------------------------------------------
+
+
+def test_open_storage_takes_paths_and_file_urls(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(folder.parent)
+    for url in (str(folder), "remote", "./remote", folder.as_uri(), f"file://localhost{folder}"):
+        storage = open_storage(url)
+        assert isinstance(storage, PathStorage), url
+        assert storage.url == str(folder)
+    open_storage("remote").put("HEAD", b"h")
+    assert open_storage(folder.as_uri()).get("HEAD") == b"h"
+
+
+def test_open_storage_takes_s3_urls(s3_bucket: S3Bucket) -> None:
+    from mlv.remote.s3store import S3Storage
+
+    storage = open_storage(f"s3://{s3_bucket.name}/{PREFIX}/", _s3_settings(s3_bucket))
+    assert isinstance(storage, S3Storage)
+    assert storage.url == f"s3://{s3_bucket.name}/{PREFIX}"
+    storage.put("HEAD", b"h")
+    whole = open_storage(f"s3://{s3_bucket.name}", _s3_settings(s3_bucket))
+    assert whole.url == f"s3://{s3_bucket.name}"
+    assert _keys(whole) == {f"{PREFIX}/HEAD": 1}
+
+
+@pytest.mark.parametrize(
+    "url", ["gs://bucket/x", "http://example.com/remote", "https://x/y", "", "  "]
+)
+def test_open_storage_refuses_other_urls(url: str) -> None:
+    with pytest.raises(RemoteError, match="s3://bucket/prefix") as error:
+        open_storage(url)
+    _one_line(error)
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://", "s3:///prefix", "s3://Bad_Bucket!/x", "s3://bucket/a/../b", "s3://b/x?v=1"]
+)
+def test_open_storage_refuses_bad_s3_urls(url: str) -> None:
+    with pytest.raises(RemoteError, match="write s3://bucket/prefix") as error:
+        open_storage(url)
+    _one_line(error)
+
+
+def test_importing_storage_does_not_import_obstore() -> None:
+    code = "import sys, mlv.remote.storage; print('obstore' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- S3 errors and credentials -------------------------------------------------------
+
+
+def test_an_endpoint_nobody_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    endpoint = f"http://127.0.0.1:{_free_port()}"
+    storage = open_storage(
+        "s3://bucket/prefix", S3Settings(endpoint_url=endpoint, region="us-east-1", allow_http=True)
+    )
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as error:
+        storage.get("HEAD")
+    assert time.monotonic() - started < 20
+    message = _one_line(error)
+    assert "s3://bucket/prefix" in message and endpoint in message
+    assert "Connection refused" in message
+
+
+def test_a_missing_bucket(s3_bucket: S3Bucket) -> None:
+    storage = open_storage("s3://no-such-bucket/x", _s3_settings(s3_bucket))
+    for call in (
+        lambda: storage.get("HEAD"),
+        lambda: storage.put("HEAD", b"x"),
+        lambda: storage.create("HEAD", b"x"),
+        lambda: storage.replace("HEAD", b"x", '"etag"'),
+        lambda: list(storage.list("")),
+    ):
+        with pytest.raises(RemoteError, match="NoSuchBucket") as error:
+            call()
+        assert "s3://no-such-bucket/x" in _one_line(error)
+
+
+def test_plain_http_needs_allow_http(s3_bucket: S3Bucket) -> None:
+    with pytest.raises(RemoteError, match="plain HTTP") as error:
+        open_storage(f"s3://{s3_bucket.name}", _s3_settings(s3_bucket, allow_http=False))
+    _one_line(error)
+
+
+def test_a_profile_from_the_shared_files(
+    s3_bucket: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[team]\naws_access_key_id = team-key\naws_secret_access_key = s\n")
+    config = tmp_path / "config"
+    config.write_text(f"[profile team]\nregion = {s3_bucket.region}\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    storage = open_storage(
+        f"s3://{s3_bucket.name}/p", _s3_settings(s3_bucket, profile="team", region=None)
+    )
+    assert storage.create("HEAD", b"h") is not None
+    assert storage.get("HEAD") == b"h"
+    # moto takes any key: what proves the profile's were sent is the store's own config.
+    assert storage._store.config["access_key_id"] == "team-key"  # type: ignore[attr-defined]
+    assert storage._store.config["region"] == s3_bucket.region  # type: ignore[attr-defined]
+    with pytest.raises(RemoteError, match="profile 'other' is in neither") as error:
+        open_storage(f"s3://{s3_bucket.name}/p", _s3_settings(s3_bucket, profile="other"))
+    _one_line(error)
+
+
+def test_keys_in_the_settings_win_and_stay_out_of_sight(
+    s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nowhere")  # would fail if it were read
+    settings = _s3_settings(s3_bucket, access_key_id="given-key", secret_access_key="hidden")
+    storage = open_storage(f"s3://{s3_bucket.name}/p", settings)
+    storage.put("HEAD", b"h")
+    assert storage.get("HEAD") == b"h"
+    assert storage._store.config["access_key_id"] == "given-key"  # type: ignore[attr-defined]
+    assert "hidden" not in repr(settings) and "given-key" not in repr(settings)
