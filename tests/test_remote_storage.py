@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,14 @@ from conftest import S3Bucket
 from mlv.core.paths import temporary_name
 from mlv.errors import RemoteError
 from mlv.remote.pathstore import PathStorage
-from mlv.remote.storage import S3Settings, Storage, open_storage
+from mlv.remote.storage import (
+    S3Settings,
+    Storage,
+    check_endpoint_url,
+    file_url_path,
+    open_storage,
+    parse_s3_url,
+)
 from s3server import _free_port
 
 PREFIX = "team/project"
@@ -148,7 +156,8 @@ BAD_KEYS = [
     "refs\\main",
     "refs/ma\x00in",
     "refs/heads/main.lock",
-    "packs/" + temporary_name("a.pack"),
+    # A fixed token: xdist's workers must collect the same test ids.
+    "packs/.a.pack.mlv-0123456789ab.tmp",
 ]
 
 
@@ -212,8 +221,10 @@ def test_any_sequence_of_writes_matches_a_dict(
                     stale[key] = found[1]
                 model[key] = data
         elif operation == "replace-stale":
-            current = storage.get(key)
-            if key in stale and current is not None and current != data:
+            found = storage.get_with_token(key)
+            # A token is a hash of the content (an ETag is one on S3): a key holding
+            # again the bytes of a replaced version has that version's token again.
+            if key in stale and found is not None and found[1] != stale[key]:
                 assert storage.replace(key, data, stale[key]) is None
         else:
             storage.delete(key)
@@ -286,6 +297,81 @@ def test_a_symlinked_folder_inside_the_remote_is_refused(folder: Path, tmp_path:
         _one_line(error)
     assert (elsewhere / "heads" / "main").read_bytes() == b"outside"
     assert sorted(p.name for p in (elsewhere / "heads").iterdir()) == ["main"]
+
+
+def test_a_symlinked_root_is_followed(folder: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    storage = PathStorage(link)
+    assert storage.url == str(link)
+    assert _keys(storage) == {}
+    storage.put("packs/a.pack", b"a")
+    assert storage.create("refs/heads/main", b"m") is not None
+    assert _keys(storage) == {"packs/a.pack": 1, "refs/heads/main": 1}
+    assert _keys(storage, "refs") == {"refs/heads/main": 1}
+    assert storage.get("packs/a.pack") == b"a"
+    storage.delete("packs/a.pack")
+    assert (folder / "refs" / "heads" / "main").read_bytes() == b"m"
+    assert open_storage(str(link)).get("refs/heads/main") == b"m"
+    # Only the root: a symlink inside it is refused still.
+    (folder / "packs").symlink_to(tmp_path)
+    with pytest.raises(RemoteError, match="damaged: packs is a symlink"):
+        list(storage.list(""))
+
+
+def test_delete_removes_the_folders_it_empties(folder: Path) -> None:
+    storage = PathStorage(folder)
+    storage.put("tmp/probe-1234/data", b"x")
+    storage.put("refs/heads/main", b"m")
+    storage.put("refs/tags/v1", b"t")
+    storage.delete("tmp/probe-1234/data")
+    assert sorted(p.name for p in folder.iterdir()) == ["refs"]
+    storage.delete("refs/tags/v1")
+    assert sorted(p.name for p in (folder / "refs").iterdir()) == ["heads"]
+    storage.delete("refs/heads/main")
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    storage.put("HEAD", b"h")
+    storage.delete("HEAD")
+    assert folder.is_dir()
+    # A folder holding anything (a lock, a temporary) stays.
+    storage.put("refs/heads/main", b"m")
+    (folder / "refs" / "heads" / "dev.lock").write_text("1\n")
+    storage.delete("refs/heads/main")
+    assert sorted(p.name for p in (folder / "refs" / "heads").iterdir()) == ["dev.lock"]
+    # Writes after a delete make the folders again.
+    (folder / "refs" / "heads" / "dev.lock").unlink()
+    assert storage.create("refs/heads/main", b"again") is not None
+    assert storage.get("refs/heads/main") == b"again"
+
+
+def test_delete_does_not_follow_a_symlinked_folder(folder: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "empty").mkdir(parents=True)
+    storage = PathStorage(folder)
+    storage.put("a/b", b"x")
+    storage.delete("a/b")
+    (folder / "a").symlink_to(elsewhere)
+    with pytest.raises(RemoteError, match="damaged: a is a symlink"):
+        storage.delete("a/empty/key")
+    assert (elsewhere / "empty").is_dir()
+
+
+def test_writes_racing_deletes_of_the_same_folder(folder: Path) -> None:
+    storage = PathStorage(folder, lock_timeout=10.0)
+
+    def attempt(i: int) -> str | None:
+        key = f"refs/heads/b{i}"
+        for _ in range(20):
+            if i % 2:
+                storage.put(key, b"x")
+            else:
+                assert storage.create(key, b"x") is not None
+            assert storage.get(key) == b"x"
+            storage.delete(key)
+        return "done"
+
+    assert _race(6, attempt) == ["done"] * 6
+    assert _keys(storage) == {}
 
 
 def test_a_symlinked_key_is_refused(folder: Path, tmp_path: Path) -> None:
@@ -391,13 +477,200 @@ def test_open_storage_refuses_other_urls(url: str) -> None:
     _one_line(error)
 
 
-@pytest.mark.parametrize(
-    "url", ["s3://", "s3:///prefix", "s3://Bad_Bucket!/x", "s3://bucket/a/../b", "s3://b/x?v=1"]
-)
+BAD_S3_URLS = [
+    "s3://",
+    "s3:///prefix",
+    "s3://Bad_Bucket!/x",
+    "s3://Bucket/x",
+    "s3://bucket/a/../b",
+    "s3://b/x?v=1",
+    "s3://bkt/x?",
+    "s3://bkt/x#frag",
+    "s3://bkt//a",
+    "s3://bkt/a//b",
+    "s3://bkt/a/./b",
+    "s3://bkt:9000/a",
+    "s3://KEY:SECRET@bucket/x",
+    "s3://SECRET@bucket",
+]
+
+
+@pytest.mark.parametrize("url", BAD_S3_URLS)
 def test_open_storage_refuses_bad_s3_urls(url: str) -> None:
-    with pytest.raises(RemoteError, match="write s3://bucket/prefix") as error:
-        open_storage(url)
+    for call in (lambda: open_storage(url), lambda: parse_s3_url(url)):
+        with pytest.raises(RemoteError, match="write s3://bucket/prefix") as error:
+            call()
+        assert "SECRET" not in _one_line(error)
+
+
+def test_parse_s3_url() -> None:
+    assert parse_s3_url("s3://bkt") == ("bkt", "")
+    assert parse_s3_url("s3://bkt/") == ("bkt", "")
+    assert parse_s3_url("s3://my.bkt-1/team/project/") == ("my.bkt-1", "team/project")
+    assert parse_s3_url("S3://bkt/p") == ("bkt", "p")
+    with pytest.raises(RemoteError, match=r"config\.local\.toml") as error:
+        parse_s3_url("s3://KEY:SECRET@bucket/x")
+    message = _one_line(error)
+    assert "KEY" not in message and "SECRET" not in message and "credentials" in message
+    with pytest.raises(RemoteError, match="empty part"):
+        parse_s3_url("s3://bkt//a")
+    with pytest.raises(RemoteError):
+        parse_s3_url("/a/folder")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:9000",
+        "https://s3.example.com",
+        "https://s3.example.com/",
+        "https://minio.internal:9443/s3/path",
+        "http://127.0.0.1:5000",
+        "http://[::1]:9000",
+        "http://minio_1:9000",
+    ],
+)
+def test_good_endpoint_urls(url: str) -> None:
+    assert check_endpoint_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "notaurl",
+        "localhost:9000",
+        "ftp://example.com",
+        "s3://bucket",
+        "http://",
+        "http:///path",
+        "http://host:",
+        "http://host:0",
+        "http://host:99999",
+        "http://host:port",
+        "http://ho st",
+        "http://host/a b",
+        "http://host?x=1",
+        "http://host/?",
+        "http://host#frag",
+        "http://KEY:SECRET@host",
+        "https://SECRET@host:9000",
+    ],
+)
+def test_bad_endpoint_urls(url: str) -> None:
+    with pytest.raises(RemoteError, match="S3 endpoint") as error:
+        check_endpoint_url(url)
+    message = _one_line(error)
+    assert "SECRET" not in message
+    assert "http(s)://host[:port][/path]" in message
+    if "@" in url:
+        assert "config.local.toml" in message
+
+
+def test_a_bad_endpoint_is_refused_when_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from mlv.remote.s3store import S3Storage
+
+    with pytest.raises(RemoteError, match="'notaurl'") as error:
+        S3Storage("bucket", "p", S3Settings(endpoint_url="notaurl", region="us-east-1"))
     _one_line(error)
+    with pytest.raises(RemoteError, match="S3 endpoint") as error:
+        open_storage("s3://bucket/p", S3Settings(endpoint_url="http://k:s@h", allow_http=True))
+    _one_line(error)
+
+
+def test_a_panic_in_obstore_is_a_remote_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past the URL check, obstore panics inside the request: a BaseException.
+    from mlv.remote import s3store
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(s3store, "check_endpoint_url", lambda url: url)
+    storage = s3store.S3Storage(
+        "bucket", "p", S3Settings(endpoint_url="notaurl", region="us-east-1", allow_http=True)
+    )
+    for call in (
+        lambda: storage.get("HEAD"),
+        lambda: storage.put("HEAD", b"x"),
+        lambda: storage.create("HEAD", b"x"),
+        lambda: storage.replace("HEAD", b"x", '"etag"'),
+        lambda: storage.delete("HEAD"),
+        lambda: list(storage.list("")),
+    ):
+        with pytest.raises(RemoteError, match="notaurl") as error:
+            call()
+        assert "check the endpoint URL" in _one_line(error)
+
+
+class PanicException(BaseException):
+    """Stands for pyo3's, which is matched by its name."""
+
+
+class _Raising:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __getattr__(self, name: str) -> object:
+        def call(*args: object, **kwargs: object) -> object:
+            raise self.exc
+
+        return call
+
+
+def test_only_panics_become_remote_errors(s3_bucket: S3Bucket) -> None:
+    from mlv.remote.s3store import S3Storage
+
+    storage = S3Storage(s3_bucket.name, "p", _s3_settings(s3_bucket))
+    storage._store = _Raising(PanicException("boom"))  # type: ignore[assignment]
+    with pytest.raises(RemoteError, match="boom") as error:
+        storage.get("HEAD")
+    assert s3_bucket.endpoint in _one_line(error)
+    for exc in (KeyboardInterrupt(), SystemExit(3), GeneratorExit(), TypeError("bug")):
+        storage._store = _Raising(exc)  # type: ignore[assignment]
+        for call in (
+            lambda: storage.get("HEAD"),
+            lambda: storage.put("HEAD", b"x"),
+            lambda: storage.create("HEAD", b"x"),
+            lambda: storage.delete("HEAD"),
+            lambda: list(storage.list("")),
+        ):
+            with pytest.raises(type(exc)):
+                call()
+
+
+def test_a_listing_closed_early_is_not_an_error(storage: Storage) -> None:
+    storage.put("a", b"1")
+    storage.put("b", b"2")
+    listing = storage.list("")
+    next(listing)
+    assert isinstance(listing, Generator)
+    listing.close()  # GeneratorExit at the yield: passed through, not a RemoteError
+
+
+# -- file:// URLs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tail", ["#b", "?x=1", "?", "#"])
+def test_a_file_url_with_a_query_or_fragment_is_refused(folder: Path, tail: str) -> None:
+    (folder / "a").mkdir()
+    url = (folder / "a").as_uri() + tail
+    for call in (lambda: open_storage(url), lambda: file_url_path(url)):
+        with pytest.raises(RemoteError, match="percent-encode # and \\? as %23 and %3F") as error:
+            call()
+        assert "without file://" in _one_line(error)
+
+
+def test_file_url_path(folder: Path) -> None:
+    odd = folder / "a#b?c"
+    odd.mkdir()
+    assert file_url_path(odd.as_uri()) == odd
+    assert file_url_path(folder.as_uri().replace("remote", "re%6Dote")) == folder
+    storage = open_storage(odd.as_uri())
+    assert isinstance(storage, PathStorage) and storage.url == str(odd)
+    with pytest.raises(RemoteError, match="mount"):
+        file_url_path("file://otherhost/x")
+    with pytest.raises(RemoteError):
+        file_url_path("s3://bkt/x")
 
 
 def test_importing_storage_does_not_import_obstore() -> None:
@@ -442,7 +715,28 @@ def test_a_missing_bucket(s3_bucket: S3Bucket) -> None:
 def test_plain_http_needs_allow_http(s3_bucket: S3Bucket) -> None:
     with pytest.raises(RemoteError, match="plain HTTP") as error:
         open_storage(f"s3://{s3_bucket.name}", _s3_settings(s3_bucket, allow_http=False))
-    _one_line(error)
+    assert "mlv remote add … --allow-http" in _one_line(error)
+
+
+def test_no_credentials_at_all(
+    s3_bucket: S3Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    storage = open_storage(f"s3://{s3_bucket.name}/p", _s3_settings(s3_bucket))
+    started = time.monotonic()
+    for call in (lambda: storage.get("HEAD"), lambda: storage.put("HEAD", b"x")):
+        with pytest.raises(RemoteError, match="no AWS credentials found") as error:
+            call()
+        message = _one_line(error)
+        assert "169.254" not in message
+        assert "AWS_ACCESS_KEY_ID" in message and "--profile" in message
+        assert "[remote.NAME] in .mlv/config.local.toml" in message
+    assert time.monotonic() - started < 60
 
 
 def test_a_profile_from_the_shared_files(

@@ -7,19 +7,32 @@ from the AWS chain (environment, shared files, profiles) or from the same tables
 ``core.remote``.
 
 Each edit changes only the tables and the one line it is about, keeping comments and
-every other setting; an edit that would not read back as intended (the file written
-with dotted keys or inline tables) is refused with advice to edit the file by hand.
+every other setting (``tomledit``); an edit that would not read back as intended
+(the file written with dotted keys or inline tables) is refused with advice to edit
+the file by hand, and nothing is written.
 """
 
 from __future__ import annotations
 
-import json
+import copy
+import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mlv.errors import FormatError, InvalidArgumentError, NotFoundError
-from mlv.repo.config import parses_to, read_settings
+from mlv.errors import FormatError, InvalidArgumentError, NotFoundError, RemoteError
+from mlv.remote.storage import check_endpoint_url, file_url_path, parse_s3_url
+from mlv.remote.tomledit import (
+    Edit,
+    appended,
+    toml_string,
+    with_key,
+    with_table_renamed,
+    without_tables,
+)
+from mlv.repo.config import read_settings
 from mlv.repo.files import atomic_write
 from mlv.repo.layout import Layout
 
@@ -27,8 +40,6 @@ LOCAL_CONFIG_FILE = "config.local.toml"
 # A remote's name is a ref name part (its branches will be refs/remotes/NAME/...) and
 # a bare TOML key.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_TABLE_LINE = re.compile(r"^[ \t]*\[.*$", re.M)
-_CORE_REMOTE_LINE = re.compile(r"^[ \t]*remote[ \t]*=.*$", re.M)
 # The S3 settings a table may hold, and what each must be.
 _TEXT_KEYS = ("endpoint_url", "region", "profile")
 _SECRET_KEYS = ("access_key_id", "secret_access_key", "session_token")
@@ -80,21 +91,26 @@ class Remotes:
 
 
 def normalise_url(url: str) -> str:
-    """``url`` as a remote's table keeps it: ``s3://bucket[/prefix]`` and ``file://`` URLs
-    as given, a folder as its absolute path (a relative one is taken from here)."""
+    """``url`` as a remote's table keeps it: ``s3://bucket[/prefix]`` without a trailing
+    ``/``, a ``file://`` URL as given, a folder as its absolute path (a relative one is
+    taken from here). A URL no remote could use is refused now, not at the first push."""
     url = url.strip()
-    if url.startswith("s3://"):
-        bucket = url[len("s3://") :].split("/", 1)[0]
-        if not bucket:
-            raise InvalidArgumentError(f"{url} names no bucket: write s3://BUCKET/PREFIX")
-        return url.rstrip("/")
-    if url.startswith("file://"):
-        if not url[len("file://") :].startswith("/"):
-            raise InvalidArgumentError(f"{url} is not an absolute file:// URL: write file:///PATH")
-        return url
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        # URL parsers drop tabs and line breaks silently: the remote would be another.
+        raise InvalidArgumentError(f"{url!r} holds a control character: no remote URL can")
+    try:
+        if url.startswith("s3://"):
+            bucket, prefix = parse_s3_url(url)
+            return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        if url.startswith("file://"):
+            file_url_path(url)
+            return url
+    except RemoteError as exc:
+        raise InvalidArgumentError(str(exc)) from None
     if "://" in url or not url:
         raise InvalidArgumentError(
-            f"{url!r} is not a remote mlv can use: give a folder, file:///PATH or s3://BUCKET/PREFIX"
+            f"{url!r} is not a remote mlv can use: give a folder, file:///PATH or "
+            "s3://BUCKET/PREFIX"
         )
     return str(Path(url).expanduser().absolute())
 
@@ -144,70 +160,149 @@ def secrets_of(layout: Layout, name: str) -> dict[str, str]:
 def add_remote(layout: Layout, spec: RemoteSpec, *, default: bool = False) -> None:
     """Add ``spec``, its URL normalised; the first remote becomes the default."""
     check_remote_name(spec.name)
-    spec = replace(spec, url=normalise_url(spec.url))
+    spec = replace(
+        spec,
+        url=normalise_url(spec.url),
+        endpoint_url=_checked_endpoint(spec.endpoint_url),
+    )
     remotes = load_remotes(layout)
     if spec.name in remotes.by_name:
         raise InvalidArgumentError(
             f"remote {spec.name!r} already exists; change it with 'mlv remote set-url'"
         )
-    make_default = default or remotes.default is None
-    _write(
-        layout, {**remotes.by_name, spec.name: spec}, spec.name if make_default else remotes.default
-    )
+    text, doc = read_settings(layout.config)
+    table = _table_doc(spec)
+    edited = appended(text, ("remote", spec.name), {k: _toml_value(v) for k, v in table.items()})
+    expected = copy.deepcopy(doc)
+    _tables_of(expected)[spec.name] = table
+    if default or remotes.default is None:
+        edited, expected = _with_default(edited, expected, spec.name)
+    _apply(Edit(layout.config, edited, expected))
 
 
 def remove_remote(layout: Layout, name: str) -> RemoteSpec:
+    """Forget remote ``name``, and its credentials in ``.mlv/config.local.toml``."""
     remotes = load_remotes(layout)
     spec = remotes.get(name)
-    rest = {n: s for n, s in remotes.by_name.items() if n != name}
-    _write(layout, rest, None if remotes.default == name else remotes.default)
+    text, doc = read_settings(layout.config)
+    edited = without_tables(text, ("remote", name))
+    expected = copy.deepcopy(doc)
+    _drop(expected, name)
+    if remotes.default == name:
+        edited, expected = _with_default(edited, expected, None)
+    edits = [Edit(layout.config, edited, expected)]
+    local = _local_edit(layout, name, lambda t: without_tables(t, ("remote", name)), None)
+    _apply(*edits, *([local] if local else []))
     return spec
 
 
 def rename_remote(layout: Layout, old: str, new: str) -> None:
+    """Rename remote ``old`` (its credentials too); the default follows it."""
     check_remote_name(new)
     remotes = load_remotes(layout)
-    spec = remotes.get(old)
+    remotes.get(old)
     if new in remotes.by_name:
         raise InvalidArgumentError(f"remote {new!r} already exists")
-    renamed = {(new if n == old else n): s for n, s in remotes.by_name.items()}
-    renamed[new] = replace(spec, name=new)
-    _write(layout, renamed, new if remotes.default == old else remotes.default)
-    _rename_local_table(layout, old, new)
-
-
-def _rename_local_table(layout: Layout, old: str, new: str) -> None:
-    """Carry the remote's credentials in ``.mlv/config.local.toml`` over to its new name."""
-    path = layout.mlv / LOCAL_CONFIG_FILE
-    if not path.exists():
-        return
-    text, doc = read_settings(path)
-    tables = _remote_tables(doc, path)
-    if old not in tables:
-        return
-    header = re.compile(rf"^([ \t]*)\[[ \t]*remote[ \t]*\.[ \t]*{re.escape(old)}[ \t]*\]", re.M)
-    edited = header.sub(rf"\1[remote.{new}]", text)
-    rest = {n: t for n, t in tables.items() if n != old}
-    expected = {**doc, "remote": {**rest, new: tables[old]}}
-    if not parses_to(edited, expected):
-        raise FormatError(
-            f"remote renamed, but its table in {path} could not be: rename "
-            f"[remote.{old}] to [remote.{new}] there by hand"
-        )
-    atomic_write(path, edited.encode("utf-8"), mode=0o600)
+    text, doc = read_settings(layout.config)
+    edited = with_table_renamed(text, ("remote", old), new)
+    expected = copy.deepcopy(doc)
+    tables = _tables_of(expected)
+    tables[new] = tables.pop(old)
+    if remotes.default == old:
+        edited, expected = _with_default(edited, expected, new)
+    local = _local_edit(layout, old, lambda t: with_table_renamed(t, ("remote", old), new), new)
+    # Both files are checked before either is written: never a remote without its keys.
+    _apply(Edit(layout.config, edited, expected), *([local] if local else []))
 
 
 def set_remote_url(layout: Layout, name: str, url: str) -> None:
     remotes = load_remotes(layout)
-    spec = remotes.get(name)
-    changed = replace(spec, url=normalise_url(url))
-    _write(layout, {**remotes.by_name, name: changed}, remotes.default)
+    remotes.get(name)
+    url = normalise_url(url)
+    text, doc = read_settings(layout.config)
+    edited = with_key(text, ("remote", name), "url", toml_string(url))
+    expected = copy.deepcopy(doc)
+    table = _tables_of(expected)[name]
+    assert isinstance(table, dict)
+    table["url"] = url
+    _apply(Edit(layout.config, edited, expected))
 
 
 def set_default_remote(layout: Layout, name: str) -> None:
     remotes = load_remotes(layout)
     remotes.get(name)
-    _write(layout, remotes.by_name, name)
+    text, doc = read_settings(layout.config)
+    _apply(Edit(layout.config, *_with_default(text, copy.deepcopy(doc), name)))
+
+
+def _with_default(
+    text: str, expected: dict[str, object], name: str | None
+) -> tuple[str, dict[str, object]]:
+    """``core.remote`` set to ``name`` (removed for None), in the text and the document."""
+    core = expected.setdefault("core", {})
+    assert isinstance(core, dict)
+    if name is None:
+        core.pop("remote", None)
+        return with_key(text, ("core",), "remote", None), expected
+    core["remote"] = name
+    return with_key(text, ("core",), "remote", toml_string(name)), expected
+
+
+def _local_edit(
+    layout: Layout, name: str, change: Callable[[str], str], new_name: str | None
+) -> Edit | None:
+    """The edit of ``.mlv/config.local.toml`` that removes (``new_name`` None) or renames
+    the table of remote ``name``; None when the file has none."""
+    path = layout.mlv / LOCAL_CONFIG_FILE
+    if not path.exists():
+        return None
+    text, doc = read_settings(path)
+    tables = _remote_tables(doc, path)
+    if name not in tables:
+        return None
+    expected = copy.deepcopy(doc)
+    table = _tables_of(expected).pop(name)
+    if new_name is not None:
+        _tables_of(expected)[new_name] = table
+    elif not _tables_of(expected):
+        del expected["remote"]
+    return Edit(path, change(text), expected)
+
+
+def _apply(*edits: Edit) -> None:
+    """Write each edit, every one checked first, each file keeping its mode."""
+    for edit in edits:
+        edit.check()
+    for edit in edits:
+        mode = stat.S_IMODE(os.stat(edit.path).st_mode)
+        atomic_write(edit.path, edit.text.encode("utf-8"), mode=mode)
+        os.chmod(edit.path, mode)
+
+
+def _tables_of(doc: dict[str, object]) -> dict[str, object]:
+    tables = doc.setdefault("remote", {})
+    assert isinstance(tables, dict)
+    return tables
+
+
+def _drop(doc: dict[str, object], name: str) -> None:
+    tables = _tables_of(doc)
+    tables.pop(name, None)
+    if not tables:
+        del doc["remote"]
+
+
+def _checked_endpoint(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return check_endpoint_url(url)
+    except RemoteError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+
+
+def _toml_value(value: object) -> str:
+    return "true" if value is True else toml_string(str(value))
 
 
 def _remote_tables(doc: dict[str, object], path: Path) -> dict[str, dict[str, object]]:
@@ -243,70 +338,6 @@ def _spec(name: str, table: dict[str, object], path: Path) -> RemoteSpec:
     )
 
 
-def _write(layout: Layout, remotes: dict[str, RemoteSpec], default: str | None) -> None:
-    """Rewrite the ``[remote.*]`` tables and ``core.remote``, keeping everything else."""
-    path = layout.config
-    text, doc = read_settings(path)
-    kept = _without_remote_tables(text)
-    kept = _with_core_remote(kept, default)
-    blocks = "".join(_table_text(spec) for _, spec in sorted(remotes.items()))
-    edited = f"{kept.rstrip()}\n{blocks}" if blocks else f"{kept.rstrip()}\n"
-    expected = {k: v for k, v in doc.items() if k != "remote"}
-    old_core = expected.get("core", {})
-    core = (
-        {k: v for k, v in old_core.items() if k != "remote"} if isinstance(old_core, dict) else {}
-    )
-    if default is not None:
-        core["remote"] = default
-    expected["core"] = core
-    if remotes:
-        expected["remote"] = {name: _table_doc(spec) for name, spec in remotes.items()}
-    if not parses_to(edited, expected):
-        raise FormatError(
-            f"{path} is written in a way mlv cannot edit safely (dotted keys or inline "
-            "tables for core or remote): edit its [remote.NAME] tables by hand"
-        )
-    atomic_write(path, edited.encode("utf-8"))
-
-
-def _without_remote_tables(text: str) -> str:
-    """``text`` without its ``[remote.NAME]`` tables (header to the next table)."""
-    tables = list(_TABLE_LINE.finditer(text))
-    pieces, start = [], 0
-    for i, table in enumerate(tables):
-        header = table.group().strip().replace(" ", "")
-        if header.startswith("[remote.") or header == "[remote]":
-            end = tables[i + 1].start() if i + 1 < len(tables) else len(text)
-            pieces.append(text[start : table.start()])
-            start = end
-    pieces.append(text[start:])
-    return "".join(pieces)
-
-
-def _with_core_remote(text: str, default: str | None) -> str:
-    """``text`` with ``remote = "NAME"`` in its ``[core]`` table (removed for None)."""
-    tables = list(_TABLE_LINE.finditer(text))
-    line = f"remote = {_toml_string(default)}" if default is not None else None
-    for i, table in enumerate(tables):
-        if table.group().strip().replace(" ", "") != "[core]":
-            continue
-        end = tables[i + 1].start() if i + 1 < len(tables) else len(text)
-        found = _CORE_REMOTE_LINE.search(text, table.end(), end)
-        if found is not None:
-            if line is None:
-                after = (
-                    found.end() + 1 if text[found.end() : found.end() + 1] == "\n" else found.end()
-                )
-                return text[: found.start()] + text[after:]
-            return text[: found.start()] + line + text[found.end() :]
-        if line is None:
-            return text
-        return f"{text[: table.end()]}\n{line}{text[table.end() :]}"
-    if line is None:
-        return text
-    return f"{text.rstrip()}\n\n[core]\n{line}\n"
-
-
 def _table_doc(spec: RemoteSpec) -> dict[str, object]:
     doc: dict[str, object] = {"url": spec.url}
     for key in _TEXT_KEYS:
@@ -316,17 +347,3 @@ def _table_doc(spec: RemoteSpec) -> dict[str, object]:
     if spec.allow_http:
         doc["allow_http"] = True
     return doc
-
-
-def _toml_string(text: str) -> str:
-    """``text`` as a TOML basic string: JSON's escapes are TOML's too, and TOML also
-    wants DEL (U+007F) escaped, which JSON leaves as it is."""
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _table_text(spec: RemoteSpec) -> str:
-    lines = [f"\n[remote.{spec.name}]\n"]
-    for key, value in _table_doc(spec).items():
-        shown = "true" if value is True else _toml_string(str(value))
-        lines.append(f"{key} = {shown}\n")
-    return "".join(lines)

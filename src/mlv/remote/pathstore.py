@@ -6,7 +6,11 @@ Every write goes to a temporary file beside its key, fsynced, then renamed (``pu
 and write. The token of a version is the BLAKE3 hash of its bytes.
 
 Nothing is reached through a symlink: every parent of a key is checked with ``lstat``,
-and a symlink found inside the remote makes it a damaged remote, never followed.
+and a symlink found inside the remote makes it a damaged remote, never followed. The
+root alone may be one, since the user named it: it is resolved once, when opened.
+
+``delete`` removes the folders it leaves empty, up to the root; a write that finds its
+folder removed under it this way makes it again (``_WRITE_TRIES``).
 """
 
 from __future__ import annotations
@@ -30,17 +34,23 @@ LOCK_TIMEOUT_S = 5.0
 _LOCK_POLL_MAX_S = 0.1
 # What a file system without hard links (some SMB and FUSE mounts) answers os.link with.
 _NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+# How often a write makes a key's folders again when a delete removed them, empty,
+# between the making and the writing.
+_WRITE_TRIES = 5
 
 
 class PathStorage:
     """A remote in the folder ``root``, which must exist."""
 
     def __init__(self, root: Path, *, lock_timeout: float = LOCK_TIMEOUT_S) -> None:
-        self.root = Path(root).absolute()
-        self.url = str(self.root)
+        given = Path(root).absolute()
+        self.url = str(given)
         self.lock_timeout = lock_timeout
+        # The root itself may be a symlink, since the user named it: followed once, here,
+        # and never again; every path below is checked against symlinks.
+        self.root = Path(os.path.realpath(given))
         try:
-            st = os.stat(self.root)  # the root itself may be a symlink: the user named it
+            st = os.stat(self.root)
         except FileNotFoundError:
             raise RemoteError(
                 f"remote folder {self.url} does not exist: create it (mkdir) or fix the path"
@@ -60,49 +70,86 @@ class PathStorage:
 
     def put(self, key: str, data: bytes) -> None:
         with self._os_errors("write", key):
-            atomic_write(self._path(key, make_parents=True), data)
+            for tries_left in reversed(range(_WRITE_TRIES)):
+                try:
+                    atomic_write(self._path(key, make_parents=True), data)
+                    return
+                except FileNotFoundError:
+                    if not tries_left:
+                        raise
 
     def create(self, key: str, data: bytes) -> str | None:
         with self._os_errors("create", key):
-            path = self._path(key, make_parents=True)
-            tmp = path.with_name(temporary_name(path.name))
-            try:
-                _write_new(tmp, data)
+            for tries_left in reversed(range(_WRITE_TRIES)):
                 try:
-                    # Unlike a rename, a link fails when the key exists: only one creator wins.
-                    os.link(tmp, path, follow_symlinks=False)
-                except FileExistsError:
-                    return None
-                except OSError as exc:
-                    if exc.errno not in _NO_HARD_LINKS:
+                    return self._create(key, data)
+                except FileNotFoundError:
+                    if not tries_left:
                         raise
-                    return self._create_locked(path, data)
-                _sync_folder(path.parent)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-            return hash_bytes(data)
+        raise AssertionError("unreachable")
+
+    def _create(self, key: str, data: bytes) -> str | None:
+        path = self._path(key, make_parents=True)
+        tmp = path.with_name(temporary_name(path.name))
+        try:
+            _write_new(tmp, data)
+            try:
+                # Unlike a rename, a link fails when the key exists: only one creator wins.
+                os.link(tmp, path, follow_symlinks=False)
+            except FileExistsError:
+                return None
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                return self._create_locked(path, data)
+            _sync_folder(path.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return hash_bytes(data)
 
     def replace(self, key: str, data: bytes, token: str) -> str | None:
         with self._os_errors("replace", key):
             path = self._path(key)
-            if lstat_or_none(path.parent) is None:
+            try:
+                with self._locked(path):
+                    current = self._read(path)
+                    if current is None or hash_bytes(current) != token:
+                        return None
+                    atomic_write(path, data)
+            except _FolderGone:
                 return None  # the key is gone, and so is its folder: nothing to lock
-            with self._locked(path):
-                current = self._read(path)
-                if current is None or hash_bytes(current) != token:
-                    return None
-                atomic_write(path, data)
             return hash_bytes(data)
 
     def delete(self, key: str) -> None:
         with self._os_errors("delete", key):
             path = self._path(key)
-            if lstat_or_none(path.parent) is None:
+            try:
+                # Under the lock, so that a replace in flight cannot bring the key back.
+                with self._locked(path), contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            except _FolderGone:
                 return
-            # Under the lock, so that a replace in flight cannot bring the key back.
-            with self._locked(path), contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            self._remove_empty_folders(path.parent)
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and each one above it while empty, up to the root (kept).
+
+        Best effort: a folder that is not empty, is gone, or cannot be removed ends it.
+        Never through a symlink: each one is checked with ``lstat`` first.
+        """
+        while folder != self.root and self.root in folder.parents:
+            st = lstat_or_none(folder)
+            if st is not None:
+                if not stat.S_ISDIR(st.st_mode):
+                    return
+                try:
+                    os.rmdir(folder)
+                except FileNotFoundError:
+                    pass  # another delete removed it: go on with the one above
+                except OSError:
+                    return  # not empty (ENOTEMPTY, EEXIST), or not ours to remove
+            folder = folder.parent
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         folder = check_prefix(prefix)
@@ -112,7 +159,7 @@ class PathStorage:
             if st is None or stat.S_ISREG(st.st_mode):
                 return
             if not stat.S_ISDIR(st.st_mode):
-                raise self._damaged(folder, "a symlink or special file")
+                raise self._damaged(folder or "its folder", "a symlink or special file")
             pending = [folder]
             while pending:
                 current = pending.pop()
@@ -176,6 +223,10 @@ class PathStorage:
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 break
+            except FileNotFoundError:
+                if lstat_or_none(lock.parent) is None:
+                    raise _FolderGone from None
+                raise
             except FileExistsError:
                 if time.monotonic() >= deadline:
                     raise RemoteError(
@@ -213,6 +264,10 @@ class PathStorage:
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+
+class _FolderGone(FileNotFoundError):
+    """The folder of a key to lock is missing: so is the key."""
 
 
 def _is_own_file(name: str) -> bool:

@@ -20,13 +20,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 from obstore import exceptions as obx
 from obstore.store import S3Store
 
 from mlv.errors import RemoteError
-from mlv.remote.storage import S3Settings, check_key, check_prefix, key_problem
+from mlv.remote.storage import (
+    S3Settings,
+    check_endpoint_url,
+    check_key,
+    check_prefix,
+    key_problem,
+    parse_s3_url,
+)
 
 if TYPE_CHECKING:
     from obstore.store import S3Config
@@ -41,6 +47,16 @@ RETRY_TIMEOUT = timedelta(seconds=60)
 _CONFLICT = "ConditionalRequestConflict"
 _NO_BUCKET = "NoSuchBucket"
 _ERRORS = (obx.BaseError, OSError)
+# What obstore tries last for credentials, the instance metadata service: its failure is
+# what a machine with no AWS credentials at all gets.
+_METADATA_HOST = "169.254.169.254"
+_NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a "
+    "profile (--profile or AWS_PROFILE), or put the keys under [remote.NAME] in "
+    ".mlv/config.local.toml"
+)
+# Never turned into a RemoteError: the user, the interpreter or a closed generator.
+_NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class S3Storage:
@@ -52,10 +68,14 @@ class S3Storage:
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         config = _config(settings, self.url)
         self.endpoint = config.get("endpoint")
-        if self.endpoint and self.endpoint.startswith("http://") and not settings.allow_http:
+        if self.endpoint:
+            check_endpoint_url(self.endpoint)
+        plain_http = (self.endpoint or "").lower().startswith("http://")
+        if plain_http and not settings.allow_http:
             raise RemoteError(
-                f"remote {self.url}: the endpoint {self.endpoint} is plain HTTP: use https, "
-                "or allow HTTP for this remote if the service is on a trusted network"
+                f"remote {self.url}: the endpoint {self.endpoint} is plain HTTP: use https, or, "
+                "if the service is on a trusted network, add the remote again with "
+                "--allow-http (mlv remote remove NAME, then mlv remote add … --allow-http)"
             )
         try:
             self._store = S3Store(
@@ -67,24 +87,15 @@ class S3Storage:
             )
         except (*_ERRORS, ValueError) as exc:
             raise RemoteError(f"cannot open remote {self.url}: {_cause(exc)}") from None
+        except BaseException as exc:
+            self._if_panic("open", "the remote", exc)
+            raise
 
     @classmethod
     def from_url(cls, url: str, settings: S3Settings | None = None) -> S3Storage:
         """The storage at ``s3://bucket/prefix``."""
-        parts = urlsplit(url)
-        prefix = parts.path.strip("/")
-        problem = None
-        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-_]{1,254}", parts.netloc):
-            problem = "it names no bucket, or not a valid bucket name"
-        elif parts.query or parts.fragment:
-            problem = "an s3:// URL holds no '?' or '#'"
-        elif prefix and key_problem(prefix) is not None:
-            problem = f"its prefix {prefix!r} {key_problem(prefix)}"
-        if problem is not None:
-            raise RemoteError(
-                f"cannot use {url!r} as a remote: {problem}; write s3://bucket/prefix"
-            )
-        return cls(parts.netloc, prefix, settings)
+        bucket, prefix = parse_s3_url(url)
+        return cls(bucket, prefix, settings)
 
     def get(self, key: str) -> bytes | None:
         found = self.get_with_token(key)
@@ -101,6 +112,9 @@ class S3Storage:
             return None
         except _ERRORS as exc:
             self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
         etag = result.meta["e_tag"]
         if etag is None:
             raise RemoteError(
@@ -115,6 +129,9 @@ class S3Storage:
             self._store.put(key, data, use_multipart=False)
         except _ERRORS as exc:
             self._fail("write", key, exc)
+        except BaseException as exc:
+            self._if_panic("write", key, exc)
+            raise
 
     def create(self, key: str, data: bytes) -> str | None:
         return self._conditional_put("create", key, data, "create")
@@ -131,6 +148,9 @@ class S3Storage:
                 self._fail("delete", key, exc)
         except _ERRORS as exc:
             self._fail("delete", key, exc)
+        except BaseException as exc:
+            self._if_panic("delete", key, exc)
+            raise
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         folder = check_prefix(prefix)
@@ -142,6 +162,9 @@ class S3Storage:
                         yield meta["path"], meta["size"]
         except _ERRORS as exc:
             self._fail("list", folder or "the remote", exc)
+        except BaseException as exc:
+            self._if_panic("list", folder or "the remote", exc)
+            raise
 
     def _conditional_put(self, action: str, key: str, data: bytes, mode: Any) -> str | None:
         check_key(key)
@@ -156,18 +179,41 @@ class S3Storage:
             if _CONFLICT in str(exc):
                 return None
             self._fail(action, key, exc)
+        except BaseException as exc:
+            self._if_panic(action, key, exc)
+            raise
         if result["e_tag"] is None:
             raise RemoteError(f"remote {self.url}: the service sent no ETag for {key}")
         return result["e_tag"]
 
     def _fail(self, action: str, key: str, exc: BaseException) -> NoReturn:
         where = f" at {self.endpoint}" if self.endpoint else ""
+        if _METADATA_HOST in str(exc):
+            raise RemoteError(f"remote {self.url}{where}: {_NO_CREDENTIALS}") from None
         hint = ""
         if isinstance(exc, obx.PermissionDeniedError | obx.UnauthenticatedError):
             hint = "; check the AWS credentials and the bucket's permissions"
         raise RemoteError(
             f"remote {self.url}{where}: cannot {action} {key}: {_cause(exc)}{hint}"
         ) from None
+
+    def _if_panic(self, action: str, key: str, exc: BaseException) -> None:
+        """A ``RemoteError`` when ``exc`` is a Rust panic inside obstore (a ``BaseException``,
+        which a bad endpoint brings); else nothing, and the caller re-raises ``exc``."""
+        if isinstance(exc, _NOT_OURS) or not _is_panic(exc):
+            return
+        endpoint = self.endpoint or "the default AWS endpoint"
+        raise RemoteError(
+            f"remote {self.url}: cannot {action} {key}: the S3 client failed on the endpoint "
+            f"{endpoint} ({_cause(exc)}); check the endpoint URL: "
+            "http(s)://host[:port][/path]"
+        ) from None
+
+
+def _is_panic(exc: BaseException) -> bool:
+    # pyo3's PanicException derives from BaseException and lives in a module
+    # (pyo3_runtime) that cannot be imported by name: matched by its class name.
+    return any(cls.__name__ == "PanicException" for cls in type(exc).__mro__)
 
 
 def _cause(exc: BaseException) -> str:

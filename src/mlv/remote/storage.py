@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from mlv.core.paths import is_temporary_name
 from mlv.errors import RemoteError
@@ -33,6 +34,10 @@ ACCEPTED_URLS = (
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # A Windows drive ("C:\\remote") would otherwise parse as the scheme "c".
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-_]{1,254}")
+# A DNS name (underscores allowed, as container hostnames have them), IPv4, or [IPv6].
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\]")
 
 
 class Storage(Protocol):
@@ -133,8 +138,7 @@ def open_storage(url: str, settings: S3Settings | None = None) -> Storage:
 
     ``settings`` is used for ``s3://`` only. obstore is imported here, not at start-up.
     """
-    scheme_match = None if _DRIVE.match(url) else _SCHEME.match(url)
-    scheme = scheme_match.group(1).lower() if scheme_match else ""
+    scheme = _scheme(url)
     if scheme == "s3":
         from mlv.remote.s3store import S3Storage
 
@@ -142,7 +146,7 @@ def open_storage(url: str, settings: S3Settings | None = None) -> Storage:
     if scheme == "file":
         from mlv.remote.pathstore import PathStorage
 
-        return PathStorage(_file_url_path(url))
+        return PathStorage(file_url_path(url))
     if scheme or not url.strip():
         shown = repr(url) if url.strip() else "an empty URL"
         raise RemoteError(f"cannot use {shown} as a remote: give {ACCEPTED_URLS}")
@@ -151,15 +155,108 @@ def open_storage(url: str, settings: S3Settings | None = None) -> Storage:
     return PathStorage(Path(url))
 
 
-def _file_url_path(url: str) -> Path:
-    from urllib.parse import unquote, urlsplit
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """The bucket and the prefix (``""`` for the whole bucket) of ``s3://bucket/prefix``.
+
+    A ``RemoteError`` when ``url`` is not such a URL: no or a bad bucket name, keys in
+    it, a query or fragment, or a prefix that is not a good key.
+    """
+    parts = urlsplit(url)
+    fix = "write s3://bucket/prefix"
+    if _scheme(url) != "s3":
+        raise RemoteError(f"cannot use {_shown(url)} as an s3 remote: {fix}")
+    if "@" in parts.netloc:
+        raise RemoteError(
+            f"cannot use {_shown(url)} as a remote: it holds credentials, which must not sit "
+            f"in a URL or a shared config; {fix} and put the keys under [remote.NAME] "
+            "in .mlv/config.local.toml"
+        )
+    problem = None
+    prefix = parts.path.removeprefix("/").removesuffix("/")
+    if not _BUCKET.fullmatch(parts.netloc):
+        problem = "it names no bucket, or not a valid bucket name"
+    elif "?" in url or "#" in url:
+        problem = "an s3:// URL holds no '?' or '#'"
+    elif "//" in parts.path:
+        problem = "its prefix holds an empty part ('//')"
+    elif prefix and key_problem(prefix) is not None:
+        problem = f"its prefix {prefix!r} is not a good key: {key_problem(prefix)}"
+    if problem is not None:
+        raise RemoteError(f"cannot use {_shown(url)} as a remote: {problem}; {fix}")
+    return parts.netloc, prefix
+
+
+def check_endpoint_url(url: str) -> str:
+    """``url`` itself when it is an S3 endpoint mlv can use, else a ``RemoteError``.
+
+    Only an absolute ``http://`` or ``https://`` URL with a host, an optional port and
+    an optional path: no credentials, query or fragment.
+    """
+    fix = "write http(s)://host[:port][/path], such as https://s3.example.com"
+    shown = _shown(url)
+    parts = urlsplit(url)
+    problem = None
+    if _scheme(url) not in ("http", "https"):
+        problem = "it is not an http:// or https:// URL"
+    elif "@" in parts.netloc:
+        raise RemoteError(
+            f"cannot use the S3 endpoint {shown}: it holds credentials, which must not sit "
+            "in a URL or a shared config; write it as http(s)://host[:port][/path] and put "
+            "the keys under [remote.NAME] in .mlv/config.local.toml"
+        )
+    elif "?" in url or "#" in url:
+        problem = "an endpoint URL holds no '?' or '#'"
+    elif any(c.isspace() or not c.isprintable() for c in url):
+        problem = "it holds a space or a control character"
+    else:
+        host = parts.netloc
+        port_match = re.fullmatch(r"(.*?)(?::(\d{1,5}))?", host)
+        host, port = (port_match[1], port_match[2]) if port_match else (host, None)
+        if not _HOST.fullmatch(host):
+            problem = "it names no valid host"
+        elif port is not None and not 0 < int(port) < 65536:
+            problem = f"its port {port} is out of range"
+    if problem is not None:
+        raise RemoteError(f"cannot use the S3 endpoint {shown}: {problem}; {fix}")
+    return url
+
+
+def file_url_path(url: str) -> Path:
+    """The folder a ``file://`` URL names, or a ``RemoteError`` when it names none surely."""
+    from urllib.parse import unquote
 
     parts = urlsplit(url)
+    if _scheme(url) != "file":
+        raise RemoteError(f"cannot use {url!r} as a file:// URL: write file:///path/to/folder")
     if parts.netloc not in ("", "localhost"):
         raise RemoteError(
             f"cannot use {url!r} as a remote: a file:// URL names a folder on this machine "
             "(file:///path/to/folder); mount the other machine's folder and name it"
         )
+    if "?" in url or "#" in url:
+        raise RemoteError(
+            f"cannot use {url!r} as a remote: in a file:// URL, '?' and '#' end the folder's "
+            "path; write the folder's path without file://, or percent-encode # and ? "
+            "as %23 and %3F"
+        )
     if not parts.path:
         raise RemoteError(f"cannot use {url!r} as a remote: it names no folder")
     return Path(unquote(parts.path))
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme in lower case; ``""`` for a path (a Windows drive included)."""
+    scheme_match = None if _DRIVE.match(url) else _SCHEME.match(url)
+    return scheme_match.group(1).lower() if scheme_match else ""
+
+
+def _shown(url: str) -> str:
+    """``url`` quoted for a message, with any ``user:password@`` hidden."""
+    scheme_match = _SCHEME.match(url)
+    if scheme_match:
+        rest = url[scheme_match.end() :]
+        authority, sep, tail = rest.partition("/")
+        if "@" in authority:
+            rest = "***@" + authority.rpartition("@")[2] + sep + tail
+            return repr(scheme_match.group(0) + rest)
+    return repr(url)

@@ -196,7 +196,7 @@ def test(
             echo(f"  {'ok  ' if step.ok else 'FAIL'} {step.name}: {step.detail}")
         if report.ok:
             echo("all checks passed: pushes can update refs safely")
-        elif not report.conditional_writes:
+        elif report.conditional_writes is False:
             warn("this remote does not enforce conditional writes")
     if not report.ok:
         raise typer.Exit(1)
