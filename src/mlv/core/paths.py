@@ -222,6 +222,15 @@ def parents(path: str) -> list[str]:
 _UNREACHABLE = (errno.ELOOP, errno.ENAMETOOLONG)
 
 
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file, or a folder's entries (what a rename or link into it changed), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def lstat_or_none(path: str | os.PathLike[str]) -> os.stat_result | None:
     """``os.lstat``, or None where nothing can be found at ``path``: absent, under a
     file, or only reachable through a symlink loop or a name too long."""

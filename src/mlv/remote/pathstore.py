@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlv.core.hashing import hash_bytes
-from mlv.core.paths import is_temporary_name, lstat_or_none, temporary_name
+from mlv.core.paths import fsync_path, is_temporary_name, lstat_or_none, temporary_name
 from mlv.errors import RemoteError
 from mlv.remote.storage import LOCK_SUFFIX, check_key, check_prefix
 from mlv.repo.files import atomic_write
@@ -102,7 +102,7 @@ class PathStorage:
                 if exc.errno not in _NO_HARD_LINKS:
                     raise
                 return self._create_locked(path, data)
-            _sync_folder(path.parent)
+            fsync_path(path.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -280,11 +280,3 @@ def _write_new(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from mlv.core.crashpoints import crash_point
-from mlv.core.paths import temporary_name
+from mlv.core.paths import fsync_path, temporary_name
 
 
 def atomic_write(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o666) -> None:
@@ -25,11 +25,7 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
         os.replace(tmp, path)
         if fsync:
             # The rename itself is durable only once its folder is synced.
-            fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlv.core.paths import fsync_path
 from mlv.errors import MlvError, NotARepositoryError
 from mlv.model.objects import Commit, Tree, object_type
 from mlv.model.runs import Reproduction, Run
@@ -144,7 +145,7 @@ def rebuild_index(
                 report = _build(conn, layout, moved_to, progress, run_cache_key, format_1)
             finally:
                 conn.close()
-            _fsync(building)
+            fsync_path(building)
         except BaseException:
             # Leave things as they were found: the old index back in its place.
             _remove_sqlite_files(building)
@@ -152,7 +153,7 @@ def rebuild_index(
                 _move_back(moved_to, layout.index_db)
             raise
         os.replace(building, layout.index_db)
-        _fsync(layout.mlv)
+        fsync_path(layout.mlv)
     report.tmp_packs_removed, report.tmp_bytes_removed = removed, removed_bytes
     return report
 
@@ -475,11 +476,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

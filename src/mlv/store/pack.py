@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlv.core.crashpoints import crash_point
-from mlv.core.paths import open_regular_file
+from mlv.core.paths import fsync_path, open_regular_file
 from mlv.errors import FormatError, UnsupportedVersionError
 
 PACK_MAGIC = b"MLVPACK\x00"
@@ -143,7 +143,7 @@ class PackWriter:
             # tmp- pack must always mean that its writer is gone.
             os.replace(self.tmp_path, final)
             os.close(self._fd)
-            _fsync_dir(self.packs_dir)
+            fsync_path(self.packs_dir)
             return final
 
     def abandon(self) -> None:
@@ -169,14 +169,6 @@ def _write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
             else:
                 pending[0] = head[written:]
                 written = 0
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _same_file(fd: int, path: Path) -> bool:
