@@ -36,6 +36,11 @@ def header_path(name: str) -> tuple[str, ...] | None:
     return tuple(parts)
 
 
+def _key(name: str) -> str:
+    """A key as a header writes it: bare where it can be, else quoted."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_string(name)
+
+
 def toml_string(text: str) -> str:
     """``text`` as a TOML basic string: JSON's escapes are TOML's too, and TOML also
     wants DEL (U+007F) escaped, which JSON leaves as it is."""
@@ -104,7 +109,7 @@ def with_table_renamed(text: str, keys: tuple[str, ...], new_last: str) -> str:
         found = header_path(match.group("name"))
         if found is None or found[: len(keys)] != keys:
             continue
-        renamed = ".".join((*keys[:-1], new_last, *found[len(keys) :]))
+        renamed = ".".join(_key(k) for k in (*keys[:-1], new_last, *found[len(keys) :]))
         out.append(text[at : match.start("name")] + renamed)
         at = match.end("name")
     out.append(text[at:])
