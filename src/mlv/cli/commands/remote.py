@@ -195,7 +195,7 @@ def test(
         for step in report.steps:
             echo(f"  {'ok  ' if step.ok else 'FAIL'} {step.name}: {step.detail}")
         if report.ok:
-            echo("all checks passed: pushes can update refs safely")
+            echo("all checks passed: it can be written, and enforces conditional writes")
         elif report.conditional_writes is False:
             warn("this remote does not enforce conditional writes")
     if not report.ok:
