@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
-from mlv.model.objects import KIND_DIR
+from mlv.errors import MlvError
+from mlv.repo.browsing import file_at
 from mlv.repo.protocols import ObjectReader, RefReader, RevisionResolver, RunIndex, WorkingFiles
 
 METRICS = "metrics"
@@ -167,7 +167,7 @@ class Values:
                 else:
                     tree = self.objects.read_commit(commit_id).tree
                     entry = self.objects.entry_at(tree, path)
-                    data = self._committed(tree, commit_id, path) if entry is not None else None
+                    data = self._committed(commit_id, path) if entry is not None else None
                 if data is None:
                     if path in expected:
                         warnings.append(f"{path} is missing in {where}")
@@ -177,16 +177,11 @@ class Values:
                 warnings.append(f"{path} in {where}: {exc}")
         return found, warnings
 
-    def _committed(self, tree: str, commit_id: str, path: str) -> bytes:
-        """A file's bytes in a commit's tree, ``path`` named as the repository names it
-        (never through a symlink in the working tree)."""
+    def _committed(self, commit_id: str, path: str) -> bytes:
+        """A file's bytes in a commit, ``path`` named as the repository names it (never
+        through a symlink in the working tree)."""
         rel = self.worktree.relpath(path)
-        entry = self.objects.entry_at(tree, rel)
-        if entry is None:
-            raise NotFoundError(f"path {rel} does not exist in {commit_id}")
-        if entry.kind == KIND_DIR:
-            raise InvalidArgumentError(f"{rel} is a folder in {commit_id}; name a file")
-        return b"".join(self.objects.iter_content(entry.id))
+        return b"".join(file_at(self.objects, self.revisions, commit_id, rel))
 
     def table(self, revs: Sequence[str | None], what: str = METRICS) -> ValuesTable:
         """The values of each revision (None: the working tree), one column per revision.

@@ -16,6 +16,7 @@ from mlv.repo import history
 from mlv.repo.base import Objects, Revisions, WorkTree
 from mlv.repo.diff import Change, diff_flat, diff_trees, iter_tree_changes
 from mlv.repo.ignore import IgnoreRules
+from mlv.repo.protocols import ObjectReader, RevisionResolver
 from mlv.repo.refs import HEADS, TAGS, RefStore
 from mlv.repo.results import (
     CommitDetails,
@@ -24,6 +25,20 @@ from mlv.repo.results import (
 from mlv.repo.staging import StagingArea
 from mlv.repo.trees import Flat
 from mlv.repo.worktree import scan, tracked_roots
+
+
+def file_at(
+    objects: ObjectReader, revisions: RevisionResolver, rev: str, rel: str
+) -> Iterator[bytes]:
+    """The content of the file at repository path ``rel`` in ``rev``, streamed and
+    verified against its id."""
+    commit = objects.read_commit(revisions.resolve(rev))
+    entry = objects.entry_at(commit.tree, rel)
+    if entry is None:
+        raise NotFoundError(f"path {rel} does not exist in {rev}")
+    if entry.kind == KIND_DIR:
+        raise InvalidArgumentError(f"{rel} is a folder in {rev}; name a file")
+    return objects.iter_content(entry.id)
 
 
 @dataclass
@@ -119,14 +134,7 @@ class Browsing:
 
     def open_file(self, rev: str, path: str | os.PathLike[str]) -> Iterator[bytes]:
         """Stream a file's content as it was at ``rev``, verified against its id."""
-        rel = self.worktree.relpath(path)
-        commit = self.objects.read_commit(self.revisions.resolve(rev))
-        entry = self.objects.entry_at(commit.tree, rel)
-        if entry is None:
-            raise NotFoundError(f"path {rel} does not exist in {rev}")
-        if entry.kind == KIND_DIR:
-            raise InvalidArgumentError(f"{rel} is a folder in {rev}; name a file")
-        return self.objects.iter_content(entry.id)
+        return file_at(self.objects, self.revisions, rev, self.worktree.relpath(path))
 
     def read_bytes(self, rev: str, path: str | os.PathLike[str]) -> bytes:
         return b"".join(self.open_file(rev, path))

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
-from mlv.model.objects import KIND_DIR
+from mlv.errors import MlvError, NotFoundError
+from mlv.repo.browsing import file_at
 from mlv.tables.config import config_for, load_table_configs
 from mlv.tables.diff import TableDiff, diff_tables
 from mlv.tables.formats import is_table
@@ -174,7 +174,7 @@ def table_file(
             raise NotFoundError(f"path {path} does not exist in the working tree")
         yield full
         return
-    blocks = _open_file(objects, revisions, rev, path)
+    blocks = file_at(objects, revisions, rev, path)
     folder = tempfile.mkdtemp(prefix="mlv-table-")
     try:
         # The same file name, so that the suffix still says the format.
@@ -185,17 +185,3 @@ def table_file(
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _open_file(
-    objects: ObjectReader, revisions: RevisionResolver, rev: str, path: str
-) -> Iterator[bytes]:
-    """The content of the file at repository path ``path`` in ``rev``, streamed and
-    verified (the core's ``open_file``, less naming a path given by a user)."""
-    commit = objects.read_commit(revisions.resolve(rev))
-    entry = objects.entry_at(commit.tree, path)
-    if entry is None:
-        raise NotFoundError(f"path {path} does not exist in {rev}")
-    if entry.kind == KIND_DIR:
-        raise InvalidArgumentError(f"{path} is a folder in {rev}; name a file")
-    return objects.iter_content(entry.id)
