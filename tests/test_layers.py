@@ -182,7 +182,7 @@ def test_layers_command_prints_the_stack_and_fails_on_a_cycle(tmp_path: Path) ->
     assert "cycle: api -> cli -> api" in bad.stderr
 
 
-HEAVY = ("pyarrow", "networkx", "pandas", "dulwich")
+HEAVY = ("pyarrow", "networkx", "pandas", "dulwich", "obstore")
 
 
 def test_cli_start_up_loads_no_heavy_library() -> None:

@@ -208,17 +208,18 @@ class Repo:
         )
 
     def _recorder(self) -> Recorder:
+        from mlv.runs.artifacts import Artifacts
         from mlv.runs.recorder import Recorder
 
-        return Recorder(
+        artifacts = Artifacts(
             tracker=self.core,  # its ``add``, with the extensions registered
             worktree=self.worktree,
             stage=self.staging,
             objects=self.objects,
             store=self.store,
-            records=self.records,
             lock=self.write_lock,
         )
+        return Recorder(artifacts, self.records)
 
     def runs(self, rev: str = "HEAD") -> dict[str, Run]:
         """The recorded runs whose outputs ``rev`` holds, by run id."""

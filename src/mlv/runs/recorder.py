@@ -17,12 +17,11 @@ from mlv.core.paths import TreeGate, is_within
 from mlv.errors import CommandFailedError, NotFoundError, PipelineError, UnsafePathError
 from mlv.model.canonical import INT_MAX, INT_MIN
 from mlv.model.runs import Artifact, Env, ParamsUse, Run
-from mlv.repo.protocols import Lock, ObjectReader, RunIndex
+from mlv.repo.protocols import RunIndex
 from mlv.runs.artifacts import Artifacts
 from mlv.runs.cachekey import run_cache_key
 from mlv.runs.environment import DETERMINISM_VARIABLES, capture_env
-from mlv.runs.ports import Records, Staging, Tracker, WorkTree
-from mlv.store.objectstore import ObjectStore
+from mlv.runs.ports import Records
 from mlv.store.pack import KIND_META
 
 # Set for every recorded command unless the user set it: a random hash seed makes
@@ -123,32 +122,20 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
 class Recorder:
     """Runs commands and records them in one repository.
 
-    Inputs and outputs are artifacts (:class:`Artifacts`, built from ``tracker``,
-    ``worktree``, ``stage``, ``objects``, ``store`` and ``lock``); runs, environments
-    and code versions are stored in ``store``, runs filed in ``records`` (the run
-    cache and the runs waiting for a commit).
+    Inputs and outputs go through ``artifacts`` (which also gives the root, the
+    objects, the store, the stage and the write lock); runs, environments and code
+    versions are stored in its store, runs filed in ``records`` (the run cache and
+    the runs waiting for a commit).
     """
 
-    def __init__(
-        self,
-        *,
-        tracker: Tracker,
-        worktree: WorkTree,
-        stage: Staging,
-        objects: ObjectReader,
-        store: ObjectStore,
-        records: Records,
-        lock: Lock,
-    ) -> None:
-        self.root = worktree.root
-        self.objects = objects
-        self.store = store
+    def __init__(self, artifacts: Artifacts, records: Records) -> None:
+        self.artifacts = artifacts
         self.records = records
-        self.stage = stage
-        self.lock = lock
-        self.artifacts = Artifacts(
-            tracker=tracker, worktree=worktree, stage=stage, objects=objects, store=store, lock=lock
-        )
+        self.root = artifacts.root
+        self.objects = artifacts.objects
+        self.store = artifacts.store
+        self.stage = artifacts.stage
+        self.lock = artifacts.lock
 
     def store_env(self, env: Env) -> EnvRecord:
         """Store an environment, and capture the code version (git) that goes with it."""

@@ -46,6 +46,14 @@ def _describe(spec: RemoteSpec, default: bool) -> str:
     return f"{'*' if default else ' '} {spec.name}  {spec.url}{shown}"
 
 
+def _said(spec: RemoteSpec, json: bool, line: str) -> None:
+    """What an edit of one remote prints: the remote as it now is, or one line."""
+    if json:
+        print_json(spec.to_json())
+    else:
+        echo(line)
+
+
 @remote_app.command("add")
 def add(
     name: str = typer.Argument(..., help="The remote's name, e.g. origin."),
@@ -114,10 +122,7 @@ def remove(
     """
     with open_repo() as repo:
         spec = repo.remove_remote(name)
-    if json:
-        print_json(spec.to_json())
-        return
-    echo(f"removed remote {spec.name} ({spec.url}); what it holds is left as it is")
+    _said(spec, json, f"removed remote {spec.name} ({spec.url}); what it holds is left as it is")
 
 
 @remote_app.command("rename")
@@ -132,10 +137,7 @@ def rename(
     """
     with open_repo() as repo:
         spec = repo.rename_remote(old, new)
-    if json:
-        print_json(spec.to_json())
-        return
-    echo(f"renamed remote {old} to {spec.name}")
+    _said(spec, json, f"renamed remote {old} to {spec.name}")
 
 
 @remote_app.command("set-url")
@@ -150,10 +152,7 @@ def set_url(
     """
     with open_repo() as repo:
         spec = repo.set_remote_url(name, url)
-    if json:
-        print_json(spec.to_json())
-        return
-    echo(f"remote {spec.name} is now {spec.url}")
+    _said(spec, json, f"remote {spec.name} is now {spec.url}")
 
 
 @remote_app.command("default")
@@ -167,10 +166,7 @@ def default(
     """
     with open_repo() as repo:
         spec = repo.set_default_remote(name)
-    if json:
-        print_json(spec.to_json())
-        return
-    echo(f"the default remote is {spec.name}")
+    _said(spec, json, f"the default remote is {spec.name}")
 
 
 @remote_app.command("test")
