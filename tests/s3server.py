@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,22 +46,25 @@ class MotoServer:
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
 
     def start(self) -> MotoServer:
         # Its own credentials and no proxy: moto must not see the user's AWS setup.
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(DUMMY_KEYS, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+        # A file, not a pipe: the server logs every request there, and a pipe nobody
+        # reads fills up and stops the server mid-session.
         self._process = subprocess.Popen(
             _command(self.port),
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():
             if self._process.poll() is not None:
-                stderr = self._process.stderr
-                err = stderr.read().decode(errors="replace") if stderr else ""
+                self._log.seek(0)
+                err = self._log.read().decode(errors="replace")
                 raise RuntimeError(f"moto_server exited {self._process.returncode}:\n{err}")
             if time.monotonic() > deadline:
                 self.stop()
@@ -77,8 +81,7 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
-        if self._process.stderr:
-            self._process.stderr.close()
+        self._log.close()
         self._process = None
 
     def make_bucket(self, name: str) -> None:
