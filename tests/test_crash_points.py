@@ -452,6 +452,33 @@ def reproduce_scenario(point: str) -> Callable[[Path, RunMlv], None]:
     return scenario
 
 
+# -- mlv push ------------------------------------------------------------------------------
+
+
+def push_scenario(point: str) -> Callable[[Path, RunMlv], None]:
+    """Killed while pushing: the remote ref does not move before all its data is there,
+    what arrived stays, and the next push sends the rest and moves it."""
+
+    def scenario(tmp_path: Path, run_mlv: RunMlv) -> None:
+        root = committed_run(tmp_path, run_mlv)
+        remote = tmp_path / "remote"
+        remote.mkdir()
+        ok(run_mlv, root, "remote", "add", "origin", str(remote))
+        kill_at(point, run_mlv, root, "push")
+        assert not (remote / "refs" / "heads" / "main").exists()
+        assert list((remote / "packs").glob("*.idx"))
+        fsck_clean(run_mlv, root)
+        pushed = json.loads(ok(run_mlv, root, "push", "--json").stdout)
+        assert [r["status"] for r in pushed["refs"]] == ["new"]
+        if point == "push.before-refs":
+            assert pushed["objects"] == 0  # everything had arrived: only the refs move
+        ok(run_mlv, tmp_path, "clone", str(remote), "clone")
+        fsck_clean(run_mlv, tmp_path / "clone")
+        assert head(tmp_path / "clone") == head(root)
+
+    return scenario
+
+
 SCENARIOS: dict[str, Callable[[Path, RunMlv], None]] = {
     "pack.before-seal": pack_before_seal,
     "pack.after-rename": pack_after_rename,
@@ -470,6 +497,8 @@ SCENARIOS: dict[str, Callable[[Path, RunMlv], None]] = {
     "reproduce.after-object": reproduce_scenario("reproduce.after-object"),
     "notes.before-ref": reproduce_scenario("notes.before-ref"),
     "notes.after-ref": reproduce_scenario("notes.after-ref"),
+    "push.after-pack": push_scenario("push.after-pack"),
+    "push.before-refs": push_scenario("push.before-refs"),
 }
 
 

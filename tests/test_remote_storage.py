@@ -773,3 +773,145 @@ def test_keys_in_the_settings_win_and_stay_out_of_sight(
     assert storage.get("HEAD") == b"h"
     assert storage._store.config["access_key_id"] == "given-key"  # type: ignore[attr-defined]
     assert "hidden" not in repr(settings) and "given-key" not in repr(settings)
+
+
+# -- large files, ranges, listings with times ---------------------------------------------
+
+
+def _s3_storage(bucket: S3Bucket, chunk_size: int) -> Storage:
+    from mlv.remote.s3store import S3Storage
+
+    storage = S3Storage(bucket.name, PREFIX, _s3_settings(bucket))
+    storage.chunk_size = chunk_size
+    return storage
+
+
+def test_put_file_and_get_to_file(storage: Storage, tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    sent: list[int] = []
+    storage.put_file("packs/big.pack", source, progress=sent.append)
+    assert sum(sent) == len(data)
+    assert storage.get("packs/big.pack") == data
+    got: list[int] = []
+    target = tmp_path / "out" / "copy.bin"
+    target.parent.mkdir()
+    assert storage.get_to_file("packs/big.pack", target, progress=got.append) == len(data)
+    assert target.read_bytes() == data and sum(got) == len(data)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["copy.bin"]
+    (tmp_path / "empty").write_bytes(b"")
+    storage.put_file("empty", tmp_path / "empty")
+    assert storage.get_to_file("empty", tmp_path / "empty.out") == 0
+    assert (tmp_path / "empty.out").read_bytes() == b""
+
+
+def test_a_multipart_upload_reads_back_exact(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    storage = _s3_storage(s3_bucket, 5 * 1024 * 1024)
+    data = os.urandom(20 * 1024 * 1024 + 3)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    sent: list[int] = []
+    storage.put_file("packs/huge.pack", source, progress=sent.append)
+    assert sum(sent) == len(data) and len(sent) >= 4
+    assert storage.get("packs/huge.pack") == data
+    target = tmp_path / "copy.bin"
+    assert storage.get_to_file("packs/huge.pack", target) == len(data)
+    assert target.read_bytes() == data
+
+
+def test_absent_keys_for_files_and_ranges(storage: Storage, tmp_path: Path) -> None:
+    target = tmp_path / "never.bin"
+    assert storage.get_to_file("packs/none.pack", target) is None
+    assert not target.exists()
+    with pytest.raises(RemoteError) as error:
+        storage.get_range("packs/none.pack", 0, 1)
+    assert "no such key" in _one_line(error)
+    with pytest.raises(RemoteError) as error:
+        storage.get_ranges("packs/none.pack", [(0, 1), (4, 2)])
+    assert "no such key" in _one_line(error)
+
+
+def test_put_file_of_a_missing_local_file(storage: Storage, tmp_path: Path) -> None:
+    with pytest.raises(RemoteError) as error:
+        storage.put_file("packs/a.pack", tmp_path / "nope.bin")
+    message = _one_line(error)
+    assert "nope.bin" in message and "No such file" in message
+    with pytest.raises(RemoteError) as error:
+        storage.put_file("packs/a.pack", tmp_path)
+    assert "not a file" in _one_line(error)
+    assert _keys(storage) == {}
+
+
+RANGES = [(0, 5), (1000, 24), (4090, 6), (4095, 1), (0, 4096), (17, 0), (4096, 0)]
+
+
+@pytest.mark.parametrize("start,length", RANGES, ids=[f"{s}+{n}" for s, n in RANGES])
+def test_get_range(storage: Storage, start: int, length: int) -> None:
+    data = os.urandom(4096)
+    storage.put("packs/r.pack", data)
+    assert storage.get_range("packs/r.pack", start, length) == data[start : start + length]
+
+
+def test_get_ranges(storage: Storage) -> None:
+    data = os.urandom(4096)
+    storage.put("packs/r.pack", data)
+    found = storage.get_ranges("packs/r.pack", RANGES)
+    assert found == [data[s : s + n] for s, n in RANGES]
+    assert storage.get_ranges("packs/r.pack", []) == []
+
+
+PAST_THE_END = [(4096, 1), (4000, 97), (5000, 10), (4097, 0)]
+
+
+@pytest.mark.parametrize("start,length", PAST_THE_END, ids=[f"{s}+{n}" for s, n in PAST_THE_END])
+def test_a_range_past_the_end_is_refused(storage: Storage, start: int, length: int) -> None:
+    storage.put("packs/r.pack", os.urandom(4096))
+    with pytest.raises(RemoteError) as error:
+        storage.get_range("packs/r.pack", start, length)
+    message = _one_line(error)
+    assert "truncated" in message and "4096 bytes" in message
+    with pytest.raises(RemoteError) as error:
+        storage.get_ranges("packs/r.pack", [(0, 10), (start, length)])
+    assert "truncated" in _one_line(error)
+
+
+def test_negative_ranges_are_programming_errors(storage: Storage) -> None:
+    storage.put("packs/r.pack", b"abc")
+    with pytest.raises(ValueError):
+        storage.get_range("packs/r.pack", -1, 2)
+    with pytest.raises(ValueError):
+        storage.get_ranges("packs/r.pack", [(0, -2)])
+
+
+def test_entries(storage: Storage) -> None:
+    before = time.time()
+    storage.put("refs/heads/main", b"1")
+    storage.put("packs/ab.pack", b"4444")
+    storage.put("HEAD", b"")
+    entries = {e.key: e for e in storage.entries("")}
+    assert {k: e.size for k, e in entries.items()} == {
+        "refs/heads/main": 1,
+        "packs/ab.pack": 4,
+        "HEAD": 0,
+    }
+    for entry in entries.values():
+        # S3 keeps whole seconds; a file system's clock may be a little behind ours.
+        assert before - 2 <= entry.modified <= time.time() + 2
+    assert [e.key for e in storage.entries("refs")] == ["refs/heads/main"]
+    assert list(storage.entries("nothing")) == []
+    assert _keys(storage) == {k: e.size for k, e in entries.items()}
+
+
+def test_file_methods_check_keys(storage: Storage, tmp_path: Path) -> None:
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"a")
+    for call in (
+        lambda: storage.put_file("../x", source),
+        lambda: storage.get_to_file("a//b", tmp_path / "out"),
+        lambda: storage.get_range("/x", 0, 1),
+        lambda: storage.get_ranges("x.lock", [(0, 1)]),
+        lambda: list(storage.entries("..")),
+    ):
+        with pytest.raises(ValueError):
+            call()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
-from mlv.repo.layout import DEFAULT_BRANCH
+from mlv.repo.layout import DEFAULT_BRANCH, PARTIAL_FILE
 from mlv.repo.locking import DEFAULT_LOCK_TIMEOUT
 from mlv.repo.repository import Repository, create
 
@@ -36,11 +36,16 @@ if TYPE_CHECKING:
     from mlv.model.tables import Profile
     from mlv.pipeline.repro import ReproReporter, ReproResult
     from mlv.remote.config import Remotes, RemoteSpec
+    from mlv.remote.fetch import FetchResult
+    from mlv.remote.operations import RepoParts
     from mlv.remote.probe import ProbeReport
+    from mlv.remote.pulling import CloneResult, PullResult
+    from mlv.remote.push import PushResult
     from mlv.repo.diff import Change
     from mlv.repo.migrate import MigrateReport
     from mlv.repo.rebuild import RebuildReport
-    from mlv.repo.results import CommitDetails, MergeResult, Progress
+    from mlv.repo.results import CommitDetails, MergeResult, Progress, Status
+    from mlv.repo.upstream import Upstream
     from mlv.reproduce.verify import ReproduceReporter, ReproductionReport
     from mlv.runs.recorder import Recorder
     from mlv.tables.checking import CheckReport
@@ -95,7 +100,6 @@ class Repo:
         self.flat_tree = core.flat_tree
         self.add = core.add
         self.rm = core.rm
-        self.status = core.status
         self.ref_names = core.ref_names
         self.change_counts = core.change_counts
         self.log = core.log
@@ -114,6 +118,20 @@ class Repo:
         self.create_tag = core.create_tag
         self.delete_tag = core.delete_tag
         self.fsck = core.fsck
+        self._open_partial()
+
+    def _open_partial(self) -> None:
+        """A partial clone reads what it lacks from its remote, on demand."""
+        if not (self.layout.mlv / PARTIAL_FILE).exists():
+            return
+        from mlv.remote.lazy import RemoteContent, partial_remote
+
+        name = partial_remote(self.layout)
+        spec = self.remotes().by_name.get(name) if name else None
+        if spec is not None:
+            self.store.content_source = RemoteContent(
+                self.layout, spec, self.store, self.refs, self.records
+            )
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".", *, branch: str = DEFAULT_BRANCH) -> Self:
@@ -573,18 +591,56 @@ class Repo:
         return self.remotes().get(name)
 
     def remove_remote(self, name: str) -> RemoteSpec:
-        """Forget remote ``name``; nothing on the remote is touched."""
+        """Forget remote ``name`` and delete its remote-tracking refs
+        (``refs/remotes/<name>/...``) with their reflogs; nothing on the remote is touched."""
         from mlv.remote.config import remove_remote
 
         with self.write_lock:
-            return remove_remote(self.layout, name)
+            spec = remove_remote(self.layout, name)
+            self.refs.delete_remote_refs(name)
+        return spec
 
     def rename_remote(self, old: str, new: str) -> RemoteSpec:
-        from mlv.remote.config import rename_remote
+        """Rename remote ``old``; its remote-tracking refs and their reflogs move with it."""
+        from mlv.errors import InvalidArgumentError
+        from mlv.remote.config import check_remote_name, rename_remote
 
         with self.write_lock:
+            check_remote_name(new)
+            if self.refs.remote_refs(new):
+                # Checked before the config changes: never a renamed remote without its refs.
+                raise InvalidArgumentError(
+                    f"cannot rename remote {old!r} to {new!r}: refs/remotes/{new}/ already "
+                    "holds remote-tracking refs; choose another name"
+                )
             rename_remote(self.layout, old, new)
+            self.refs.rename_remote_refs(old, new)
         return self.remotes().get(new)
+
+    def status(self) -> Status:
+        """What is staged against HEAD, what the working tree changed against the stage,
+        and (``upstream``) how the branch stands against its remote-tracking branch."""
+        from dataclasses import replace
+
+        return replace(self.core.status(), upstream=self.upstream_status())
+
+    def remote_branches(self, remote: str | None = None) -> dict[str, str]:
+        """Remote-tracking branches (``origin/main``) -> commit id; only ``remote``'s
+        when given."""
+        from mlv.repo.refnames import REMOTES
+
+        if remote is not None:
+            return {f"{remote}/{b}": c for b, c in self.refs.remote_refs(remote).items()}
+        return self.refs.list(REMOTES)
+
+    def upstream_status(self) -> Upstream | None:
+        """The current branch against ``refs/remotes/<core.remote>/<branch>``: how many
+        commits each has that the other lacks; None when there is no such ref (or no
+        default remote, or HEAD is detached or unborn)."""
+        from mlv.remote.config import load_remotes
+        from mlv.repo.upstream import upstream_status
+
+        return upstream_status(self.refs, self.read_commit, load_remotes(self.layout).default)
 
     def set_remote_url(self, name: str, url: str) -> RemoteSpec:
         from mlv.remote.config import set_remote_url
@@ -605,9 +661,122 @@ class Repo:
         and check that it refuses a second create and a stale replace."""
         from mlv.remote.connect import open_remote
         from mlv.remote.probe import probe
+        from mlv.remote.session import save_probe
 
         spec = self.remotes().get(name)
-        return probe(open_remote(self.layout, spec), spec.name)
+        report = probe(open_remote(self.layout, spec), spec.name)
+        save_probe(self.layout, spec.name, report.conditional_writes)
+        return report
+
+    # -- moving data ---------------------------------------------------------------
+
+    def _remote_parts(self) -> RepoParts:
+        from mlv.remote.operations import RepoParts
+        from mlv.runs.cachekey import key_of_run
+
+        return RepoParts(
+            self.layout,
+            self.store,
+            self.refs,
+            self.records,
+            self.read_commit,
+            self.write_lock,
+            key_of_run,
+        )
+
+    def push(
+        self,
+        remote: str | None = None,
+        refs: Sequence[str] = (),
+        *,
+        all_branches: bool = False,
+        tags: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> PushResult:
+        """Send the branches and tags ``refs`` (the current branch when none) to
+        ``remote``, with everything their commits reach that it lacks; a ref moves only
+        as a fast-forward, or with ``force`` from where it was last fetched
+        (``mlv.remote.push``). Raises ``PushRejectedError`` when a ref cannot move."""
+        from mlv.remote import operations
+
+        spec = self.remotes().get(remote)
+        return operations.push(
+            self._remote_parts(),
+            spec,
+            refs,
+            all_branches=all_branches,
+            tags=tags,
+            force=force,
+            progress=progress,
+        )
+
+    def fetch(
+        self,
+        remote: str | None = None,
+        *,
+        history_only: bool = False,
+        progress: Progress | None = None,
+    ) -> FetchResult:
+        """Receive what ``remote``'s refs reach, verified, and move the remote-tracking
+        refs (``mlv.remote.fetch``); a partial clone, or ``history_only``, receives
+        history alone."""
+        from mlv.remote import operations
+
+        spec = self.remotes().get(remote)
+        return operations.fetch(
+            self._remote_parts(), spec, history_only=history_only, progress=progress
+        )
+
+    def pull(
+        self,
+        remote: str | None = None,
+        branch: str | None = None,
+        paths: Sequence[str | os.PathLike[str]] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> PullResult:
+        """Fetch, then bring the current branch up to ``remote``'s ``branch`` (its own
+        name by default): a fast-forward or a merge. With ``paths``, only the content
+        under them is received and only they are checked out, from the remote's
+        branch; the branch itself does not move."""
+        from mlv.remote import pulling
+
+        return pulling.pull(self, self.remotes().get(remote), branch, paths, progress=progress)
+
+    @classmethod
+    def clone(
+        cls,
+        url: str,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        branch: str | None = None,
+        no_data: bool = False,
+        paths: Sequence[str] | None = None,
+        name: str = "origin",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        allow_http: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[Self, CloneResult]:
+        """Make a new repository from the remote at ``url`` (``mlv.remote.pulling``)."""
+        from mlv.remote import pulling
+
+        return pulling.clone(
+            cls,
+            url,
+            path,
+            branch=branch,
+            no_data=no_data,
+            paths=paths,
+            name=name,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            allow_http=allow_http,
+            progress=progress,
+        )
 
     # -- git hooks -------------------------------------------------------------------
 

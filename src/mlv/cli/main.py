@@ -20,7 +20,7 @@ app = typer.Typer(
 
 # Commands that take paths after a bare "--"; run() turns those into --path options so
 # click does not mix them up with revisions.
-PATH_COMMANDS = {"log", "diff", "checkout"}
+PATH_COMMANDS = {"log", "diff", "checkout", "pull", "clone"}
 
 
 def _version(value: bool) -> None:
@@ -53,6 +53,7 @@ def _register() -> None:
         remote,
         stats,
         tracking,
+        transfer,
     )
 
     modules = (
@@ -61,6 +62,7 @@ def _register() -> None:
         stats,
         branching,
         remote,
+        transfer,
         gitcode,
         pipeline,
         lineage,

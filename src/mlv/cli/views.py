@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mlv.cli.context import open_repo
 from mlv.cli.output import print_json, print_markup, quote_path, styled, warn
+
+if TYPE_CHECKING:
+    from mlv.repo.upstream import Upstream
 
 
 def show_status(json: bool) -> None:
@@ -18,6 +22,8 @@ def show_status(json: bool) -> None:
         return
     where = f"On branch {st.branch}" if st.branch else f"HEAD detached at {(st.head or '')[:12]}"
     lines = [where]
+    if st.upstream:
+        lines.append(upstream_line(st.upstream))
     if st.head is None:
         lines.append("No commits yet")
     if st.staged:
@@ -37,9 +43,33 @@ def show_status(json: bool) -> None:
         lines.append(
             f"{len(st.pending_runs)} recorded run(s) wait for a commit that holds their outputs"
         )
+    if st.not_fetched:
+        lines.append(
+            f"{st.not_fetched} tracked file(s) not fetched in this partial clone "
+            "(use 'mlv restore PATH' to bring them)"
+        )
     if st.clean:
         lines.append("nothing to commit, working tree clean")
     print_markup("\n".join(lines))
+
+
+def upstream_line(upstream: Upstream) -> str:
+    """git's sentence for a branch against its upstream."""
+    ref, ahead, behind = f"'{upstream.ref}'", upstream.ahead, upstream.behind
+    if ahead and behind:
+        return (
+            f"Your branch and {ref} have diverged, and have {ahead} and {behind} "
+            "different commits each, respectively."
+        )
+    if ahead:
+        return f"Your branch is ahead of {ref} by {_commits(ahead)}."
+    if behind:
+        return f"Your branch is behind {ref} by {_commits(behind)}, and can be fast-forwarded."
+    return f"Your branch is up to date with {ref}."
+
+
+def _commits(n: int) -> str:
+    return f"{n} commit" if n == 1 else f"{n} commits"
 
 
 RESULT_STYLES = {

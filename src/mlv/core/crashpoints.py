@@ -49,6 +49,9 @@ CRASH_POINTS = (
     "reproduce.after-object",
     "notes.before-ref",
     "notes.after-ref",
+    # mlv push
+    "push.after-pack",
+    "push.before-refs",
 )
 
 _ARMED = os.environ.get(ENV_VARIABLE) or None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,11 +34,11 @@ from mlv.remote.tomledit import (
 from mlv.repo.config import read_settings
 from mlv.repo.files import atomic_write
 from mlv.repo.layout import Layout
+from mlv.repo.refnames import REMOTE_NAME
 
 LOCAL_CONFIG_FILE = "config.local.toml"
 # A remote's name is a ref name part (its branches will be refs/remotes/NAME/...) and
 # a bare TOML key.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # The S3 settings a table may hold, and what each must be.
 _TEXT_KEYS = ("endpoint_url", "region", "profile")
 _SECRET_KEYS = ("access_key_id", "secret_access_key", "session_token")
@@ -116,7 +115,7 @@ def normalise_url(url: str) -> str:
 
 
 def check_remote_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
+    if not REMOTE_NAME.fullmatch(name):
         raise InvalidArgumentError(
             f"{name!r} cannot name a remote: use letters, digits, '-' and '_' "
             "(up to 64, starting with a letter or digit)"
@@ -313,7 +312,7 @@ def _remote_tables(doc: dict[str, object], path: Path) -> dict[str, dict[str, ob
 
 
 def _spec(name: str, table: dict[str, object], path: Path) -> RemoteSpec:
-    if not _NAME.fullmatch(name):
+    if not REMOTE_NAME.fullmatch(name):
         raise FormatError(f"{path}: {name!r} cannot name a remote; rename its table")
     for key in _SECRET_KEYS:
         if key in table:

@@ -15,18 +15,34 @@ folder removed under it this way makes it again (``_WRITE_TRIES``).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from mlv.core.hashing import hash_bytes
 from mlv.core.paths import fsync_path, is_temporary_name, lstat_or_none, temporary_name
 from mlv.errors import RemoteError
-from mlv.remote.storage import LOCK_SUFFIX, check_key, check_prefix
+from mlv.remote.storage import (
+    CHUNK_SIZE,
+    LOCK_SUFFIX,
+    Entry,
+    LocalFile,
+    Progress,
+    changed_error,
+    check_key,
+    check_prefix,
+    check_ranges,
+    missing,
+    open_local,
+    truncated,
+    write_download,
+)
 from mlv.repo.files import atomic_write
 
 # How long replace and delete wait for another writer's lock before giving up.
@@ -152,6 +168,10 @@ class PathStorage:
             folder = folder.parent
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        for entry in self.entries(prefix):
+            yield entry.key, entry.size
+
+    def entries(self, prefix: str) -> Iterator[Entry]:
         folder = check_prefix(prefix)
         with self._os_errors("list", folder or "the remote"):
             start = self._path(folder) if folder else self.root
@@ -171,7 +191,87 @@ class PathStorage:
                         elif not entry.is_file(follow_symlinks=False):
                             raise self._damaged(rel, "a symlink or special file")
                         elif not _is_own_file(entry.name):
-                            yield rel, entry.stat(follow_symlinks=False).st_size
+                            st = entry.stat(follow_symlinks=False)
+                            yield Entry(rel, st.st_size, st.st_mtime)
+
+    def put_file(self, key: str, path: Path, *, progress: Progress | None = None) -> None:
+        check_key(key)
+        source, size = open_local(self.url, key, path)
+        with source, self._os_errors("write", key):
+            reader = LocalFile(source, size, progress)
+            target, tmp, out = self._new_temporary(key)
+            try:
+                with out:
+                    try:
+                        while True:
+                            chunk = reader.read(CHUNK_SIZE)
+                            if not chunk:
+                                break
+                            out.write(chunk)
+                    except OSError:
+                        if reader.changed:
+                            raise changed_error(self.url, key, path) from None
+                        raise
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, target)
+                fsync_path(target.parent)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+
+    def _new_temporary(self, key: str) -> tuple[Path, Path, BinaryIO]:
+        """The file of ``key``, a temporary beside it and that temporary, opened to write."""
+        for tries_left in reversed(range(_WRITE_TRIES)):
+            target = self._path(key, make_parents=True)
+            tmp = target.with_name(temporary_name(target.name))
+            try:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                # Once it exists its folder is not empty: no delete can remove it under us.
+                return target, tmp, open(os.open(tmp, flags, 0o666), "wb")
+            except FileNotFoundError:
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self.get_ranges(key, [(start, length)])[0]
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> builtins.list[bytes]:
+        check_ranges(ranges)
+        with self._os_errors("read", key):
+            fd = self._open(self._path(key))
+            if fd is None:
+                raise missing(self.url, key)
+            try:
+                size = os.fstat(fd).st_size
+                for start, length in ranges:
+                    if start + length > size:
+                        raise truncated(self.url, key, size, start, length)
+                found = [os.pread(fd, length, start) for start, length in ranges]
+            finally:
+                os.close(fd)
+        for data, (start, length) in zip(found, ranges, strict=True):
+            if len(data) != length:  # shortened since the fstat
+                raise truncated(self.url, key, start + len(data), start, length)
+        return found
+
+    def get_to_file(self, key: str, path: Path, *, progress: Progress | None = None) -> int | None:
+        with self._os_errors("read", key):
+            fd = self._open(self._path(key))
+        if fd is None:
+            return None
+        with open(fd, "rb") as f:
+            return write_download(self.url, key, path, self._chunks(f, key), progress)
+
+    def _chunks(self, f: BinaryIO, key: str) -> Iterator[bytes]:
+        while True:
+            with self._os_errors("read", key):
+                chunk = f.read(CHUNK_SIZE)
+            if not chunk:
+                return
+            yield chunk
 
     def _path(self, key: str, make_parents: bool = False) -> Path:
         """The file of ``key``, after checking (or making) each folder above it."""
@@ -193,18 +293,26 @@ class PathStorage:
         return self.root / key
 
     def _read(self, path: Path) -> bytes | None:
+        fd = self._open(path)
+        if fd is None:
+            return None
+        with open(fd, "rb") as f:
+            return f.read()
+
+    def _open(self, path: Path) -> int | None:
+        """A descriptor of the file ``path``, never through a symlink; None when absent."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise self._damaged(self._rel(path), "a symlink") from None
             raise
-        with open(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise self._damaged(self._rel(path), "not a file")
-            return f.read()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._damaged(self._rel(path), "not a file")
+        return fd
 
     def _create_locked(self, path: Path, data: bytes) -> str | None:
         """``create`` where hard links are not supported: every creator there comes here."""

@@ -13,28 +13,41 @@ obstore finds on its own (container or instance metadata, web identity).
 
 from __future__ import annotations
 
+import builtins
 import configparser
+import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 from obstore import exceptions as obx
 from obstore.store import S3Store
 
 from mlv.errors import RemoteError
 from mlv.remote.storage import (
+    CHUNK_SIZE,
+    Entry,
+    LocalFile,
+    Progress,
     S3Settings,
+    changed_error,
     check_endpoint_url,
     check_key,
     check_prefix,
+    check_ranges,
     key_problem,
+    missing,
+    open_local,
     parse_s3_url,
+    truncated,
+    write_download,
 )
 
 if TYPE_CHECKING:
+    from obstore import GetResult
     from obstore.store import S3Config
 
 # Fewer and shorter retries than obstore's ten over three minutes: a mistyped endpoint
@@ -46,6 +59,11 @@ RETRY_TIMEOUT = timedelta(seconds=60)
 # that writer may win, so this one has lost the race, as with a 412.
 _CONFLICT = "ConditionalRequestConflict"
 _NO_BUCKET = "NoSuchBucket"
+# What S3 answers a range that starts at or past the end of the object.
+_INVALID_RANGE = "InvalidRange"
+# Parts of a multipart upload in flight at once, per upload: with CHUNK_SIZE parts, what
+# bounds the memory of one (obstore holds one more part while it waits for room).
+MAX_CONCURRENCY = 4
 _ERRORS = (obx.BaseError, OSError)
 # What obstore tries last for credentials, the instance metadata service: its failure is
 # what a machine with no AWS credentials at all gets.
@@ -60,10 +78,15 @@ _NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class S3Storage:
-    """A remote under ``prefix`` in ``bucket``."""
+    """A remote under ``prefix`` in ``bucket``.
+
+    ``chunk_size`` (the size of each part of a multipart upload, and of each piece
+    read of a download) and ``max_concurrency`` may be changed after opening.
+    """
 
     def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None) -> None:
         settings = settings or S3Settings()
+        self.chunk_size, self.max_concurrency = CHUNK_SIZE, MAX_CONCURRENCY
         self.bucket, self.prefix = bucket, prefix
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         config = _config(settings, self.url)
@@ -153,18 +176,151 @@ class S3Storage:
             raise
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        for entry in self.entries(prefix):
+            yield entry.key, entry.size
+
+    def entries(self, prefix: str) -> Iterator[Entry]:
         folder = check_prefix(prefix)
         try:
             for batch in self._store.list(folder or None):
                 for meta in batch:
                     # Not mlv's (a console's folder marker, a stray upload): never a key.
                     if key_problem(meta["path"]) is None:
-                        yield meta["path"], meta["size"]
+                        modified = meta["last_modified"].timestamp()
+                        yield Entry(meta["path"], meta["size"], modified)
         except _ERRORS as exc:
             self._fail("list", folder or "the remote", exc)
         except BaseException as exc:
             self._if_panic("list", folder or "the remote", exc)
             raise
+
+    def put_file(self, key: str, path: Path, *, progress: Progress | None = None) -> None:
+        check_key(key)
+        source, size = open_local(self.url, key, path)
+        reader = LocalFile(source, size, progress)
+        with source:
+            try:
+                # Multipart above chunk_size, one part read at a time; obstore aborts the
+                # upload when a read or a part fails, so that no object is half written.
+                self._store.put(
+                    key,
+                    cast(IO[bytes], reader),  # obstore needs only read and seek
+                    chunk_size=self.chunk_size,
+                    max_concurrency=self.max_concurrency,
+                )
+            except _ERRORS as exc:
+                if reader.changed:
+                    raise changed_error(self.url, key, path) from None
+                self._fail("write", key, exc)
+            except BaseException as exc:
+                self._if_panic("write", key, exc)
+                raise
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        check_key(key)
+        check_ranges([(start, length)])
+        if length == 0:
+            # S3 refuses an empty range: whether there is such a key, and that long, is asked.
+            self._check_ranges(key, self._size(key), [(start, length)])
+            return b""
+        try:
+            data = bytes(self._store.get_range(key, start=start, length=length))
+        except FileNotFoundError as exc:
+            if _NO_BUCKET in str(exc):
+                self._fail("read", key, exc)
+            raise missing(self.url, key) from None
+        except _ERRORS as exc:
+            if _INVALID_RANGE in str(exc):
+                self._check_ranges(key, self._size(key), [(start, length)])
+            self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
+        if len(data) != length:
+            # S3 gives what there is of a range that runs past the end.
+            raise truncated(self.url, key, start + len(data), start, length)
+        return data
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> builtins.list[bytes]:
+        check_key(key)
+        check_ranges(ranges)
+        if not ranges:
+            return []
+        # Checked first: obstore panics on a range past the end, and refuses an empty one.
+        self._check_ranges(key, self._size(key), ranges)
+        wanted = [(start, length) for start, length in ranges if length]
+        try:
+            found = (
+                self._store.get_ranges(
+                    key, starts=[r[0] for r in wanted], lengths=[r[1] for r in wanted]
+                )
+                if wanted
+                else []
+            )
+            pieces = iter([bytes(piece) for piece in found])
+        except FileNotFoundError as exc:
+            if _NO_BUCKET in str(exc):
+                self._fail("read", key, exc)
+            raise missing(self.url, key) from None
+        except _ERRORS as exc:
+            self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
+        result = [next(pieces) if length else b"" for _, length in ranges]
+        for data, (start, length) in zip(result, ranges, strict=True):
+            if len(data) != length:  # replaced by a shorter object since the head
+                raise truncated(self.url, key, start + len(data), start, length)
+        return result
+
+    def get_to_file(self, key: str, path: Path, *, progress: Progress | None = None) -> int | None:
+        check_key(key)
+        try:
+            result = self._store.get(key)
+        except FileNotFoundError as exc:
+            if _NO_BUCKET in str(exc):
+                self._fail("read", key, exc)
+            return None
+        except _ERRORS as exc:
+            self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
+        expected = result.meta["size"]
+        size = write_download(self.url, key, path, self._chunks(key, result), progress)
+        if size != expected:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise truncated(self.url, key, size, 0, expected)
+        return size
+
+    def _chunks(self, key: str, result: GetResult) -> Iterator[bytes]:
+        try:
+            for chunk in result.stream(min_chunk_size=self.chunk_size):
+                yield bytes(chunk)
+        except _ERRORS as exc:
+            self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
+
+    def _size(self, key: str) -> int:
+        try:
+            return int(self._store.head(key)["size"])
+        except FileNotFoundError as exc:
+            if _NO_BUCKET in str(exc):
+                self._fail("read", key, exc)
+            raise missing(self.url, key) from None
+        except _ERRORS as exc:
+            self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
+
+    def _check_ranges(self, key: str, size: int, ranges: Sequence[tuple[int, int]]) -> None:
+        for start, length in ranges:
+            if start + length > size:
+                raise truncated(self.url, key, size, start, length)
 
     def _conditional_put(self, action: str, key: str, data: bytes, mode: Any) -> str | None:
         check_key(key)

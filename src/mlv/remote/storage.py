@@ -12,14 +12,18 @@ key is a programming error, a ``ValueError``; a remote that cannot be used is a
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import os
 import re
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-from mlv.core.paths import is_temporary_name
+from mlv.core.paths import is_temporary_name, temporary_name
 from mlv.errors import RemoteError
 
 # The suffix of the lock file beside a key that a path remote is replacing. Refused as
@@ -38,6 +42,23 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-_]{1,254}")
 # A DNS name (underscores allowed, as container hostnames have them), IPv4, or [IPv6].
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\]")
+
+
+# How much of a file is read, or written, at a time: bounds the memory of a transfer.
+CHUNK_SIZE = 8 * 1024 * 1024
+
+# What ``put_file`` and ``get_to_file`` call with the bytes moved since the last call.
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key of a listing: its size in bytes and when it was last written."""
+
+    key: str
+    size: int
+    modified: float
+    """POSIX seconds: S3's LastModified, or the file's mtime."""
 
 
 class Storage(Protocol):
@@ -77,6 +98,34 @@ class Storage(Protocol):
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         """Every key in the folder ``prefix`` (``""`` for all) and below, with its size
         in bytes, in no particular order."""
+        ...
+
+    def entries(self, prefix: str) -> Iterator[Entry]:
+        """What :meth:`list` gives, with each key's modification time as well."""
+        ...
+
+    def put_file(self, key: str, path: Path, *, progress: Progress | None = None) -> None:
+        """:meth:`put` with the bytes of the local file ``path``, of any size, read in
+        bounded memory; ``progress(n)`` hears of each ``n`` bytes as they are read for
+        sending. A ``RemoteError`` when ``path`` cannot be read or changes size meanwhile.
+        """
+        ...
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Exactly ``length`` bytes of ``key`` from offset ``start``; a ``RemoteError``
+        when the key is absent or too short (truncated) to hold them all."""
+        ...
+
+    def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> builtins.list[bytes]:
+        """:meth:`get_range` for each ``(start, length)`` in ``ranges``, in one go."""
+        ...
+
+    def get_to_file(self, key: str, path: Path, *, progress: Progress | None = None) -> int | None:
+        """Write all of ``key`` to the local file ``path`` in bounded memory and return its
+        size; None, writing nothing, when the key is absent.
+
+        ``path`` is replaced whole, by rename, once every byte has come; it is not fsynced.
+        """
         ...
 
 
@@ -123,6 +172,119 @@ def check_key(key: str) -> str:
     if problem is not None:
         raise ValueError(f"bad remote key {key!r}: {problem}")
     return key
+
+
+def check_ranges(ranges: Sequence[tuple[int, int]]) -> None:
+    """A ``ValueError`` for a ``(start, length)`` pair that is negative: a programming error."""
+    for start, length in ranges:
+        if start < 0 or length < 0:
+            raise ValueError(f"bad byte range (start {start}, length {length}): negative")
+
+
+def truncated(url: str, key: str, size: int, start: int, length: int) -> RemoteError:
+    """The error for a range past the end of a ``size``-byte object."""
+    return RemoteError(
+        f"remote {url}: {key} is truncated: it holds {size} bytes, and bytes "
+        f"{start} to {start + length} were asked for; the remote may be damaged"
+    )
+
+
+class LocalFile:
+    """A local file being uploaded: read in the chunks the uploader asks for, counted.
+
+    ``read`` and ``seek`` are all an uploader needs (obstore reads one part at a time).
+    A file that ends before, or runs past, the size it had when opened fails the read,
+    so that no upload of it completes; ``changed`` then says so.
+    """
+
+    def __init__(self, file: BinaryIO, size: int, progress: Progress | None) -> None:
+        self.file, self.size, self.progress = file, size, progress
+        self.sent = 0
+        self.changed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.file.read(n if n >= 0 else max(self.size - self.sent + 1, 1))
+        self.sent += len(data)
+        if self.sent > self.size or (not data and n != 0 and self.sent != self.size):
+            self.changed = True
+            raise OSError(f"the file changed size while being sent ({self.size} bytes at first)")
+        if data and self.progress is not None:
+            self.progress(len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+
+def open_local(url: str, key: str, path: Path) -> tuple[BinaryIO, int]:
+    """``path`` opened for reading, and its size; a ``RemoteError`` when it is no file."""
+    try:
+        # Non-blocking, so that a FIFO is refused below rather than waited on.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RemoteError(
+            f"remote {url}: cannot upload {path} as {key}: {exc.strerror or exc}"
+        ) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise RemoteError(f"remote {url}: cannot upload {path} as {key}: it is not a file")
+    return open(fd, "rb"), st.st_size
+
+
+def changed_error(url: str, key: str, path: Path) -> RemoteError:
+    """The error for a local file whose size changed while it was being uploaded."""
+    return RemoteError(
+        f"remote {url}: cannot upload {path} as {key}: it changed size while being sent, "
+        "and nothing was written; upload it again once nothing is writing it"
+    )
+
+
+def missing(url: str, key: str) -> RemoteError:
+    """The error for a range of a key that is not there."""
+    return RemoteError(f"remote {url}: cannot read {key}: there is no such key")
+
+
+def write_download(
+    url: str, key: str, path: Path, chunks: Iterator[bytes], progress: Progress | None
+) -> int:
+    """Write ``chunks`` to a temporary beside ``path``, then rename it into place; the size.
+
+    An error of the local file is a ``RemoteError`` naming it; one of ``chunks`` is raised
+    as it is. Either way the temporary is removed and ``path`` is left as it was.
+    """
+    tmp = path.with_name(temporary_name(path.name))
+    size = 0
+    try:
+        with _local_errors(url, key, path):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        with open(fd, "wb") as f:
+            for chunk in chunks:
+                with _local_errors(url, key, path):
+                    f.write(chunk)
+                size += len(chunk)
+                if progress is not None and chunk:
+                    progress(len(chunk))
+        with _local_errors(url, key, path):
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return size
+
+
+@contextlib.contextmanager
+def _local_errors(url: str, key: str, path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise RemoteError(
+            f"remote {url}: cannot download {key} to {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def check_prefix(prefix: str) -> str:

@@ -17,7 +17,7 @@ from mlv.repo.base import Objects, Revisions, WorkTree
 from mlv.repo.diff import Change, diff_flat, diff_trees, iter_tree_changes
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.protocols import ObjectReader, RevisionResolver
-from mlv.repo.refs import HEADS, TAGS, RefStore
+from mlv.repo.refs import HEADS, REMOTES, TAGS, RefStore
 from mlv.repo.results import (
     CommitDetails,
     LogEntry,
@@ -52,7 +52,8 @@ class Browsing:
     staging: StagingArea
 
     def ref_names(self) -> dict[str, list[str]]:
-        """Commit id -> the branch and tag names pointing at it (for decorating logs)."""
+        """Commit id -> the branch, tag and remote-tracking names pointing at it (for
+        decorating logs: ``origin/main``)."""
         names: dict[str, list[str]] = {}
         head = self.refs.head()
         if head.commit and head.ref is None:
@@ -63,6 +64,8 @@ class Browsing:
             names.setdefault(commit_id, []).append(label)
         for short, commit_id in self.refs.list(TAGS, skip_damaged=True).items():
             names.setdefault(commit_id, []).append(f"tag: {short}")
+        for short, commit_id in self.refs.list(REMOTES, skip_damaged=True).items():
+            names.setdefault(commit_id, []).append(short)
         return names
 
     def log(

@@ -133,6 +133,8 @@ class Materialiser:
         if not items:
             self._remove_all(removes)
             return {}
+        # A partial clone brings what it lacks now, in bulk, not file by file.
+        self.store.ensure_content(item.entry.id for item in items)
         token = os.urandom(6).hex()
         folders = sorted({item.place for item in items if not item.in_place})
         journal = self._write_journal(token, folders) if folders else None

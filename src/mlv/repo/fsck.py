@@ -13,7 +13,7 @@ from mlv.model.runs import ARTIFACT_DIR
 from mlv.model.tables import Profile, ProfileMap
 from mlv.repo import notes
 from mlv.repo.blobs import iter_content, read_content
-from mlv.repo.refs import HEADS, NOTES, TAGS
+from mlv.repo.refs import HEADS, NOTES, REMOTES, TAGS
 from mlv.repo.results import FsckReport, Problem, Progress
 from mlv.repo.worktree import KIND_SYMLINK
 from mlv.store.pack import KIND_MANIFEST, finished_packs, orphaned_tmp_packs
@@ -35,7 +35,13 @@ def check_repository(repo: Repo, progress: Progress) -> FsckReport:
     progress.finish()
     checker.walk(_ref_starts(repo, checker.problems))
     checker.notes()
-    return FsckReport(total, len(checker.seen_commits), checker.problems, _notes(repo))
+    notes = _notes(repo)
+    if checker.not_fetched:
+        notes.append(
+            f"{len(checker.not_fetched)} file(s) not fetched: this is a partial clone, "
+            "and their content stays on its remote until a command reads it"
+        )
+    return FsckReport(total, len(checker.seen_commits), checker.problems, notes)
 
 
 def _ref_starts(repo: Repo, problems: list[Problem]) -> dict[str, str]:
@@ -47,7 +53,7 @@ def _ref_starts(repo: Repo, problems: list[Problem]) -> dict[str, str]:
         head = repo.refs.head()
         if head.commit:
             starts["HEAD"] = head.commit
-    for prefix in (HEADS, TAGS):
+    for prefix in (HEADS, TAGS, REMOTES):
         for short, commit_id in repo.refs.list(prefix, skip_damaged=True).items():
             starts[prefix + short] = commit_id
     return starts
@@ -85,6 +91,7 @@ class _Checker:
         self.seen_trees: set[str] = set()
         self.seen_runs: set[str] = set()
         self.seen_profiles: set[str] = set()
+        self.not_fetched: set[str] = set()
         # file id -> the length of its content, or None when it cannot be known
         self.sizes: dict[str, int | None] = {}
 
@@ -214,7 +221,10 @@ class _Checker:
         store = self.store
         kind = store.kind_of(file_id)
         if kind is None:
-            self._problem(file_id, f"file {path}", "missing from the store")
+            if store.content_source is not None:
+                self.not_fetched.add(file_id)  # a partial clone: on its remote, not lost
+            else:
+                self._problem(file_id, f"file {path}", "missing from the store")
             return None
         if file_id in self.damaged:
             return None

@@ -14,6 +14,10 @@ PACKS_DIR = "packs"
 INDEX_DB = "index.db"
 WRITE_LOCK_FILE = "lock"
 TMP_DIR = "tmp"
+# What this repository knows of each remote: caches, rebuilt from the remote when lost.
+REMOTES_STATE_DIR = "remotes"
+# In a partial clone: the name of the remote that missing content is read from.
+PARTIAL_FILE = "partial"
 IGNORE_FILE = ".mlvignore"
 # The format this mlv writes (docs/format.md, "Versions and changes"), and the older
 # ones ``mlv migrate`` converts to it.
@@ -59,6 +63,10 @@ class Layout:
     @property
     def lock(self) -> Path:
         return self.mlv / WRITE_LOCK_FILE
+
+    def remote_state(self, name: str) -> Path:
+        """The folder of what this repository knows of remote ``name`` (caches)."""
+        return self.mlv / REMOTES_STATE_DIR / name
 
     @property
     def tmp(self) -> Path:

@@ -2,7 +2,8 @@
 
 An object no ref reaches is not one the user has: ``mlv index rebuild`` derives the
 run cache and the profiles from what this walk finds, and a garbage collector must
-keep at least all of it. The walk starts at HEAD, every branch and tag, and the
+keep at least all of it. The walk starts at HEAD, every branch, tag and remote-tracking
+branch (``refs/remotes/``), and the
 commits of the reproductions on ``refs/notes/reproductions``.
 """
 
@@ -16,7 +17,7 @@ from mlv.errors import MlvError
 from mlv.model.objects import Commit
 from mlv.model.runs import Reproduction
 from mlv.repo import notes
-from mlv.repo.refs import HEADS, TAGS, RefStore
+from mlv.repo.refs import HEADS, REMOTES, TAGS, RefStore
 from mlv.store.objectstore import ObjectStore
 
 
@@ -37,7 +38,7 @@ def ref_starts(refs: RefStore) -> dict[str, str]:
         head = refs.head()
         if head.commit:
             starts["HEAD"] = head.commit
-    for prefix in (HEADS, TAGS):
+    for prefix in (HEADS, TAGS, REMOTES):
         for short, commit_id in refs.list(prefix, skip_damaged=True).items():
             starts[prefix + short] = commit_id
     return starts

@@ -11,8 +11,11 @@ HEADS = "refs/heads/"
 TAGS = "refs/tags/"
 # Chains of notes objects (records kept reachable, such as reproductions), not commits.
 NOTES = "refs/notes/"
+# Remote-tracking branches, refs/remotes/<remote>/<branch>: where a remote's branches
+# were when last fetched.
+REMOTES = "refs/remotes/"
 # The only namespaces mlv reads and writes refs in; HEAD may point into HEADS only.
-NAMESPACES = (HEADS, TAGS, NOTES)
+NAMESPACES = (HEADS, TAGS, NOTES, REMOTES)
 # The name HEAD's reflog has; it is not a ref name but has a reflog beside theirs.
 HEAD_LOG = "HEAD"
 # Each component is a file or folder name, and the temporary file written beside a
@@ -26,6 +29,9 @@ _SHOWN = 60
 
 
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
+# A remote's name: one ref name part (its branches are refs/remotes/NAME/...) and a bare
+# TOML key (its table is [remote.NAME]).
+REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def shown(name: str) -> str:
@@ -42,7 +48,39 @@ def ref_name_problem(name: str) -> str | None:
     namespace = next((ns for ns in NAMESPACES if name.startswith(ns)), None)
     if namespace is None:
         return f"it is not under {' or '.join(NAMESPACES)}"
-    return _short_name_problem(name[len(namespace) :])
+    short = name[len(namespace) :]
+    if namespace == REMOTES:
+        remote, _, branch = short.partition("/")
+        problem = remote_name_problem(remote)
+        if problem:
+            return f"its remote part {shown(remote)} {problem}"
+        if not branch:
+            return f"it names no branch after {REMOTES}{remote}/"
+        return _short_name_problem(branch)
+    return _short_name_problem(short)
+
+
+def remote_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a remote; None if it can."""
+    if REMOTE_NAME.fullmatch(name):
+        return None
+    return (
+        "is not a remote name (letters, digits, '-' and '_', up to 64, "
+        "starting with a letter or digit)"
+    )
+
+
+def remote_ref(remote: str, branch: str) -> str:
+    """The full name of ``remote``'s branch ``branch`` (``refs/remotes/origin/main``),
+    refused with ``InvalidArgumentError`` when it cannot be a ref."""
+    name = f"{REMOTES}{remote}/{branch}"
+    problem = ref_name_problem(name)
+    if problem:
+        raise InvalidArgumentError(
+            f"{shown(name)} is not a valid remote-tracking ref name: {problem}; "
+            "check the remote and branch names"
+        )
+    return name
 
 
 def head_target_problem(name: str) -> str | None:

@@ -28,16 +28,20 @@ from mlv.repo.refnames import (
     HEADS,
     NAMESPACES,
     NOTES,
+    REMOTES,
     TAGS,
     check_ref_name,
     head_target_problem,
     ref_name_problem,
+    remote_name_problem,
+    remote_ref,
     shown,
 )
 
 __all__ = [
     "HEADS",
     "NOTES",
+    "REMOTES",
     "SYMREF_PREFIX",
     "TAGS",
     "ZERO_ID",
@@ -58,6 +62,7 @@ _LINE_BREAKS = re.compile(r"[\r\n]")
 
 # (where, what is wrong): named here, since inside RefStore ``list`` is its method.
 Problems = list[tuple[str, str]]
+Names = list[str]
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,8 @@ class RefStore:
         return Head(None, text)
 
     def list(self, prefix: str, *, skip_damaged: bool = False) -> dict[str, str]:
-        """Refs under ``prefix`` (``refs/heads/``, ``refs/tags/`` or ``refs/notes/``), by
-        short name.
+        """Refs under ``prefix`` (one of ``NAMESPACES``), by short name (``origin/main``
+        under ``refs/remotes/``).
 
         A damaged ref, or an entry that cannot be a ref, raises ``FormatError`` unless
         ``skip_damaged``. Hidden entries (a write's leftovers) are never refs.
@@ -250,6 +255,72 @@ class RefStore:
         _check_writable(name)
         self._files.remove(name, keep=_depth(_namespace(name)))
 
+    # -- remote-tracking refs ----------------------------------------------------
+
+    def remote_refs(self, remote: str, *, skip_damaged: bool = False) -> dict[str, str]:
+        """Branch -> commit of the remote-tracking refs of ``remote``
+        (``refs/remotes/<remote>/<branch>``)."""
+        _check_remote(remote)
+        prefix = f"{remote}/"
+        return {
+            short[len(prefix) :]: commit
+            for short, commit in self.list(REMOTES, skip_damaged=skip_damaged).items()
+            if short.startswith(prefix)
+        }
+
+    def rename_remote_refs(self, old: str, new: str) -> None:
+        """Move every remote-tracking ref of ``old``, and every reflog under it, to ``new``.
+
+        Refused with ``InvalidArgumentError`` when ``new`` already has refs. Each ref is
+        written under its new name (reflog first, as ``update`` does) before the old one
+        is removed, so an interruption leaves a ref under both names, never under none.
+        """
+        _check_remote(old)
+        _check_remote(new)
+        if old == new:
+            return
+        if self.remote_refs(new):
+            raise InvalidArgumentError(
+                f"cannot move the remote-tracking refs of {old!r} to {new!r}: "
+                f"{REMOTES}{new}/ already holds refs; delete them first"
+            )
+        refs = self.remote_refs(old)
+        logs = self._remote_logs(old)
+        keep = _depth(REMOTES)
+        for rel in logs:
+            source = f"{LOGS_DIR}/{REMOTES}{old}/{rel}"
+            target = f"{LOGS_DIR}/{remote_ref(new, rel)}"
+            data = self._files.read(source) or b""
+            # A reflog left by a ref deleted earlier is history too: appended, never lost.
+            self._files.write(target, (self._files.read(target) or b"") + data)
+        for branch, commit in refs.items():
+            self._files.write(remote_ref(new, branch), f"{commit}\n".encode())
+        for branch in refs:
+            self._files.remove(remote_ref(old, branch), keep=keep)
+        for rel in logs:
+            self._files.remove(f"{LOGS_DIR}/{REMOTES}{old}/{rel}", keep=keep + 1)
+
+    def delete_remote_refs(self, remote: str) -> dict[str, str]:
+        """Delete every remote-tracking ref of ``remote`` and its reflogs (the remote is
+        forgotten, as git does); return what they held, by branch."""
+        _check_remote(remote)
+        refs = self.remote_refs(remote)
+        keep = _depth(REMOTES)
+        for branch in refs:
+            self._files.remove(remote_ref(remote, branch), keep=keep)
+        for rel in self._remote_logs(remote):
+            self._files.remove(f"{LOGS_DIR}/{REMOTES}{remote}/{rel}", keep=keep + 1)
+        return refs
+
+    def _remote_logs(self, remote: str) -> Names:
+        """The branch names of the reflogs under ``logs/refs/remotes/<remote>/``; the
+        leftovers of an interrupted write are not reflogs."""
+        return [
+            rel
+            for rel, _ in self._files.walk(f"{LOGS_DIR}/{REMOTES}{remote}")
+            if not any(part.startswith(".") for part in rel.split("/"))
+        ]
+
     # -- helpers -----------------------------------------------------------------
 
     def _read_ref(self, name: str) -> str | None:
@@ -336,6 +407,12 @@ def _check_writable(name: str) -> None:
     problem = ref_name_problem(name)
     if problem:
         raise InvalidArgumentError(f"{shown(name)} is not a valid ref name: {problem}")
+
+
+def _check_remote(remote: str) -> None:
+    problem = remote_name_problem(remote)
+    if problem:
+        raise InvalidArgumentError(f"{shown(remote)} {problem}; choose another name")
 
 
 def _check_id(commit: str) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlv.model.objects import Commit
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.repo.diff import Change
+
+if TYPE_CHECKING:
+    from mlv.repo.upstream import Upstream
 
 
 class Progress(Protocol):
@@ -63,6 +66,10 @@ class Status:
     untracked: list[str]
     warnings: list[str] = field(default_factory=list)
     pending_runs: list[str] = field(default_factory=list)  # recorded, not yet committed
+    # Tracked files a partial clone has not received: absent, and not deleted.
+    not_fetched: int = 0
+    # The branch against refs/remotes/<core.remote>/<branch>; ``mlv.Repo.status`` sets it.
+    upstream: Upstream | None = None
 
     @property
     def clean(self) -> bool:
@@ -79,6 +86,8 @@ class Status:
             "untracked": self.untracked,
             "warnings": self.warnings,
             "pending_runs": self.pending_runs,
+            "not_fetched": self.not_fetched,
+            "upstream": self.upstream.to_json() if self.upstream else None,
         }
 
 

@@ -1,4 +1,5 @@
-"""Revision names: full ids, unique prefixes, branches, tags, HEAD, and ``~N`` / ``^N`` steps."""
+"""Revision names: full ids, unique prefixes, branches, tags, remote-tracking branches,
+HEAD, and ``~N`` / ``^N`` steps."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mlv.core.hashing import is_object_id
 from mlv.errors import InvalidArgumentError, NotFoundError
 from mlv.model.objects import Commit
 from mlv.repo.refnames import shown
-from mlv.repo.refs import HEADS, TAGS, RefStore
+from mlv.repo.refs import HEADS, REMOTES, TAGS, RefStore
 
 MIN_PREFIX = 4
 # A step count past any real history: more digits are refused as malformed rather than
@@ -98,13 +99,11 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
         with contextlib.suppress(NotFoundError):
             source.read_commit(lowered)
             return lowered
+    # git's order: a branch, then a tag, then a remote-tracking branch (origin/main).
     for ref in (
-        (name, HEADS + name, TAGS + name)
+        (name, HEADS + name, TAGS + name, REMOTES + name)
         if name.startswith("refs/")
-        else (
-            HEADS + name,
-            TAGS + name,
-        )
+        else (HEADS + name, TAGS + name, REMOTES + name)
     ):
         commit = refs.read(ref)
         if commit:
@@ -123,6 +122,6 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
                 f"({starts}); give more characters"
             )
     raise NotFoundError(
-        f"unknown revision {shown(whole)}: not a branch, tag or commit id; "
-        "see 'mlv log' or 'mlv branch'"
+        f"unknown revision {shown(whole)}: not a branch, tag, remote-tracking branch or "
+        "commit id; see 'mlv log' or 'mlv branch -a'"
     )

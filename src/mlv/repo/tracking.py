@@ -105,6 +105,7 @@ class Tracking:
             # Some tracked paths lie in folders the walk never read: gone, or ignored.
             unvisited = cache.unvisited(self.staging.paths_under(rels), walk.outright)
             deletions.update(p for p in unvisited if not under(p, walk.unreadable))
+        deletions -= self.not_fetched(deletions)
         progress.start(sum(todo.sizes), "adding")
         problems: dict[str, str] = {}
         staged = StagedRows()
@@ -242,7 +243,8 @@ class Tracking:
         deleted = list(cache.missing)
         if self.staging.count_under([""]) != cache.loaded_rows + walk.outright_staged:
             deleted += cache.unvisited(self.staging.iter_paths(), walk.outright)
-        deleted.sort()
+        not_fetched = self.not_fetched(deleted)
+        deleted = sorted(p for p in deleted if p not in not_fetched)
         return Status(
             branch=head.branch,
             head=head.commit,
@@ -252,7 +254,18 @@ class Tracking:
             untracked=sorted(untracked),
             warnings=walk.warnings + sorted(unreadable.values()),
             pending_runs=[run_id for run_id, _ in self.records.pending()],
+            not_fetched=len(not_fetched),
         )
+
+    def not_fetched(self, missing: Iterable[str]) -> set[str]:
+        """Of tracked paths absent from the working tree, those a partial clone never
+        received: not deleted, only not here. Elsewhere, none."""
+        if self.store.content_source is None:
+            return set()
+        staged = self.staging.load_paths(missing)
+        ids = {s.id for s in staged.values()}
+        here = {i.hex() for i in self.store.index.present({bytes.fromhex(i) for i in ids})}
+        return {p for p, s in staged.items() if s.id not in here}
 
     def _compare_with_stage(
         self,

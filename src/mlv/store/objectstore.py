@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mlv.core.crashpoints import crash_point
 from mlv.core.hashing import hash_bytes, id_from_bytes, id_to_bytes
@@ -45,6 +45,14 @@ MAX_RECORD = RECORD_HEADER.size + 0xFFFFFFFF
 # A pack is closed and a new one started past this size, so that no single file
 # grows without bound and a crash loses at most one unfinished pack.
 PACK_TARGET_SIZE = 512 * 1024 * 1024
+
+
+class ContentSource(Protocol):
+    """Where a partial clone's missing content comes from."""
+
+    def ensure(self, object_ids: list[str]) -> None:
+        """Bring the objects (whole files: a manifest with its chunks) into the store."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,9 @@ class ObjectStore:
         # Filled by prefetch(), emptied by the reads: spares one index query per object
         # on bulk reads.
         self._locations: dict[bytes, Location] = {}
+        # Set in a partial clone: brings content the store lacks from a remote
+        # (``mlv.remote.lazy``), so that reads of it wait for it rather than fail.
+        self.content_source: ContentSource | None = None
 
     # -- writing ---------------------------------------------------------------
 
@@ -124,6 +135,57 @@ class ObjectStore:
             if writer.size >= PACK_TARGET_SIZE:
                 self._seal()
         return len(records)
+
+    def put_records(self, records: Sequence[tuple[bytes, int, bytes | memoryview]]) -> int:
+        """Store records already encoded, each as (id bytes, kind, header and payload);
+        return how many were new.
+
+        For records that arrive from a remote: the caller has verified each one
+        (``open_record``), so its payload is written as it came, not compressed again.
+        """
+        with self._lock:
+            fresh = {i for i, _, _ in records} - self._reserved - self._pending.keys()
+            if fresh:
+                fresh -= self.index.present(fresh)
+            if not fresh:
+                return 0
+            chosen = []
+            for id_bytes, kind, record in records:
+                if id_bytes in fresh:
+                    fresh.discard(id_bytes)
+                    chosen.append((id_bytes, kind, record))
+            writer = self._current_writer()
+            offsets = writer.append_many([(record,) for _, _, record in chosen])
+            for (id_bytes, kind, record), offset in zip(chosen, offsets, strict=True):
+                self._reserved.add(id_bytes)
+                self._pending[id_bytes] = (offset, len(record), kind)
+            if writer.size >= PACK_TARGET_SIZE:
+                self._seal()
+        return len(chosen)
+
+    def read_record(self, object_id: str) -> tuple[int, bytes]:
+        """An object's kind and its whole record (header and payload) as stored, checked
+        as ``get`` checks it: what a push sends."""
+        id_bytes = id_to_bytes(object_id)
+        with self._lock:
+            pending = self._pending.get(id_bytes)
+            if pending is not None and self._writer is not None:
+                offset, length, kind = pending
+                raw = self._writer.read(offset, length)
+                pack = self._writer.name
+                fd = None
+            else:
+                location = self._locations.pop(id_bytes, None) or self.index.lookup(id_bytes)
+                if location is None:
+                    raise ObjectMissingError(object_id)
+                _check_location(object_id, location)
+                kind, pack = location.kind, location.pack
+                offset, length = location.offset, location.length
+                fd = self._pack_fd_for(object_id, pack)
+        if fd is not None:
+            raw = os.pread(fd, length, offset)
+        self._decode(object_id, id_bytes, raw, pack)
+        return kind, raw
 
     def put_meta(self, data: bytes, kind: int) -> str:
         """Store a metadata object (canonical bytes) and return its id."""
@@ -181,6 +243,17 @@ class ObjectStore:
             self._local.decompressor = decompressor
         return decompressor
 
+    def forget_pack(self, name: str) -> None:
+        """Close the fd of pack ``name`` and drop what was cached about it: gc has taken
+        it out of the index and is about to remove its file."""
+        with self._lock:
+            fd = self._fds.pop(name, None)
+            if fd is not None:
+                os.close(fd)
+            self._locations = {k: v for k, v in self._locations.items() if v.pack != name}
+            # Pack numbers of removed rows may be given to new packs: names are looked up again.
+            self.index._pack_names.clear()
+
     def close(self) -> None:
         """Flush and release file handles."""
         self.flush()
@@ -190,6 +263,28 @@ class ObjectStore:
             self._fds.clear()
 
     # -- reading ---------------------------------------------------------------
+
+    def ensure_content(self, object_ids: Iterable[str]) -> None:
+        """In a partial clone, bring at once the objects of ``object_ids`` the store lacks
+        (a checkout calls this before it writes); elsewhere, nothing."""
+        source = self.content_source
+        if source is None:
+            return
+        wanted = {id_to_bytes(i) for i in object_ids}
+        with self._lock:
+            wanted -= self._pending.keys()
+            if wanted:
+                wanted -= self.index.present(wanted)
+        if wanted:
+            source.ensure(sorted(id_from_bytes(i) for i in wanted))
+
+    def _fetch_missing(self, object_id: str) -> bool:
+        """Ask the content source for one missing object; True when it may be here now."""
+        source = self.content_source
+        if source is None:
+            return False
+        source.ensure([object_id])
+        return True
 
     def has(self, object_id: str) -> bool:
         id_bytes = id_to_bytes(object_id)
@@ -217,6 +312,14 @@ class ObjectStore:
 
     def get_with_kind(self, object_id: str) -> tuple[int, bytes]:
         """An object's stored kind and its verified content, in one index lookup."""
+        try:
+            return self._get_with_kind(object_id)
+        except ObjectMissingError:
+            if not self._fetch_missing(object_id):
+                raise
+        return self._get_with_kind(object_id)
+
+    def _get_with_kind(self, object_id: str) -> tuple[int, bytes]:
         id_bytes = id_to_bytes(object_id)
         with self._lock:
             pending = self._pending.get(id_bytes)
@@ -243,6 +346,14 @@ class ObjectStore:
             ObjectMissingError: the store does not hold it.
             ChecksumMismatchError: its record header is damaged.
         """
+        try:
+            return self._raw_length(object_id)
+        except ObjectMissingError:
+            if not self._fetch_missing(object_id):
+                raise
+        return self._raw_length(object_id)
+
+    def _raw_length(self, object_id: str) -> int:
         id_bytes = id_to_bytes(object_id)
         with self._lock:
             pending = self._pending.get(id_bytes)

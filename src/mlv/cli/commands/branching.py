@@ -84,23 +84,39 @@ def branch(
     start: str = typer.Argument("HEAD", help="Where the new branch starts."),
     delete: bool = typer.Option(False, "--delete", "-d", help="Delete the branch."),
     force: bool = typer.Option(False, "--force", "-D", help="Delete even if not merged."),
+    remotes: bool = typer.Option(
+        False, "--remotes", "-r", help="List the remote-tracking branches (origin/main)."
+    ),
+    all_: bool = typer.Option(
+        False, "--all", "-a", help="List the branches and the remote-tracking branches."
+    ),
     json: bool = JSON_OPTION,
 ) -> None:
     """List, create or delete branches.
 
-    Example: mlv branch experiment      mlv branch -d experiment
+    Example: mlv branch experiment    mlv branch -d experiment    mlv branch -a
     """
+    if (remotes or all_) and (name is not None or delete or force):
+        raise InvalidArgumentError("--remotes and --all only list: give no branch name with them")
     with open_repo() as repo:
         if name is None:
-            branches, current = repo.branches(), repo.current_branch()
+            current = repo.current_branch()
+            branches = {} if remotes else repo.branches()
+            tracking = repo.remote_branches() if remotes or all_ else {}
             if json:
-                print_json({"current": current, "branches": branches})
+                shown: dict[str, object] = {"current": current, "branches": branches}
+                if remotes or all_:
+                    shown["remotes"] = tracking
+                print_json(shown)
                 return
             lines = []
             for short, commit_id in branches.items():
                 mark = "*" if short == current else " "
                 label = styled(short, "green") if short == current else short
                 lines.append(f"{mark} {label}  {commit_id[:12]}")
+            for short, commit_id in tracking.items():
+                label = styled(f"remotes/{short}" if all_ else short, "red")
+                lines.append(f"  {label}  {commit_id[:12]}")
             if lines:
                 print_markup("\n".join(lines))
             return

@@ -1,0 +1,333 @@
+"""``mlv fetch``: bring what a remote's refs reach, verified, then move the tracking refs.
+
+1. Read the remote's refs, and learn what it holds from its pack indexes.
+2. Receive every history object (commits, trees, runs, envs, profiles, notes) the
+   local store lacks, in ranges of the packs that hold them. History is small,
+   and taking it whole spares one round trip per commit of a long history.
+3. Check each ref: walk what it reaches, locally now, and refuse the ref when an
+   object is missing or is not what it claims (a tree naming ``..``, a commit
+   that is a tree): its tracking ref does not move.
+4. Unless the repository is partial (``--no-data``), receive the content those
+   refs reach that is missing here: manifests, then their chunks; then check
+   each whole file against its id.
+5. Move ``refs/remotes/<remote>/<branch>``, add the tags we lack, and join the
+   remote's chain of reproductions into ours. Prune tracking refs of branches
+   the remote no longer has.
+
+Nothing a fetch writes is reachable before step 5, so a fetch killed anywhere
+leaves the repository as it was, plus objects the next fetch need not receive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlv.core.hashing import id_to_bytes
+from mlv.errors import MlvError, RemoteError
+from mlv.model.notes import Notes
+from mlv.model.objects import FileManifest
+from mlv.model.runs import Reproduction, Run
+from mlv.model.tables import ProfileMap
+from mlv.remote.receiving import fetch_objects
+from mlv.remote.remoteindex import RemoteLocation
+from mlv.remote.remoterefs import RemoteRef, read_refs
+from mlv.remote.session import Remote
+from mlv.repo import closure
+from mlv.repo import notes as notes_chain
+from mlv.repo.blobs import iter_content
+from mlv.repo.notes import REPRODUCTIONS
+from mlv.repo.records import RunRecords
+from mlv.repo.refnames import HEADS, REMOTES, TAGS
+from mlv.repo.refs import RefStore
+from mlv.repo.results import NoProgress, Progress
+from mlv.store.objectstore import ObjectStore
+from mlv.store.pack import KIND_CHUNK, KIND_MANIFEST, KIND_META
+
+
+@dataclass
+class RefChange:
+    ref: str  # the local ref that moved: refs/remotes/origin/main, refs/tags/v1
+    old: str | None
+    new: str | None  # None: pruned
+
+
+@dataclass
+class FetchResult:
+    remote: str
+    url: str
+    empty: bool = False
+    changes: list[RefChange] = field(default_factory=list)
+    remote_refs: dict[str, str] = field(default_factory=dict)
+    objects: int = 0
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "url": self.url,
+            "empty": self.empty,
+            "changes": [vars(c) for c in self.changes],
+            "remote_refs": self.remote_refs,
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "warnings": self.warnings,
+        }
+
+
+class Fetcher:
+    def __init__(
+        self,
+        remote: Remote,
+        store: ObjectStore,
+        refs: RefStore,
+        records: RunRecords,
+        progress: Progress | None = None,
+        *,
+        run_cache_key: Callable[[Run], str] | None = None,
+    ) -> None:
+        self.remote = remote
+        self.store = store
+        self.refs = refs
+        self.records = records
+        self.progress = progress or NoProgress()
+        self.run_cache_key = run_cache_key
+        self._received: set[str] = set()
+
+    # -- the whole fetch ---------------------------------------------------------------
+
+    def fetch(self, *, content: bool = True) -> FetchResult:
+        remote = self.remote
+        result = FetchResult(remote.name, remote.url)
+        if not remote.check_marker(create=False):
+            result.empty = True
+            return result
+        listing = read_refs(remote.storage)
+        result.warnings += listing.damaged
+        self.receive_history(result)
+        sound: dict[str, RemoteRef] = {}
+        wanted_content: dict[str, closure.Need] = {}
+        for name, ref in sorted(listing.refs.items()):
+            problem = self.check_ref(ref, wanted_content)
+            if problem is None:
+                sound[name] = ref
+            else:
+                result.warnings.append(problem)
+        result.remote_refs = {name: ref.commit for name, ref in sound.items()}
+        if content:
+            self.receive_content(list(wanted_content.values()), result)
+        self._move_refs(sound, result)
+        return result
+
+    def receive_history(self, result: FetchResult | None = None) -> None:
+        """Every history object of the remote that the local store lacks."""
+        remote = self.remote
+        remote.index.sync(remote.storage)
+        history = list(remote.index.iter_objects((KIND_META,)))
+        missing = self._missing(history)
+        report = fetch_objects(
+            remote.storage, self.store, missing.items(), self.progress, "receiving history"
+        )
+        self._received.update(missing)
+        if result is not None:
+            result.objects += report.objects
+            result.bytes += report.bytes
+
+    def _missing(self, found: Iterable[tuple[str, RemoteLocation]]) -> dict[str, RemoteLocation]:
+        wanted = dict(found)
+        present = self.store.index.present({id_to_bytes(i) for i in wanted})
+        for id_bytes in present:
+            wanted.pop(id_bytes.hex(), None)
+        return wanted
+
+    # -- checking what a ref reaches ---------------------------------------------------
+
+    def check_ref(self, ref: RemoteRef, content: dict[str, closure.Need]) -> str | None:
+        """None when everything ``ref`` reaches is here and sound (its content needs
+        are added to ``content``); else why the ref is refused, one line."""
+        role = closure.NOTES if ref.name == REPRODUCTIONS else closure.COMMIT
+        start = closure.Need(ref.commit, role, f"remote ref {ref.name}")
+        learned: list[closure.Found] = []
+        try:
+            for found in closure.walk(
+                closure.StoreSource(self.store),
+                [start],
+                done=self._complete_here,
+                content=False,
+                on_content=lambda need: _note(content, need),
+            ):
+                learned.append(found)
+        except MlvError as exc:
+            return f"remote ref {ref.name} refused: {exc}; it was not fetched"
+        self._learn(learned)
+        return None
+
+    def _complete_here(self, ids: list[str]) -> set[str]:
+        # What was here before this fetch is whole here: the walk need not enter it.
+        fresh = [i for i in ids if i not in self._received]
+        if not fresh:
+            return set()
+        present = self.store.index.present({id_to_bytes(i) for i in fresh})
+        return {i.hex() for i in present}
+
+    def _learn(self, found: list[closure.Found]) -> None:
+        """Fill the caches of index.db that ``mlv index rebuild`` derives, for what came."""
+        profiles: list[tuple[str, str]] = []
+        for item in found:
+            need = item.need
+            if need.role == closure.RUN and self.run_cache_key is not None:
+                # A value canonical JSON refuses (NaN) has no key: that run answers none.
+                with contextlib.suppress(MlvError, ValueError):
+                    self.records.cache_run(
+                        self.run_cache_key(Run.from_bytes(self.store.get(need.id))), need.id
+                    )
+            elif need.role == closure.PROFILES:
+                profile_map = ProfileMap.from_bytes(self.store.get(need.id))
+                profiles += sorted(profile_map.profiles.items())
+            elif need.role == closure.REPRODUCTION:
+                rep = Reproduction.from_bytes(self.store.get(need.id))
+                self.records.add_reproduction(rep.commit, need.id, rep.time)
+        if profiles:
+            self.records.add_profiles(profiles)
+
+    # -- content -----------------------------------------------------------------------
+
+    def receive_content(
+        self, needs: list[closure.Need], result: FetchResult | None = None, *, flush: bool = True
+    ) -> None:
+        """The content of ``needs`` (file and symlink ids) that the store lacks, then each
+        whole file checked against its id."""
+        remote = self.remote
+        ids = [n.id for n in needs]
+        have = {i.hex() for i in self.store.index.present({id_to_bytes(i) for i in ids})}
+        wanted = [n for n in needs if n.id not in have]
+        if not wanted:
+            return
+        located = remote.index.locate([n.id for n in wanted])
+        lacking = [n for n in wanted if n.id not in located]
+        if lacking:
+            need = lacking[0]
+            raise RemoteError(
+                f"remote {remote.url} lacks {len(lacking)} file(s) its history names, e.g. "
+                f"{need.id} ({need.where}); run 'mlv fsck --remote {remote.name}'"
+            )
+        manifests = {i: loc for i, loc in located.items() if loc.kind == KIND_MANIFEST}
+        self._count(
+            fetch_objects(
+                remote.storage,
+                self.store,
+                manifests.items(),
+                self.progress,
+                "receiving",
+                flush=flush,
+            ),
+            result,
+        )
+        chunk_ids: list[str] = [i for i, loc in located.items() if loc.kind == KIND_CHUNK]
+        for manifest_id in manifests:
+            chunk_ids += [c for c, _ in FileManifest.from_bytes(self.store.get(manifest_id)).chunks]
+        chunk_ids = list(dict.fromkeys(chunk_ids))
+        chunks = remote.index.locate(chunk_ids)
+        absent = [c for c in chunk_ids if c not in chunks and not self.store.has(c)]
+        if absent:
+            raise RemoteError(
+                f"remote {remote.url} lacks {len(absent)} chunk(s) of its files, e.g. "
+                f"{absent[0]}; run 'mlv fsck --remote {remote.name}'"
+            )
+        self._count(
+            fetch_objects(
+                remote.storage,
+                self.store,
+                chunks.items(),
+                self.progress,
+                "receiving",
+                flush=flush,
+            ),
+            result,
+        )
+        for manifest_id in manifests:
+            # A manifest is named by the file it lists: only the whole file checks it.
+            for _ in iter_content(self.store, manifest_id):
+                pass
+
+    def receive_files(self, ids: list[str]) -> None:
+        """The files among ``ids`` that the remote holds (manifests with their chunks);
+        ids it lacks are left for the reader to report as missing."""
+        located = self.remote.index.locate(ids)
+        known = [closure.Need(i, closure.FILE, "read") for i in ids if i in located]
+        if known:
+            self.receive_content(known, flush=False)
+
+    @staticmethod
+    def _count(report: Any, result: FetchResult | None) -> None:
+        if result is not None:
+            result.objects += report.objects
+            result.bytes += report.bytes
+
+    # -- refs --------------------------------------------------------------------------
+
+    def _move_refs(self, sound: dict[str, RemoteRef], result: FetchResult) -> None:
+        name = self.remote.name
+        prefix = f"{REMOTES}{name}/"
+        branches = {
+            r.removeprefix(HEADS): v.commit for r, v in sound.items() if r.startswith(HEADS)
+        }
+        for branch, commit in sorted(branches.items()):
+            self._set(prefix + branch, commit, result)
+        for branch in sorted(
+            self.refs.remote_refs(name, skip_damaged=True).keys() - branches.keys()
+        ):
+            old = self.refs.read(prefix + branch)
+            self.refs.delete(prefix + branch)
+            result.changes.append(RefChange(prefix + branch, old, None))
+        for ref, value in sorted(sound.items()):
+            if not ref.startswith(TAGS):
+                continue
+            mine = self.refs.read(ref)
+            if mine is None:
+                self._set(ref, value.commit, result)
+            elif mine != value.commit:
+                result.warnings.append(
+                    f"tag {ref.removeprefix(TAGS)} differs on remote {name}; yours is kept"
+                )
+        notes = sound.get(REPRODUCTIONS)
+        if notes is not None:
+            joined = join_notes(self.store, self.refs, notes.commit)
+            if joined is not None:
+                result.changes.append(RefChange(REPRODUCTIONS, joined[0], joined[1]))
+
+    def _set(self, ref: str, commit: str, result: FetchResult) -> None:
+        old = self.refs.read(ref)
+        if old != commit:
+            self.refs.update(ref, commit, old, message=f"fetch from {self.remote.name}")
+            result.changes.append(RefChange(ref, old, commit))
+
+
+def _note(content: dict[str, closure.Need], need: closure.Need) -> None:
+    content.setdefault(need.id, need)
+
+
+def join_notes(store: ObjectStore, refs: RefStore, theirs: str) -> tuple[str | None, str] | None:
+    """Make our chain of reproductions hold the remote's too; (old, new) when it moved.
+
+    Chains only add up: one that holds the other is taken; two that forked are
+    joined by an entry with both as parents (the caller holds the write lock)."""
+    ours = refs.read(REPRODUCTIONS)
+    if ours == theirs or (ours is not None and _chain_holds(store, ours, theirs)):
+        return None
+    if ours is None or _chain_holds(store, theirs, ours):
+        new = theirs
+    else:
+        entry = Notes(parents=(ours, theirs), records=())
+        new = store.put_meta(entry.to_bytes(), KIND_META)
+        store.flush()
+    refs.update(REPRODUCTIONS, new, ours, message="fetch: join reproductions")
+    return ours, new
+
+
+def _chain_holds(store: ObjectStore, newer: str, older: str) -> bool:
+    return any(notes_id == older for notes_id, _ in notes_chain.walk(store, newer))
