@@ -479,6 +479,28 @@ def push_scenario(point: str) -> Callable[[Path, RunMlv], None]:
     return scenario
 
 
+def clone_scenario(point: str) -> Callable[[Path, RunMlv], None]:
+    """Killed while cloning: the clone is kept, and the same command finishes it."""
+
+    def scenario(tmp_path: Path, run_mlv: RunMlv) -> None:
+        root = committed_run(tmp_path, run_mlv)
+        remote = tmp_path / "remote"
+        remote.mkdir()
+        ok(run_mlv, root, "remote", "add", "origin", str(remote))
+        ok(run_mlv, root, "push")
+        kill_at(point, run_mlv, tmp_path, "clone", str(remote), "clone")
+        clone = tmp_path / "clone"
+        assert head(clone) is None  # nothing reachable yet
+        fsck_clean(run_mlv, clone)
+        finished = json.loads(ok(run_mlv, tmp_path, "clone", str(remote), "clone", "--json").stdout)
+        assert finished["commit"] == head(root)
+        assert finished["fetch"]["objects"] > 0  # the content, not the history again
+        fsck_clean(run_mlv, clone)
+        assert status(run_mlv, clone)["clean"]
+
+    return scenario
+
+
 SCENARIOS: dict[str, Callable[[Path, RunMlv], None]] = {
     "pack.before-seal": pack_before_seal,
     "pack.after-rename": pack_after_rename,
@@ -499,6 +521,7 @@ SCENARIOS: dict[str, Callable[[Path, RunMlv], None]] = {
     "notes.after-ref": reproduce_scenario("notes.after-ref"),
     "push.after-pack": push_scenario("push.after-pack"),
     "push.before-refs": push_scenario("push.before-refs"),
+    "fetch.after-history": clone_scenario("fetch.after-history"),
 }
 
 

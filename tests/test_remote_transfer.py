@@ -374,3 +374,196 @@ def test_an_empty_remote_clones_to_an_empty_repository(
     _, cloned = folder_place.clone(tmp_path / "b")
     assert cloned.branch is None and cloned.fetch.empty
     assert not (Path(folder_place.url) / MARKER).exists()  # a fetch writes nothing there
+
+
+# -- everything a commit needs travels with it ---------------------------------------------
+
+
+TRAIN = (
+    "python3 -c \"import json; rows = open('data/table.csv').read().splitlines()[1:]; "
+    "open('model.txt', 'w').write(str(len(rows))); "
+    "json.dump({'rows': len(rows)}, open('metrics.json', 'w'))\""
+)
+
+
+def _trained(root: Path, place: RemotePlace) -> Repo:
+    repo = _project(root, place)
+    repo.run(TRAIN, deps=["data/table.csv"], outs=["model.txt"], metrics=["metrics.json"])
+    repo.commit("train")
+    report = repo.reproduce()
+    assert report.verdict == "reproduced"
+    return repo
+
+
+def _answers(repo: Repo) -> dict[str, object]:
+    """What a user asks a repository about its results, in comparable form."""
+    return {
+        "lineage": repo.lineage("model.txt").to_json(),
+        "history": [v.to_json() for v in repo.history("data/table.csv")],
+        "stats": repo.profile("data/table.csv").to_json(),
+        "metrics": repo.metrics().to_json(),
+        "runs": sorted(repo.runs()),
+        "reproductions": [rep_id for rep_id, _ in repo.reproductions()],
+    }
+
+
+@pytest.mark.parametrize("no_data", [False, True], ids=["full", "no-data"])
+def test_lineage_history_stats_and_reproduce_answer_the_same_in_a_clone(
+    folder_place: RemotePlace, tmp_path: Path, no_data: bool
+) -> None:
+    repo = _trained(tmp_path / "a", folder_place)
+    pushed = repo.push()
+    assert {r.ref for r in pushed.refs} == {"refs/heads/main", "refs/notes/reproductions"}
+    clone, _ = folder_place.clone(tmp_path / "b", no_data=no_data)
+    assert _answers(clone) == _answers(repo)
+    assert not no_data or not (tmp_path / "b/data/table.csv").exists()
+    # Reproducing reads the inputs: a partial clone brings them then.
+    assert clone.reproduce().verdict == "reproduced"
+    assert len(clone.reproductions()) == 2
+
+
+def test_reproductions_recorded_on_two_clones_are_joined_not_lost(
+    folder_place: RemotePlace, tmp_path: Path
+) -> None:
+    repo = _trained(tmp_path / "a", folder_place)
+    repo.push()
+    other, _ = folder_place.clone(tmp_path / "b")
+    assert other.reproduce().verdict == "reproduced"
+    other.push()
+    assert repo.reproduce().verdict == "reproduced"  # a third, here, not yet pushed
+    repo.push()  # the remote's chain has one we lack: joined, then pushed
+    third, _ = folder_place.clone(tmp_path / "c")
+    assert len(third.reproductions()) == 3
+
+
+# -- the remote gone mid-way -------------------------------------------------------------
+
+
+class _Cut:
+    """A progress receiver that takes the remote away once some bytes have gone."""
+
+    def __init__(self, cut: object, after: int) -> None:
+        self.cut, self.after, self.sent, self.done = cut, after, 0, False
+
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        self.sent += amount
+        if self.sent >= self.after and not self.done:
+            self.done = True
+            self.cut()  # type: ignore[operator]
+
+    def finish(self) -> None:
+        pass
+
+
+def _big_project(root: Path, place: RemotePlace) -> Repo:
+    repo = _project(root, place)
+    _write(root, {f"blobs/b{i}.bin": os.urandom(3_000_000) for i in range(12)})
+    repo.add(["blobs"])
+    repo.commit("blobs")
+    return repo
+
+
+def test_a_folder_remote_gone_mid_push_is_left_valid_and_the_push_finishes_later(
+    folder_place: RemotePlace, tmp_path: Path
+) -> None:
+    from mlv.remote import packing
+
+    repo = _big_project(tmp_path / "a", folder_place)
+    remote, away = Path(folder_place.url), tmp_path / "unmounted"
+    original = packing.REMOTE_PACK_TARGET
+    packing.REMOTE_PACK_TARGET = 4_000_000  # several packs, so some arrive before the cut
+    try:
+        with pytest.raises(RemoteError) as failed:
+            repo.push(progress=_Cut(lambda: remote.rename(away), after=10_000_000))
+        assert "\n" not in str(failed.value)
+        away.rename(remote)  # the share is back
+        assert folder_place.storage().get("refs/heads/main") is None
+        again = repo.push()
+    finally:
+        packing.REMOTE_PACK_TARGET = original
+    assert again.refs[0].status == "new"
+    clone, _ = folder_place.clone(tmp_path / "b")
+    assert _tree_files(tmp_path / "b") == _tree_files(tmp_path / "a")
+    assert clone.fsck().ok
+
+
+def test_an_s3_server_stopped_mid_push_fails_in_one_line_and_loses_nothing_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import DUMMY_KEYS
+    from s3server import MotoServer
+
+    for name, value in DUMMY_KEYS.items():
+        monkeypatch.setenv(name, value)
+    server = MotoServer().start()
+    try:
+        server.make_bucket("gone")
+        place = RemotePlace(
+            "s3",
+            "s3://gone/p",
+            {"endpoint_url": server.endpoint, "region": "us-east-1", "allow_http": True},
+            [],
+        )
+        repo = _big_project(tmp_path / "a", place)
+        head = repo.refs.head().commit
+        with pytest.raises(RemoteError) as failed:
+            repo.push(progress=_Cut(server.stop, after=5_000_000))
+    finally:
+        server.stop()
+    message = str(failed.value)
+    assert "\n" not in message and "s3://gone/p" in message
+    assert repo.refs.head().commit == head
+    assert repo.remote_branches() == {}
+    assert repo.fsck().ok
+
+
+# -- a remote without compare-and-swap -------------------------------------------------------
+
+
+def test_remote_test_remembers_what_it_found(place: RemotePlace, tmp_path: Path) -> None:
+    import json
+
+    repo = _project(tmp_path / "a", place)
+    assert repo.test_remote().conditional_writes is True
+    probe = json.loads((tmp_path / "a/.mlv/remotes/origin/probe.json").read_text())
+    assert probe["conditional_writes"] is True
+
+
+def test_where_conditional_writes_are_not_enforced_pushes_take_a_lease_and_say_so(
+    folder_place: RemotePlace, tmp_path: Path
+) -> None:
+    from mlv.remote.session import save_probe
+
+    repo = _project(tmp_path / "a", folder_place)
+    repo.push()
+    clones = []
+    for name in ("b", "c"):
+        clone, _ = folder_place.clone(tmp_path / name)
+        # As `mlv remote test` records it for a server that takes a stale write.
+        save_probe(clone.layout, "origin", False)
+        _write(tmp_path / name, {f"{name}.txt": name})
+        clone.add([f"{name}.txt"])
+        clones.append((clone, clone.commit(name)))
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def push(clone: Repo, commit: str) -> None:
+        barrier.wait()
+        try:
+            outcomes[commit] = clone.push()
+        except MlvError as exc:
+            outcomes[commit] = exc
+
+    threads = [threading.Thread(target=push, args=pair) for pair in clones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [r for r in outcomes.values() if not isinstance(r, MlvError)]
+    lost = [r for r in outcomes.values() if isinstance(r, PushRejectedError)]
+    assert len(won) == 1 and len(lost) == 1, outcomes
+    assert any("lease" in w and "conditional writes" in w for w in won[0].warnings)  # type: ignore[attr-defined]
+    assert folder_place.storage().get("locks/refs.json") is None  # let go

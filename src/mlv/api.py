@@ -416,7 +416,18 @@ class Repo:
             refs=self.refs,
             records=self.records,
             worktree=self.worktree,
+            not_fetched=self._not_fetched_bytes,
         )
+
+    def _not_fetched_bytes(self, path: str) -> bytes | None:
+        """In a partial clone, the staged bytes of a tracked file never fetched (they
+        come from the remote now); None for any other path."""
+        if self.store.content_source is None:
+            return None
+        staged = self.staging.load_paths([path]).get(path)
+        if staged is None or self.store.has(staged.id):
+            return None
+        return b"".join(self.objects.iter_content(staged.id))
 
     # -- commit and merge: mlv.yaml actions ------------------------------------------
 
@@ -801,10 +812,18 @@ class Repo:
         return hook_states(self.core.root)
 
     def run_githook(
-        self, name: str, args: Sequence[str] = (), *, git_index: str | None = None
+        self,
+        name: str,
+        args: Sequence[str] = (),
+        *,
+        git_index: str | None = None,
+        push_input: str = "",
+        require_remote: bool = False,
     ) -> tuple[int, str]:
         """Run one git hook's check or action, as the installed scripts do; return the
-        exit code and what to tell the user (``mlv.githooks.run_hook``)."""
+        exit code and what to tell the user (``mlv.githooks.run_hook``). ``push_input``
+        is pre-push's standard input; ``require_remote`` makes it refuse without an mlv
+        remote."""
         from mlv.githooks import run_hook
 
         core = self.core
@@ -819,6 +838,9 @@ class Repo:
             switcher=core,
             tracker=core,
             git_index=git_index,
+            pusher=self,
+            push_input=push_input,
+            require_remote=require_remote,
         )
 
     # -- tables: profiles -----------------------------------------------------------

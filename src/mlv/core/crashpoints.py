@@ -52,6 +52,8 @@ CRASH_POINTS = (
     # mlv push
     "push.after-pack",
     "push.before-refs",
+    # mlv fetch, pull, clone
+    "fetch.after-history",
 )
 
 _ARMED = os.environ.get(ENV_VARIABLE) or None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +115,11 @@ class Values:
         refs: RefReader,
         records: RunIndex,
         worktree: WorkingFiles,
+        not_fetched: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.objects = objects
+        # A partial clone's tracked files that were never fetched read as staged.
+        self.not_fetched = not_fetched
         self.revisions = revisions
         self.refs = refs
         self.records = records
@@ -164,6 +167,8 @@ class Values:
                 if commit_id is None:
                     full = self.worktree.root / path
                     data = full.read_bytes() if full.is_file() else None
+                    if data is None and self.not_fetched is not None and not full.exists():
+                        data = self.not_fetched(path)
                 else:
                     tree = self.objects.read_commit(commit_id).tree
                     entry = self.objects.entry_at(tree, path)

@@ -21,15 +21,15 @@ leaves the repository as it was, plus objects the next fetch need not receive.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlv.core.crashpoints import crash_point
 from mlv.core.hashing import id_to_bytes
 from mlv.errors import MlvError, RemoteError
 from mlv.model.notes import Notes
-from mlv.model.objects import FileManifest
+from mlv.model.objects import Commit, FileManifest
 from mlv.model.runs import Reproduction, Run
 from mlv.model.tables import ProfileMap
 from mlv.remote.receiving import fetch_objects
@@ -39,6 +39,7 @@ from mlv.remote.session import Remote
 from mlv.repo import closure
 from mlv.repo import notes as notes_chain
 from mlv.repo.blobs import iter_content
+from mlv.repo.history import reachable as reachable_commits
 from mlv.repo.notes import REPRODUCTIONS
 from mlv.repo.records import RunRecords
 from mlv.repo.refnames import HEADS, REMOTES, TAGS
@@ -96,7 +97,8 @@ class Fetcher:
         self.records = records
         self.progress = progress or NoProgress()
         self.run_cache_key = run_cache_key
-        self._received: set[str] = set()
+        self._verified: set[str] = set()  # walked whole by an earlier ref of this fetch
+        self._whole: tuple[bool, set[str]] | None = None
 
     # -- the whole fetch ---------------------------------------------------------------
 
@@ -112,15 +114,18 @@ class Fetcher:
         sound: dict[str, RemoteRef] = {}
         wanted_content: dict[str, closure.Need] = {}
         for name, ref in sorted(listing.refs.items()):
-            problem = self.check_ref(ref, wanted_content)
+            problem = self.check_ref(ref, wanted_content, with_content=content)
             if problem is None:
                 sound[name] = ref
             else:
                 result.warnings.append(problem)
         result.remote_refs = {name: ref.commit for name, ref in sound.items()}
+        crash_point("fetch.after-history")
         if content:
             self.receive_content(list(wanted_content.values()), result)
-        self._move_refs(sound, result)
+        # A tag is a ref of ours: made only where its content is here, or can come.
+        tags = content or self.store.content_source is not None
+        self._move_refs(sound, result, tags=tags)
         return result
 
     def receive_history(self, result: FetchResult | None = None) -> None:
@@ -132,7 +137,6 @@ class Fetcher:
         report = fetch_objects(
             remote.storage, self.store, missing.items(), self.progress, "receiving history"
         )
-        self._received.update(missing)
         if result is not None:
             result.objects += report.objects
             result.bytes += report.bytes
@@ -146,33 +150,47 @@ class Fetcher:
 
     # -- checking what a ref reaches ---------------------------------------------------
 
-    def check_ref(self, ref: RemoteRef, content: dict[str, closure.Need]) -> str | None:
+    def check_ref(
+        self, ref: RemoteRef, content: dict[str, closure.Need], *, with_content: bool = True
+    ) -> str | None:
         """None when everything ``ref`` reaches is here and sound (its content needs
         are added to ``content``); else why the ref is refused, one line."""
         role = closure.NOTES if ref.name == REPRODUCTIONS else closure.COMMIT
         start = closure.Need(ref.commit, role, f"remote ref {ref.name}")
         learned: list[closure.Found] = []
+        whole = self._whole_here(with_content)
+        walked: set[str] = set()
         try:
             for found in closure.walk(
                 closure.StoreSource(self.store),
                 [start],
-                done=self._complete_here,
+                done=lambda ids: {i for i in ids if i in whole or i in self._verified},
                 content=False,
                 on_content=lambda need: _note(content, need),
             ):
                 learned.append(found)
+                walked.add(found.need.id)
         except MlvError as exc:
             return f"remote ref {ref.name} refused: {exc}; it was not fetched"
+        self._verified |= walked
         self._learn(learned)
         return None
 
-    def _complete_here(self, ids: list[str]) -> set[str]:
-        # What was here before this fetch is whole here: the walk need not enter it.
-        fresh = [i for i in ids if i not in self._received]
-        if not fresh:
-            return set()
-        present = self.store.index.present({id_to_bytes(i) for i in fresh})
-        return {i.hex() for i in present}
+    def _whole_here(self, with_content: bool) -> set[str]:
+        """The commits whose closure this repository holds whole: those its branches and
+        tags reach (and, for history alone, its remote-tracking branches too). Objects
+        merely present prove nothing: a fetch cut short leaves history without its
+        content, or part of it."""
+        if self._whole is None or self._whole[0] != with_content:
+            prefixes = (HEADS, TAGS) if with_content else (HEADS, TAGS, REMOTES)
+            starts = [c for p in prefixes for c in self.refs.list(p, skip_damaged=True).values()]
+            with contextlib.suppress(MlvError):
+                head = self.refs.head().commit
+                if head:
+                    starts.append(head)
+            read = lambda commit_id: Commit.from_bytes(self.store.get(commit_id))  # noqa: E731
+            self._whole = (with_content, set(reachable_commits(read, starts)))
+        return self._whole[1]
 
     def _learn(self, found: list[closure.Found]) -> None:
         """Fill the caches of index.db that ``mlv index rebuild`` derives, for what came."""
@@ -270,7 +288,7 @@ class Fetcher:
 
     # -- refs --------------------------------------------------------------------------
 
-    def _move_refs(self, sound: dict[str, RemoteRef], result: FetchResult) -> None:
+    def _move_refs(self, sound: dict[str, RemoteRef], result: FetchResult, *, tags: bool) -> None:
         name = self.remote.name
         prefix = f"{REMOTES}{name}/"
         branches = {
@@ -285,7 +303,7 @@ class Fetcher:
             self.refs.delete(prefix + branch)
             result.changes.append(RefChange(prefix + branch, old, None))
         for ref, value in sorted(sound.items()):
-            if not ref.startswith(TAGS):
+            if not ref.startswith(TAGS) or not tags:
                 continue
             mine = self.refs.read(ref)
             if mine is None:

@@ -93,7 +93,7 @@ class Sender:
         scratch: Path,
         progress: Progress | None = None,
         *,
-        pack_target: int = REMOTE_PACK_TARGET,
+        pack_target: int | None = None,
         workers: int = UPLOADERS,
     ) -> None:
         self.storage = storage
@@ -101,7 +101,7 @@ class Sender:
         self.index = index
         self.scratch = scratch
         self.progress = progress or NoProgress()
-        self.pack_target = pack_target
+        self.pack_target = pack_target or REMOTE_PACK_TARGET
         self.workers = workers
         self._progress_lock = threading.Lock()
 

@@ -206,7 +206,7 @@ class Pusher:
     def _notes_contain(self, newer: str, older: str) -> bool:
         from mlv.repo import notes as notes_chain
 
-        if not self.store.has(older):
+        if not (self.store.has(older) and self.store.has(newer)):
             return False
         return any(notes_id == older for notes_id, _ in notes_chain.walk(self.store, newer))
 

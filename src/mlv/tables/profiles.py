@@ -217,9 +217,16 @@ def _working_profile(
 ) -> Profile:
     full = worktree.root / path
     info = lstat_file(full)
+    staged = stage.load_paths([path])
+    if info is None and path in staged and not objects.has(staged[path].id):
+        # A partial clone's file not fetched: its staged content answers, from the
+        # profile that came with history.
+        known = records.profiles_of([staged[path].id])
+        cached = _cached_profile(objects, known[staged[path].id]) if known else None
+        if cached is not None:
+            return cached
     if info is None or info.kind != KIND_FILE:
         raise NotFoundError(f"{path} is not a file in the working tree")
-    staged = stage.load_paths([path])
     content_id = worktree.content_on_disk({path: info}, staged)[path].id
     known = records.profiles_of([content_id])
     cached = _cached_profile(objects, known[content_id]) if content_id in known else None
