@@ -37,11 +37,14 @@ if TYPE_CHECKING:
     from mlv.pipeline.repro import ReproReporter, ReproResult
     from mlv.remote.config import Remotes, RemoteSpec
     from mlv.remote.fetch import FetchResult
+    from mlv.remote.fsck import RemoteFsckReport
+    from mlv.remote.gc import RemoteGcReport
     from mlv.remote.operations import RepoParts
     from mlv.remote.probe import ProbeReport
     from mlv.remote.pulling import CloneResult, PullResult
     from mlv.remote.push import PushResult
     from mlv.repo.diff import Change
+    from mlv.repo.gc import GcReport
     from mlv.repo.migrate import MigrateReport
     from mlv.repo.rebuild import RebuildReport
     from mlv.repo.results import CommitDetails, MergeResult, Progress, Status
@@ -999,6 +1002,76 @@ class Repo:
         from mlv.repo.migrate import migrate
 
         return migrate(Path(path))
+
+    # -- garbage collection, and checking a remote ----------------------------------------
+
+    def gc(
+        self,
+        *,
+        remote: str | None = None,
+        grace: float | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> GcReport | RemoteGcReport:
+        """Remove what nothing reaches: from the local packs (``mlv.repo.gc``), or with
+        ``remote`` from that remote, in two phases ``grace`` seconds apart (24 h by
+        default; ``mlv.remote.gc``). ``dry_run`` only says what would go."""
+        if remote is not None:
+            return self.gc_remote(remote, grace=grace, dry_run=dry_run)
+        from mlv.repo.gc import GcParts, collect
+
+        core = self.core
+        parts = GcParts(
+            core.store, core.refs, core.staging, core.records, core.write_lock, core.layout.tmp
+        )
+        return collect(parts, dry_run=dry_run, progress=progress)
+
+    def gc_remote(
+        self, remote: str | None = None, *, grace: float | None = None, dry_run: bool = False
+    ) -> RemoteGcReport:
+        """``gc(remote=...)``: mark what no ref of ``remote`` reaches, delete what was
+        marked more than ``grace`` seconds ago."""
+        from mlv.remote.gc import DEFAULT_GRACE, collect_remote
+        from mlv.remote.session import open_session
+
+        spec = self.remotes().get(remote)
+        session = open_session(self.layout, spec)
+        try:
+            with self.write_lock:
+                return collect_remote(
+                    session,
+                    self.store,
+                    self.refs,
+                    self.records,
+                    self.layout.tmp / f"gc-{os.urandom(6).hex()}",
+                    grace=DEFAULT_GRACE if grace is None else grace,
+                    dry_run=dry_run,
+                )
+        finally:
+            session.close()
+
+    def fsck_remote(
+        self, remote: str | None = None, *, progress: Progress | None = None
+    ) -> RemoteFsckReport:
+        """Check ``remote`` whole (``mlv.remote.fsck``): its marker, indexes, refs and
+        every record of every pack."""
+        from mlv.remote.fsck import check_remote
+        from mlv.remote.session import open_session
+
+        spec = self.remotes().get(remote)
+        session = open_session(self.layout, spec)
+        try:
+            with self.write_lock:
+                return check_remote(
+                    session,
+                    self.store,
+                    self.refs,
+                    self.records,
+                    self.layout.tmp / f"fsck-{os.urandom(6).hex()}",
+                    progress,
+                )
+        finally:
+            session.close()
 
 
 def _default_name(outs: Sequence[str]) -> str:

@@ -234,15 +234,22 @@ class Pusher:
         starts = [self._start(ref_tip) for ref_tip in tips]
         condemned = read_condemned(remote.storage)
         remote.index.set_condemned(condemned)
+        sent: set[str] = set()
+
+        def done(ids: list[str]) -> set[str]:
+            # What this push sent is walked into again: below it may lie what it skipped
+            # because a pack now condemned held it.
+            return remote.index.present(ids) - sent
+
         for _ in range(3):
             found = [
                 (f.need.id, f.kind)
-                for f in closure.walk(
-                    closure.StoreSource(self.store), starts, done=remote.index.present
-                )
+                for f in closure.walk(closure.StoreSource(self.store), starts, done=done)
+                if f.need.id not in sent
             ]
             if not found:
                 return
+            sent.update(object_id for object_id, _ in found)
             scratch = self.scratch_dir / f"push-{os.urandom(6).hex()}"
             sender = Sender(remote.storage, self.store, remote.index, scratch, self.progress)
             try:

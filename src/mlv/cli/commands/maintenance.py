@@ -10,17 +10,29 @@ from mlv.cli.commands.common import JSON_OPTION, open_repo
 from mlv.cli.output import TerminalProgress, echo, human_size, print_json, warn
 
 
-def fsck(json: bool = JSON_OPTION) -> None:
+def fsck(
+    json: bool = JSON_OPTION,
+    remote: str | None = typer.Option(
+        None, "--remote", metavar="NAME", help="Check this remote instead of the repository."
+    ),
+) -> None:
     """Verify every object against its id and everything every ref reaches.
 
     Exits 1 and names each damaged or missing object when anything is wrong.
     A lost or damaged index.db is reported too: 'mlv index rebuild' repairs it.
     Temporary packs left by interrupted writes are noted, not counted as damage.
+    With --remote, the remote is checked instead: its marker, every pack index,
+    what every remote ref reaches, and every record of every pack (each pack is
+    downloaded whole); one line per problem.
 
-    Example: mlv fsck
+    Example: mlv fsck --remote origin
     """
     from mlv.errors import IndexDamagedError
     from mlv.repo.results import FsckReport
+
+    if remote is not None:
+        _fsck_remote(remote, json)
+        return
 
     try:
         with open_repo() as repo:
@@ -42,6 +54,68 @@ def fsck(json: bool = JSON_OPTION) -> None:
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _fsck_remote(name: str, json: bool) -> None:
+    with open_repo() as repo:
+        report = repo.fsck_remote(name, progress=TerminalProgress())
+    if json:
+        print_json(report.to_json())
+    else:
+        for problem in report.problems:
+            echo(f"damaged: {problem}")
+        for note in report.notes:
+            echo(f"note: {note}")
+        verdict = "ok" if report.ok else f"{len(report.problems)} problem(s) found"
+        echo(
+            f"checked {report.packs_checked} pack(s), {report.objects_checked} objects and "
+            f"{report.refs_checked} ref(s) of remote {report.remote}: {verdict}"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; change nothing."),
+    remote: str | None = typer.Option(
+        None, "--remote", metavar="NAME", help="Collect this remote instead of the repository."
+    ),
+    grace: str = typer.Option(
+        "24h",
+        "--grace",
+        metavar="DURATION",
+        help="With --remote: how long a pack stays condemned before it is deleted "
+        "(30m, 24h, 7d; 0 is unsafe while others push).",
+    ),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Remove what nothing reaches, and what interrupted writes left.
+
+    Locally, packs holding records that no ref, reflog, staged file, pending run or
+    cache reaches are rewritten without them. With --remote, packs holding what no
+    remote ref reaches are condemned, and deleted by a later gc once they have been
+    condemned longer than --grace: a push running meanwhile never loses what it sends.
+
+    Example: mlv gc --remote origin --grace 7d
+    """
+    from mlv.remote.gc import parse_duration
+
+    seconds = parse_duration(grace)
+    with open_repo() as repo:
+        if remote is None:
+            report = repo.gc(dry_run=dry_run, progress=TerminalProgress())
+        else:
+            if seconds == 0 and not dry_run:
+                warn(
+                    "--grace 0 deletes condemned packs at once: a push to this remote "
+                    "running now may lose objects it counted on"
+                )
+            report = repo.gc_remote(remote, grace=seconds, dry_run=dry_run)
+    if json:
+        print_json(report.to_json())
+    else:
+        for line in report.lines():
+            echo(line)
 
 
 def rebuild_index(json: bool = JSON_OPTION) -> None:
@@ -137,6 +211,7 @@ def index() -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(fsck)
+    app.command()(gc)
     app.command()(migrate)
     index_app.command("rebuild")(rebuild_index)
     app.add_typer(index_app)
