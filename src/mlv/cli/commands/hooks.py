@@ -40,7 +40,8 @@ def hooks() -> None:
 
     pre-commit refuses a git commit while tracked data has uncommitted changes or
     mlv.lock is stale; post-checkout and post-merge check out the data mlv.lock names;
-    pre-push will push mlv objects once remotes exist.
+    pre-push pushes the mlv commits that the git commits being pushed pin to the
+    default mlv remote (without one it only says so, unless MLV_REQUIRE_REMOTE=1).
 
     Example: mlv hooks install      mlv hooks status
     """
@@ -110,9 +111,17 @@ def run(
 
     Example: mlv hooks run pre-commit      mlv hooks run status-clean
     """
+    from mlv.githooks.run import REQUIRE_REMOTE_ENV
+
+    # git hands pre-push the refs being pushed on stdin; other hooks get none.
+    push_input = sys.stdin.read() if name == "pre-push" and not sys.stdin.isatty() else ""
     with open_repo() as repo:
         code, message = repo.run_githook(
-            name, args or [], git_index=os.environ.get("GIT_INDEX_FILE")
+            name,
+            args or [],
+            git_index=os.environ.get("GIT_INDEX_FILE"),
+            push_input=push_input,
+            require_remote=os.environ.get(REQUIRE_REMOTE_ENV, "") not in ("", "0"),
         )
     if message:
         sys.stderr.write(message + "\n")
