@@ -34,6 +34,14 @@ WORKLOADS = {
     "W4P": "W4, with W3 and W4 both written by mlv's write_parquet",
     "W8": "W3 with its first 1 % of rows removed and 0.5 % new rows inserted mid-table, rewritten",
     "W8P": "W8, with W3 and W8 both written by mlv's write_parquet",
+    # Remotes (P1-P3 of BENCHMARKS.md): each against an S3-API server (moto, on 127.0.0.1,
+    # one per run of this script) and a local folder. R1 here is not reproduce_r1.py's R1.
+    "R1": "W1 committed: push to an empty remote, then clone / pull into a fresh folder",
+    "R3": "W3 committed: push to an empty remote, then clone / pull into a fresh folder",
+    "R4": "W3 pushed, then W4's edit committed and pushed: bytes the re-push uploads",
+    "R6": "W6 (200,000 files) on the remote already: push with nothing new",
+    "R7": "1,000 commits with runs (lineage_history.py) pushed: clone --no-data, then lineage",
+    "RM": "one file of 2 GB random bytes committed: push, peak memory",
 }
 
 
@@ -78,6 +86,30 @@ ROWS = (
     Row("W10", "status", "s", "—"),
     Row("W10", "checkout", "s", "—"),
     Row("W10", "peak memory", "MB", "≤ 500 MB", (Check("abs", 500),)),
+    Row("R1", "push (S3)", "s", "≤ 0.33 x DVC push", (Check("dvc", 0.33),)),
+    Row("R1", "push (folder)", "s", "≤ 0.33 x DVC push", (Check("dvc", 0.33),)),
+    Row("R1", "clone / pull (S3)", "s", "≤ 0.33 x DVC pull", (Check("dvc", 0.33),)),
+    Row("R1", "clone / pull (folder)", "s", "≤ 0.33 x DVC pull", (Check("dvc", 0.33),)),
+    Row("R3", "push (S3)", "s", "≤ 0.7 x DVC push", (Check("dvc", 0.7),)),
+    Row("R3", "push (folder)", "s", "≤ 0.7 x DVC push", (Check("dvc", 0.7),)),
+    Row("R3", "clone / pull (S3)", "s", "≤ 0.7 x DVC pull", (Check("dvc", 0.7),)),
+    Row("R3", "clone / pull (folder)", "s", "≤ 0.7 x DVC pull", (Check("dvc", 0.7),)),
+    Row("R4", "re-push (S3)", "s", "—", ()),
+    Row("R4", "re-push (folder)", "s", "—", ()),
+    Row("R4", "uploaded (S3)", "%", "≤ 15 % of file size", (Check("abs", 15),)),
+    Row("R4", "uploaded (folder)", "%", "≤ 15 % of file size", (Check("abs", 15),)),
+    Row("R4", "push --json bytes (S3)", "%", "—", ()),
+    Row("R4", "push --json bytes (folder)", "%", "—", ()),
+    Row("R6", "push, nothing new (S3)", "s", "< 1 s", (Check("abs", 1.0),)),
+    Row("R6", "push, nothing new (folder)", "s", "< 1 s", (Check("abs", 1.0),)),
+    Row("R7", "clone --no-data (S3)", "s", "< 3 s", (Check("abs", 3.0),)),
+    Row("R7", "clone --no-data (folder)", "s", "< 3 s", (Check("abs", 3.0),)),
+    Row("R7", "lineage (S3)", "s", "< 1 s (as L1)", (Check("abs", 1.0),)),
+    Row("R7", "lineage (folder)", "s", "< 1 s (as L1)", (Check("abs", 1.0),)),
+    Row("RM", "push (S3)", "s", "—", ()),
+    Row("RM", "push (folder)", "s", "—", ()),
+    Row("RM", "push peak RSS (S3)", "MB", "≤ 500 MB (at 10 GB)", (Check("abs", 500),)),
+    Row("RM", "push peak RSS (folder)", "MB", "≤ 500 MB (at 10 GB)", (Check("abs", 500),)),
 )
 
 # Full-scale sizes; --scale multiplies the counts.
@@ -108,6 +140,19 @@ NOTE_FILE = "NOTE"
 WRITE_REPS = 2
 COMMAND_TIMEOUT_S = 3600
 
+# Remote workloads: where the remotes live, and their sizes.
+PLACES = ("S3", "folder")
+S3_BUCKET = "mlv-bench"
+S3_REGION = "us-east-1"
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+REMOTE_WORKLOADS = ("R1", "R3", "R4", "R6", "R7", "RM")
+# Workloads only mlv runs (DVC has no lineage; R6's and RM's DVC setup would take longer
+# than the measurement is worth on these machines).
+MLV_ONLY_WORKLOADS = ("R6", "R7", "RM")
+R7_COMMITS = 1000
+RM_BYTES = 2 * 1024**3
+R7_LINEAGE_TARGET = "models/model.pkl"
+
 
 # --------------------------------------------------------------------------------------------
 # Running commands
@@ -122,9 +167,12 @@ class CommandFailed(Exception):
 class Measure:
     seconds: float
     peak_kib: int
+    output: str = field(default="", repr=False)  # the command's stdout (remote workloads read it)
 
     def __add__(self, other: Measure) -> Measure:
-        return Measure(self.seconds + other.seconds, max(self.peak_kib, other.peak_kib))
+        return Measure(
+            self.seconds + other.seconds, max(self.peak_kib, other.peak_kib), other.output
+        )
 
 
 # Runs one command in a small stdlib-only Python process and reports its wall time and peak RSS.
@@ -171,7 +219,8 @@ def run_cmd(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> M
                 f"`{' '.join(cmd)}` in {cwd} exited {proc.returncode}:\n{detail[-3000:]}"
             )
         elapsed, peak_kib = report.read_text().split()
-    return Measure(float(elapsed), int(peak_kib))
+        output = out.read_bytes()[-1_000_000:].decode(errors="replace")
+    return Measure(float(elapsed), int(peak_kib), output)
 
 
 def capture(cmd: list[str]) -> str:
@@ -248,6 +297,34 @@ class Tool:
     def store(self, repo: Path) -> Path:
         return repo / ".mlv"
 
+    # Remotes: each repetition pushes to a new, empty remote under a new name, so that no
+    # state kept about an earlier remote (tracking refs, remote indexes) helps the next.
+
+    def add_remote(self, repo: Path, remote: RemoteSpec) -> None:
+        self._run(repo, "remote", "add", remote.name, remote.url, *remote.mlv_flags())
+
+    def push(self, repo: Path, remote: RemoteSpec) -> Measure:
+        return self._run(repo, "push", remote.name, "--json")
+
+    def clone(self, remote: RemoteSpec, source: Path, dest: Path) -> Measure:
+        """A fresh repository at `dest` holding the pushed commit's files."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return run_cmd(
+            [self.exe, "clone", remote.url, dest.name, *remote.mlv_flags()],
+            dest.parent,
+            self.env,
+            self.timeout,
+        )
+
+    def clone_no_data(self, remote: RemoteSpec, dest: Path) -> Measure:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return run_cmd(
+            [self.exe, "clone", "--no-data", remote.url, dest.name, *remote.mlv_flags()],
+            dest.parent,
+            self.env,
+            self.timeout,
+        )
+
 
 class Dvc(Tool):
     def init(self, repo: Path) -> None:
@@ -267,6 +344,31 @@ class Dvc(Tool):
 
     def store(self, repo: Path) -> Path:
         return repo / ".dvc" / "cache"
+
+    def add_remote(self, repo: Path, remote: RemoteSpec) -> None:
+        self._run(repo, "remote", "add", "--default", remote.name, remote.url)
+        if remote.endpoint:
+            self._run(repo, "remote", "modify", remote.name, "endpointurl", remote.endpoint)
+            self._run(repo, "remote", "modify", remote.name, "region", S3_REGION)
+
+    def push(self, repo: Path, remote: RemoteSpec) -> Measure:
+        return self._run(repo, "push", "--remote", remote.name)
+
+    def clone(self, remote: RemoteSpec, source: Path, dest: Path) -> Measure:
+        """What a teammate's fresh checkout has (the config and the .dvc files, as a git
+        clone would bring them, in a new `dvc init --no-scm` repository), then `dvc pull`."""
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        self.init(dest)
+        shutil.copyfile(source / ".dvc" / "config", dest / ".dvc" / "config")
+        for base, dirs, names in os.walk(source):
+            dirs[:] = [d for d in dirs if d != ".dvc"]
+            for name in names:
+                if name.endswith(".dvc"):
+                    rel = Path(base, name).relative_to(source)
+                    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source / rel, dest / rel)
+        return self._run(dest, "pull", "--remote", remote.name)
 
 
 # The floor of W5: the smallest Python program doing checkout's I/O. It reads the content
@@ -351,6 +453,12 @@ def base_env(workdir: Path) -> dict[str, str]:
         GIT_COMMITTER_EMAIL="bench@example.invalid",
         GIT_CONFIG_NOSYSTEM="1",
     )
+    # The remote workloads' S3 server (moto on 127.0.0.1) takes any keys: dummy ones, and
+    # nothing from the user's AWS setup, straight to 127.0.0.1 whatever proxy is set.
+    for key in [k for k in env if k.startswith("AWS_")]:
+        del env[key]
+    env.update(S3_KEYS, AWS_DEFAULT_REGION=S3_REGION, AWS_EC2_METADATA_DISABLED="true")
+    env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     return env
 
 
@@ -386,6 +494,26 @@ def gen_w10(dest: Path, scale: float, seed: int) -> None:
     n = scaled(W10_FILES, scale)
     folders = max(1, n // W6_PER_FOLDER)
     write_random_files(dest / "data", n, folders, W6_MIN, W6_MAX, seed + 10)
+
+
+def gen_big(dest: Path, scale: float, seed: int) -> None:
+    """RM: one file of random bytes (2 GB at scale 1), written 64 MiB at a time."""
+    left = max(1, round(RM_BYTES * scale))
+    rng = random.Random(seed + 9)
+    (dest / "data").mkdir(parents=True)
+    with (dest / "data" / "big.bin").open("wb") as f:
+        while left:
+            n = min(left, 64 * 1024 * 1024)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def gen_history(dest: Path, scale: float, seed: int) -> None:
+    """R7: lineage_history.py's repository of 1,000 commits with runs (scaled)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from lineage_history import build
+
+    build(dest / "repo", max(10, round(R7_COMMITS * scale)))
 
 
 def feature_batch(start: int, n: int, seed: int):
@@ -580,6 +708,102 @@ def w7_changes(w1: Path, scale: float, seed: int) -> Changes:
 
 
 # --------------------------------------------------------------------------------------------
+# Remotes: one moto S3 server per run of this script, and folders in the workdir
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """One empty remote made for one push: its name in the repository and where it is."""
+
+    name: str
+    place: str  # "S3" or "folder"
+    url: str
+    endpoint: str | None = None  # S3's endpoint URL
+    prefix: str = ""  # S3: the prefix in the bucket
+    root: Path | None = None  # folder: its path
+
+    def mlv_flags(self) -> list[str]:
+        if self.endpoint is None:
+            return []
+        return ["--endpoint-url", self.endpoint, "--region", S3_REGION, "--allow-http"]
+
+
+class RemoteHost:
+    """Makes empty remotes, measures and deletes them. The S3 server is tests/s3server.py's
+    MotoServer, started on first use and stopped by `close`."""
+
+    def __init__(self, folders: Path) -> None:
+        self.folders = folders
+        self.server = None
+        self.client = None
+        self.count = 0
+
+    def _s3(self):
+        if self.server is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            import boto3
+
+            from s3server import MotoServer
+
+            os.environ.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+            log("starting the moto S3 server ...")
+            self.server = MotoServer().start()
+            self.server.make_bucket(S3_BUCKET)
+            self.client = boto3.client(
+                "s3",
+                endpoint_url=self.server.endpoint,
+                region_name=S3_REGION,
+                aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+            )
+            log(f"moto S3 server at {self.server.endpoint}, bucket {S3_BUCKET}")
+        return self.server
+
+    def new(self, place: str, label: str) -> RemoteSpec:
+        self.count += 1
+        name = f"r{self.count}"
+        if place == "S3":
+            endpoint = self._s3().endpoint
+            prefix = f"{label}-{self.count}"
+            return RemoteSpec(name, place, f"s3://{S3_BUCKET}/{prefix}", endpoint, prefix)
+        root = self.folders / f"{label}-{self.count}"
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        return RemoteSpec(name, place, str(root), root=root)
+
+    def _objects(self, remote: RemoteSpec) -> Iterator[dict]:
+        pages = self.client.get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=S3_BUCKET, Prefix=remote.prefix + "/"):
+            yield from page.get("Contents", [])
+
+    def size(self, remote: RemoteSpec) -> int:
+        """Bytes of every object (file) the remote holds."""
+        if remote.root is not None:
+            return sum(
+                os.lstat(os.path.join(base, n)).st_size
+                for base, _, names in os.walk(remote.root)
+                for n in names
+            )
+        return sum(obj["Size"] for obj in self._objects(remote))
+
+    def drop(self, remote: RemoteSpec) -> None:
+        """Delete the remote (moto keeps objects in memory: a run would fill it)."""
+        if remote.root is not None:
+            shutil.rmtree(remote.root, ignore_errors=True)
+            return
+        keys = [{"Key": obj["Key"]} for obj in self._objects(remote)]
+        for i in range(0, len(keys), 1000):
+            self.client.delete_objects(Bucket=S3_BUCKET, Delete={"Objects": keys[i : i + 1000]})
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        shutil.rmtree(self.folders, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
 # Benchmark context and the per-workload measurements
 # --------------------------------------------------------------------------------------------
 
@@ -594,6 +818,13 @@ class Context:
     persistent: dict[tuple[str, str], Path] = field(default_factory=dict)
     warmed: set[Path] = field(default_factory=set)
     notes: dict[str, str] = field(default_factory=dict)
+    remotes: RemoteHost | None = None
+    pushed: dict[tuple[str, str], list[RemoteSpec]] = field(default_factory=dict)
+
+    def remote_host(self) -> RemoteHost:
+        if self.remotes is None:
+            self.remotes = RemoteHost(self.workdir / "remotes")
+        return self.remotes
 
     def data(self, name: str) -> Path:
         """The generated workload `name`, generated on first use and kept in the workdir."""
@@ -634,6 +865,8 @@ class Context:
 
 
 GENERATORS: dict[str, Callable[[Path, float, int], None]] = {
+    "big": gen_big,
+    "history": gen_history,
     "w1": gen_w1,
     "w3": gen_w3,
     "w6": gen_w6,
@@ -748,6 +981,154 @@ def bench_w10(ctx: Context, tool: Tool) -> Result:
     return {"add + commit": added, "status": status, "checkout": checkout, "peak memory": peak_mb}
 
 
+def _files_same(source: Path, dest: Path, who: str) -> None:
+    """A clone's data folder holds the same files (names and sizes) as the one pushed."""
+
+    def listing(root: Path) -> dict[str, int]:
+        return {
+            str(Path(base, n).relative_to(root)): os.lstat(os.path.join(base, n)).st_size
+            for base, _, names in os.walk(root)
+            for n in names
+        }
+
+    mine, theirs = listing(source / "data"), listing(dest / "data")
+    if mine != theirs:
+        missing = len(set(mine) - set(theirs))
+        raise CommandFailed(f"{who}: {len(theirs)} files of {len(mine)}, {missing} missing")
+
+
+def push_bytes(tool: Tool, took: Measure) -> int | None:
+    """What `mlv push --json` says it uploaded."""
+    import json
+
+    if tool.name != "mlv":
+        return None
+    return int(json.loads(took.output)["bytes"])
+
+
+def bench_transfer(wid: str, source: str, paths: list[str]) -> Callable[[Context, Tool], Result]:
+    """Push the committed workload to an empty remote, then clone / pull it into a fresh
+    folder; for each place (S3, folder) in turn."""
+
+    def bench(ctx: Context, tool: Tool) -> Result:
+        repo = ctx.committed_repo(tool, wid, source, paths)
+        host = ctx.remote_host()
+        result: Result = {}
+        for place in PLACES:
+            remote = host.new(place, f"{wid}-{tool.name}")
+            try:
+                tool.add_remote(repo, remote)
+                result[f"push ({place})"] = tool.push(repo, remote)
+                dest = ctx.workdir / "runs" / f"{wid}-clone-{tool.name}"
+                shutil.rmtree(dest, ignore_errors=True)
+                result[f"clone / pull ({place})"] = tool.clone(remote, repo, dest)
+                _files_same(repo, dest, f"{tool.name} clone from {place}")
+                shutil.rmtree(dest, ignore_errors=True)
+            finally:
+                host.drop(remote)
+        return result
+
+    return bench
+
+
+def bench_r4(ctx: Context, tool: Tool) -> Result:
+    """Push W3 to both places, commit W4's edit, and push again: the remote's growth."""
+    repo = ctx.fresh_repo(tool, "R4", "w3")
+    tool.add_commit(repo, table_path())
+    host = ctx.remote_host()
+    remotes = [host.new(place, f"R4-{tool.name}") for place in PLACES]
+    try:
+        before = {}
+        for remote in remotes:
+            tool.add_remote(repo, remote)
+            tool.push(repo, remote)
+            before[remote.place] = host.size(remote)
+        new_file = ctx.data("w4") / "data" / TABLE_FILE
+        target = repo / "data" / TABLE_FILE
+        target.unlink()
+        shutil.copyfile(new_file, target)
+        tool.add_commit(repo, table_path())
+        size = new_file.stat().st_size
+        result: Result = {}
+        for remote in remotes:
+            took = tool.push(repo, remote)
+            result[f"re-push ({remote.place})"] = took
+            grown = host.size(remote) - before[remote.place]
+            result[f"uploaded ({remote.place})"] = 100 * grown / size
+            sent = push_bytes(tool, took)
+            if sent is not None:
+                result[f"push --json bytes ({remote.place})"] = 100 * sent / size
+        return result
+    finally:
+        for remote in remotes:
+            host.drop(remote)
+
+
+def pushed_remotes(ctx: Context, tool: Tool, wid: str, repo: Path) -> list[RemoteSpec]:
+    """One remote per place holding what `repo` holds, made once per workload."""
+    key = (wid, f"{tool.name}-remotes")
+    if key not in ctx.pushed:
+        host = ctx.remote_host()
+        ctx.pushed[key] = []
+        for place in PLACES:
+            remote = host.new(place, f"{wid}-{tool.name}")
+            ctx.pushed[key].append(remote)
+            tool.add_remote(repo, remote)
+            took = tool.push(repo, remote)
+            log(f"{wid} {tool.name}: first push to {place} took {took.seconds:.2f} s")
+    return ctx.pushed[key]
+
+
+def bench_r6(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.committed_repo(tool, "R6", "w6", ["data"])
+    result: Result = {}
+    for remote in pushed_remotes(ctx, tool, "R6", repo):
+        took = tool.push(repo, remote)
+        sent = push_bytes(tool, took)
+        if sent:
+            raise CommandFailed(f"a push with nothing new sent {sent} bytes")
+        result[f"push, nothing new ({remote.place})"] = took
+    return result
+
+
+def bench_r7(ctx: Context, tool: Tool) -> Result:
+    key = ("R7", tool.name)
+    if key not in ctx.persistent:
+        # A copy: the remotes added to it must not stay in the generated repository.
+        repo = ctx.workdir / "runs" / f"R7-shared-{tool.name}"
+        shutil.rmtree(repo, ignore_errors=True)
+        copy_tree(ctx.data("history") / "repo", repo)
+        ctx.persistent[key] = repo
+    repo = ctx.persistent[key]
+    result: Result = {}
+    for remote in pushed_remotes(ctx, tool, "R7", repo):
+        dest = ctx.workdir / "runs" / f"R7-clone-{tool.name}"
+        shutil.rmtree(dest, ignore_errors=True)
+        result[f"clone --no-data ({remote.place})"] = tool.clone_no_data(remote, dest)
+        lineage = run_cmd([tool.exe, "lineage", R7_LINEAGE_TARGET], dest, tool.env, tool.timeout)
+        if "train" not in lineage.output:
+            raise CommandFailed(f"lineage in the clone did not name the run:\n{lineage.output}")
+        result[f"lineage ({remote.place})"] = lineage
+        shutil.rmtree(dest, ignore_errors=True)
+    return result
+
+
+def bench_rm(ctx: Context, tool: Tool) -> Result:
+    repo = ctx.committed_repo(tool, "RM", "big", ["data"])
+    host = ctx.remote_host()
+    result: Result = {}
+    for place in PLACES:
+        remote = host.new(place, f"RM-{tool.name}")
+        try:
+            tool.add_remote(repo, remote)
+            took = tool.push(repo, remote)
+            result[f"push ({place})"] = took
+            result[f"push peak RSS ({place})"] = took.peak_kib * 1024 / 1e6
+        finally:
+            host.drop(remote)
+    return result
+
+
 def w10_tools(tools: list[Tool], dvc_timeout: float) -> list[Tool]:
     """W10's tools: DVC with its own, shorter limit per command."""
     return [replace(t, timeout=dvc_timeout) if t.name == "dvc" else t for t in tools]
@@ -765,9 +1146,15 @@ BENCHES: dict[str, Callable[[Context, Tool], Result]] = {
     "W8": bench_rewrite("W8", "w3", "w8"),
     "W8P": bench_rewrite("W8P", "w3p", "w8p"),
     "W10": bench_w10,
+    "R1": bench_transfer("R1", "w1", ["data"]),
+    "R3": bench_transfer("R3", "w3", table_path()),
+    "R4": bench_r4,
+    "R6": bench_r6,
+    "R7": bench_r7,
+    "RM": bench_rm,
 }
 
-TABLE_WORKLOADS = ("W3", "W4", "W4P", "W8", "W8P")
+TABLE_WORKLOADS = ("W3", "W4", "W4P", "W8", "W8P", "R3", "R4")
 
 
 # --------------------------------------------------------------------------------------------
@@ -797,6 +1184,8 @@ def log(msg: str) -> None:
 
 def tools_for(wid: str, ctx: Context) -> list[Tool]:
     names = ["mlv", "dvc", "git"] if wid == "W2" else ["mlv", "dvc"]
+    if wid in MLV_ONLY_WORKLOADS:
+        names = ["mlv"]
     tools = [ctx.tools[n] for n in names if n in ctx.tools]
     return [*tools, ctx.floor] if wid == "W5" and ctx.floor is not None else tools
 
@@ -824,6 +1213,10 @@ def run_workload(ctx: Context, wid: str, reps: int, results: Results) -> None:
     shutil.rmtree(ctx.workdir / "runs", ignore_errors=True)
     ctx.persistent.clear()
     ctx.warmed.clear()
+    for remotes in ctx.pushed.values():
+        for remote in remotes:
+            ctx.remote_host().drop(remote)
+    ctx.pushed.clear()
 
 
 def run_w10(ctx: Context, dvc_timeout: float, results: Results) -> None:
@@ -976,6 +1369,18 @@ def report(args: argparse.Namespace, ctx: Context, results: Results, notes: list
             if any(w in args.only for w in ("W4P", "W8", "W8P"))
             else []
         ),
+        *(
+            [
+                "- Remote workloads: each push goes to a new, empty remote (a new prefix in one "
+                "bucket of a moto S3 server on 127.0.0.1, started once for the run, or a new "
+                "folder on the same disk); clone / pull is `mlv clone URL DIR` against a fresh "
+                "`dvc init --no-scm` folder given the `.dvc` files and config, then `dvc pull`. "
+                "Uploaded = the remote's growth in bytes over the new file's size. The moto "
+                "server shares the cores with the tool measured."
+            ]
+            if any(w in REMOTE_WORKLOADS for w in args.only)
+            else []
+        ),
         *(f"- {note}" for note in [*notes, *ctx.notes.values()]),
         *([f"- {line}" for line in w5_rounds(results)] if "W5" in args.only else []),
         "",
@@ -1111,6 +1516,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 run_workload(ctx, wid, args.reps, results)
     finally:
+        if ctx.remotes is not None:
+            ctx.remotes.close()
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     section = report(args, ctx, results, notes)

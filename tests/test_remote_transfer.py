@@ -17,6 +17,7 @@ import pytest
 from conftest import S3Bucket
 from mlv.api import Repo
 from mlv.errors import MlvError, RemoteError
+from mlv.remote.fetch import FetchRefusedError
 from mlv.remote.layout import MARKER, PACKS, index_key, pack_key
 from mlv.remote.packindex import decode_index
 from mlv.remote.pathstore import PathStorage
@@ -336,9 +337,8 @@ def test_a_flipped_byte_in_a_remote_pack_is_refused_and_nothing_moves(
     with pytest.raises(RemoteError) as refused:
         folder_place.clone(tmp_path / "b")
     assert "damaged" in str(refused.value) and "\n" not in str(refused.value)
-    clone = Repo(tmp_path / "b")
-    assert clone.refs.head().commit is None  # nothing reachable came
-    assert clone.remote_branches() == {}
+    # Nothing sound arrived, so nothing of the clone is left to finish.
+    assert not (tmp_path / "b").exists()
 
 
 def test_a_ref_naming_a_commit_the_remote_lacks_is_refused(
@@ -348,9 +348,13 @@ def test_a_ref_naming_a_commit_the_remote_lacks_is_refused(
     repo.push()
     storage = folder_place.storage()
     storage.put("refs/heads/ghost", b"ab" * 32 + b"\n")
-    fetched = repo.fetch()
-    assert any("refs/heads/ghost" in w and "missing" in w for w in fetched.warnings)
+    with pytest.raises(FetchRefusedError) as refused:
+        repo.fetch()
+    assert "refs/heads/ghost" in str(refused.value) and "missing" in str(refused.value)
+    # The sound branch was fetched all the same; the ghost was not.
+    assert refused.value.result.remote_refs == {"refs/heads/main": repo.refs.head().commit}
     assert "origin/ghost" not in repo.remote_branches()
+    assert "origin/main" in repo.remote_branches()
 
 
 def test_a_folder_that_is_not_an_mlv_remote_is_refused(tmp_path: Path) -> None:

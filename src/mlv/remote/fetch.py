@@ -21,32 +21,36 @@ leaves the repository as it was, plus objects the next fetch need not receive.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlv.core.crashpoints import crash_point
-from mlv.core.hashing import id_to_bytes
+from mlv.core.hashing import Hasher, id_to_bytes
+from mlv.core.paths import check_symlink_target
 from mlv.errors import MlvError, RemoteError
 from mlv.model.notes import Notes
 from mlv.model.objects import Commit, FileManifest
 from mlv.model.runs import Reproduction, Run
 from mlv.model.tables import ProfileMap
-from mlv.remote.receiving import fetch_objects
+from mlv.remote.receiving import Receiver, decompressor, fetch_objects
 from mlv.remote.remoteindex import RemoteLocation
 from mlv.remote.remoterefs import RemoteRef, read_refs
 from mlv.remote.session import Remote
 from mlv.repo import closure
 from mlv.repo import notes as notes_chain
-from mlv.repo.blobs import iter_content
 from mlv.repo.history import reachable as reachable_commits
 from mlv.repo.notes import REPRODUCTIONS
 from mlv.repo.records import RunRecords
 from mlv.repo.refnames import HEADS, REMOTES, TAGS
 from mlv.repo.refs import RefStore
 from mlv.repo.results import NoProgress, Progress
-from mlv.store.objectstore import ObjectStore
-from mlv.store.pack import KIND_CHUNK, KIND_MANIFEST, KIND_META
+from mlv.store.objectstore import ObjectStore, open_record
+from mlv.store.pack import KIND_MANIFEST, KIND_META
+
+# Manifests held in memory at once while their chunks arrive.
+MANIFEST_BATCH = 64 * 1024 * 1024
 
 
 @dataclass
@@ -63,6 +67,7 @@ class FetchResult:
     empty: bool = False
     changes: list[RefChange] = field(default_factory=list)
     remote_refs: dict[str, str] = field(default_factory=dict)
+    refused_refs: list[str] = field(default_factory=list)
     objects: int = 0
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -74,10 +79,20 @@ class FetchResult:
             "empty": self.empty,
             "changes": [vars(c) for c in self.changes],
             "remote_refs": self.remote_refs,
+            "refused_refs": self.refused_refs,
             "objects": self.objects,
             "bytes": self.bytes,
             "warnings": self.warnings,
         }
+
+
+class FetchRefusedError(RemoteError):
+    """Some remote refs were refused (damaged, or reaching what is not sound); the sound
+    ones were fetched. The message is the first reason."""
+
+    def __init__(self, message: str, result: FetchResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class Fetcher:
@@ -103,13 +118,15 @@ class Fetcher:
     # -- the whole fetch ---------------------------------------------------------------
 
     def fetch(self, *, content: bool = True) -> FetchResult:
+        """Fetch every sound ref; raises ``FetchRefusedError`` (after moving the sound
+        ones) when the remote holds refs that are damaged or reach what is not sound."""
         remote = self.remote
         result = FetchResult(remote.name, remote.url)
         if not remote.check_marker(create=False):
             result.empty = True
             return result
         listing = read_refs(remote.storage)
-        result.warnings += listing.damaged
+        refused = list(listing.damaged)
         self.receive_history(result)
         sound: dict[str, RemoteRef] = {}
         wanted_content: dict[str, closure.Need] = {}
@@ -118,14 +135,21 @@ class Fetcher:
             if problem is None:
                 sound[name] = ref
             else:
-                result.warnings.append(problem)
+                refused.append(problem)
         result.remote_refs = {name: ref.commit for name, ref in sound.items()}
         crash_point("fetch.after-history")
         if content:
             self.receive_content(list(wanted_content.values()), result)
         # A tag is a ref of ours: made only where its content is here, or can come.
         tags = content or self.store.content_source is not None
-        self._move_refs(sound, result, tags=tags)
+        # A ref refused is not a ref gone: its tracking ref stays where it was.
+        keep = listing.names - sound.keys()
+        result.refused_refs = sorted(keep)
+        self._move_refs(sound, result, tags=tags, keep=keep)
+        if refused:
+            result.warnings += refused
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise FetchRefusedError(f"{refused[0]}{more}", result)
         return result
 
     def receive_history(self, result: FetchResult | None = None) -> None:
@@ -154,27 +178,50 @@ class Fetcher:
         self, ref: RemoteRef, content: dict[str, closure.Need], *, with_content: bool = True
     ) -> str | None:
         """None when everything ``ref`` reaches is here and sound (its content needs
-        are added to ``content``); else why the ref is refused, one line."""
+        are added to ``content``); else why the ref is refused, one line.
+
+        Sound: every object there, each what its role says (a tree's names pass the
+        checks of checkout), and every symlink's target one checkout would write."""
         role = closure.NOTES if ref.name == REPRODUCTIONS else closure.COMMIT
         start = closure.Need(ref.commit, role, f"remote ref {ref.name}")
         learned: list[closure.Found] = []
         whole = self._whole_here(with_content)
         walked: set[str] = set()
+        mine: dict[str, closure.Need] = {}
+        symlinks: list[closure.Need] = []
+
+        def named(need: closure.Need) -> None:
+            mine.setdefault(need.id, need)
+            if need.role == closure.SYMLINK:
+                symlinks.append(need)
+
         try:
             for found in closure.walk(
                 closure.StoreSource(self.store),
                 [start],
                 done=lambda ids: {i for i in ids if i in whole or i in self._verified},
                 content=False,
-                on_content=lambda need: _note(content, need),
+                on_content=named,
             ):
                 learned.append(found)
                 walked.add(found.need.id)
+            self._check_symlinks(symlinks)
         except MlvError as exc:
             return f"remote ref {ref.name} refused: {exc}; it was not fetched"
         self._verified |= walked
+        content.update(mine)
         self._learn(learned)
         return None
+
+    def _check_symlinks(self, symlinks: list[closure.Need]) -> None:
+        """Every symlink must point where checkout would write it: its target (a few
+        bytes) comes now, even in a partial clone."""
+        if not symlinks:
+            return
+        self.receive_content(list({n.id: n for n in symlinks}.values()))
+        for need in symlinks:
+            target = os.fsdecode(self.store.get(need.id))
+            check_symlink_target(need.path, target)
 
     def _whole_here(self, with_content: bool) -> set[str]:
         """The commits whose closure this repository holds whole: those its branches and
@@ -217,60 +264,65 @@ class Fetcher:
     def receive_content(
         self, needs: list[closure.Need], result: FetchResult | None = None, *, flush: bool = True
     ) -> None:
-        """The content of ``needs`` (file and symlink ids) that the store lacks, then each
-        whole file checked against its id."""
+        """The content of ``needs`` (file and symlink ids) that the store lacks.
+
+        A single-chunk file is checked by its id on arrival. A manifest cannot be: it is
+        named by the file it lists. So manifests are held in memory while their chunks
+        arrive, and each is stored only once the whole file hashes to its id. A manifest
+        in the store is therefore always one whose file was checked, and a fetch cut
+        short, or refused, leaves nothing a later one could take on trust.
+        """
         remote = self.remote
-        ids = [n.id for n in needs]
+        ids = list(dict.fromkeys(n.id for n in needs))
         have = {i.hex() for i in self.store.index.present({id_to_bytes(i) for i in ids})}
-        wanted = [n for n in needs if n.id not in have]
+        wanted = [i for i in ids if i not in have and not self.store.has(i)]
         if not wanted:
             return
-        located = remote.index.locate([n.id for n in wanted])
-        lacking = [n for n in wanted if n.id not in located]
+        located = remote.index.locate(wanted)
+        lacking = [i for i in wanted if i not in located]
         if lacking:
-            need = lacking[0]
+            need = next(n for n in needs if n.id == lacking[0])
             raise RemoteError(
                 f"remote {remote.url} lacks {len(lacking)} file(s) its history names, e.g. "
                 f"{need.id} ({need.where}); run 'mlv fsck --remote {remote.name}'"
             )
+        singles = {i: loc for i, loc in located.items() if loc.kind != KIND_MANIFEST}
+        self._receive(singles, result, flush)
         manifests = {i: loc for i, loc in located.items() if loc.kind == KIND_MANIFEST}
-        self._count(
-            fetch_objects(
-                remote.storage,
-                self.store,
-                manifests.items(),
-                self.progress,
-                "receiving",
-                flush=flush,
-            ),
-            result,
-        )
-        chunk_ids: list[str] = [i for i, loc in located.items() if loc.kind == KIND_CHUNK]
-        for manifest_id in manifests:
-            chunk_ids += [c for c, _ in FileManifest.from_bytes(self.store.get(manifest_id)).chunks]
-        chunk_ids = list(dict.fromkeys(chunk_ids))
-        chunks = remote.index.locate(chunk_ids)
-        absent = [c for c in chunk_ids if c not in chunks and not self.store.has(c)]
-        if absent:
-            raise RemoteError(
-                f"remote {remote.url} lacks {len(absent)} chunk(s) of its files, e.g. "
-                f"{absent[0]}; run 'mlv fsck --remote {remote.name}'"
+        for batch in _batches(manifests, MANIFEST_BATCH):
+            records = Receiver(remote.storage, self.store).read(batch)
+            parsed = {
+                i: FileManifest.from_bytes(_content_of(i, raw)) for i, (_, raw) in records.items()
+            }
+            chunk_ids = list(dict.fromkeys(c for m in parsed.values() for c, _ in m.chunks))
+            chunks = remote.index.locate(chunk_ids)
+            absent = [c for c in chunk_ids if c not in chunks and not self.store.has(c)]
+            if absent:
+                raise RemoteError(
+                    f"remote {remote.url} lacks {len(absent)} chunk(s) of its files, e.g. "
+                    f"{absent[0]}; run 'mlv fsck --remote {remote.name}'"
+                )
+            self._receive(chunks, result, flush)
+            for manifest_id, manifest in parsed.items():
+                _check_file(self.store, manifest_id, manifest, remote.url)
+            self.store.put_records(
+                [(id_to_bytes(i), kind, raw) for i, (kind, raw) in records.items()]
             )
-        self._count(
-            fetch_objects(
-                remote.storage,
-                self.store,
-                chunks.items(),
-                self.progress,
-                "receiving",
-                flush=flush,
-            ),
-            result,
+        if flush:
+            self.store.flush()
+
+    def _receive(
+        self, wanted: dict[str, RemoteLocation], result: FetchResult | None, flush: bool
+    ) -> None:
+        report = fetch_objects(
+            self.remote.storage,
+            self.store,
+            wanted.items(),
+            self.progress,
+            "receiving",
+            flush=flush,
         )
-        for manifest_id in manifests:
-            # A manifest is named by the file it lists: only the whole file checks it.
-            for _ in iter_content(self.store, manifest_id):
-                pass
+        self._count(report, result)
 
     def receive_files(self, ids: list[str]) -> None:
         """The files among ``ids`` that the remote holds (manifests with their chunks);
@@ -288,7 +340,9 @@ class Fetcher:
 
     # -- refs --------------------------------------------------------------------------
 
-    def _move_refs(self, sound: dict[str, RemoteRef], result: FetchResult, *, tags: bool) -> None:
+    def _move_refs(
+        self, sound: dict[str, RemoteRef], result: FetchResult, *, tags: bool, keep: set[str]
+    ) -> None:
         name = self.remote.name
         prefix = f"{REMOTES}{name}/"
         branches = {
@@ -296,9 +350,9 @@ class Fetcher:
         }
         for branch, commit in sorted(branches.items()):
             self._set(prefix + branch, commit, result)
-        for branch in sorted(
-            self.refs.remote_refs(name, skip_damaged=True).keys() - branches.keys()
-        ):
+        kept = {r.removeprefix(HEADS) for r in keep if r.startswith(HEADS)}
+        gone = self.refs.remote_refs(name, skip_damaged=True).keys() - branches.keys() - kept
+        for branch in sorted(gone):
             old = self.refs.read(prefix + branch)
             self.refs.delete(prefix + branch)
             result.changes.append(RefChange(prefix + branch, old, None))
@@ -323,6 +377,41 @@ class Fetcher:
         if old != commit:
             self.refs.update(ref, commit, old, message=f"fetch from {self.remote.name}")
             result.changes.append(RefChange(ref, old, commit))
+
+
+def _batches(items: dict[str, RemoteLocation], limit: int) -> Iterator[dict[str, RemoteLocation]]:
+    batch: dict[str, RemoteLocation] = {}
+    size = 0
+    for object_id, location in items.items():
+        batch[object_id] = location
+        size += location.length
+        if size >= limit:
+            yield batch
+            batch, size = {}, 0
+    if batch:
+        yield batch
+
+
+def _content_of(object_id: str, raw: bytes) -> bytes:
+    # check_record has verified the record already: this only opens it again.
+    return open_record(id_to_bytes(object_id), raw, decompressor())
+
+
+def _check_file(store: ObjectStore, file_id: str, manifest: FileManifest, url: str) -> None:
+    """The chunks a manifest lists must make the file it is named after."""
+    hasher = Hasher()
+    size = 0
+    for chunk_id, length in manifest.chunks:
+        data = store.get(chunk_id)
+        if len(data) != length:
+            break
+        hasher.update(data)
+        size += len(data)
+    if size != manifest.size or hasher.hexdigest() != file_id:
+        raise RemoteError(
+            f"remote {url}: the file {file_id} is damaged: its chunks do not make the file "
+            "its id names; nothing of it was kept: run 'mlv fsck --remote' to see the damage"
+        )
 
 
 def _note(content: dict[str, closure.Need], need: closure.Need) -> None:

@@ -16,6 +16,7 @@ and status does not count them as deleted.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
 from mlv.remote.config import RemoteSpec, normalise_url
-from mlv.remote.fetch import FetchResult
+from mlv.remote.fetch import FetchRefusedError, FetchResult
 from mlv.remote.lazy import mark_partial
 from mlv.repo.layout import DEFAULT_BRANCH, MLV_DIR
 from mlv.repo.refnames import HEADS, REMOTES
@@ -111,7 +112,7 @@ def pull(
     branch = branch or head.branch
     if branch is None:
         raise InvalidArgumentError("HEAD is detached: name the branch to pull")
-    fetched = _fetch(repo, spec, progress, history_only=bool(paths))
+    fetched = _fetch(repo, spec, progress, history_only=bool(paths), needed=HEADS + branch)
     result = PullResult(fetched)
     tracking = f"{REMOTES}{spec.name}/{branch}"
     theirs = repo.refs.read(tracking)
@@ -121,18 +122,38 @@ def pull(
         result.checkout = _checkout_paths(repo, spec, theirs, list(paths), progress)
         return result
     if head.commit is None:
+        # Nothing committed here yet: the working tree moves to theirs (a checkout that
+        # refuses, as any does, to overwrite files in the way), then the branch starts
+        # there and HEAD is on it again.
+        result.checkout = repo.checkout(theirs, progress=progress)
         repo.refs.update(head.ref, theirs, None, message=f"pull from {spec.name}")
-        result.checkout = repo.checkout(head.branch, force=True, progress=progress)
+        repo.refs.set_head_ref(head.ref)
+        result.checkout.branch = head.branch
         return result
     result.merge = repo.merge(tracking)
     return result
 
 
 def _fetch(
-    repo: PullTarget, spec: RemoteSpec, progress: Progress | None, *, history_only: bool
+    repo: PullTarget,
+    spec: RemoteSpec,
+    progress: Progress | None,
+    *,
+    history_only: bool,
+    needed: str | None,
 ) -> FetchResult:
-    """A fetch; with ``history_only``, content waits for the paths that need it."""
-    return repo.fetch(spec.name, history_only=history_only, progress=progress)
+    """A fetch; with ``history_only``, content waits for the paths that need it. Refs
+    refused by the fetch stop this command only when one is ``needed`` (a full ref
+    name), or when ``needed`` is None and no branch came."""
+    try:
+        return repo.fetch(spec.name, history_only=history_only, progress=progress)
+    except FetchRefusedError as exc:
+        came = exc.result.remote_refs
+        if (needed is not None and needed not in came) or (
+            needed is None and not any(r.startswith(HEADS) for r in came)
+        ):
+            raise
+        return exc.result
 
 
 def _checkout_paths(
@@ -175,28 +196,45 @@ def clone(
         raise InvalidArgumentError("--no-data and paths cannot go together: paths bring data")
     target = Path(path) if path is not None else Path(_default_folder(url))
     partial = no_data or bool(paths)
+    made = False
     if _unfinished_clone(repo_class, target, url, name):
         # Run again after an interruption: what arrived is kept, the rest comes now.
         repo = repo_class(target)
     else:
-        _make_folder(target)
+        normalise_url(url)  # a URL no remote could use is refused before anything is made
+        made = _make_folder(target)
         repo = repo_class.init(target)
-        repo.add_remote(
-            name,
-            url,
-            default=True,
-            endpoint_url=endpoint_url,
-            region=region,
-            profile=profile,
-            allow_http=allow_http,
-        )
+        try:
+            repo.add_remote(
+                name,
+                url,
+                default=True,
+                endpoint_url=endpoint_url,
+                region=region,
+                profile=profile,
+                allow_http=allow_http,
+            )
+        except BaseException:
+            _remove_if_empty(repo, target, made)
+            raise
         if partial:
             mark_partial(repo.layout, name)
             repo.close()
             repo = repo_class(target)
-    # Never removed on failure: a clone cut short is a valid repository, and the same
-    # command run again finishes it without receiving again what arrived.
-    fetched = repo.fetch(name, progress=progress)
+    # A clone cut short once data arrived is kept: it is a valid repository, and the
+    # same command run again finishes it without receiving again what arrived.
+    wanted = None if branch is None else HEADS + branch
+    try:
+        fetched = _fetch(
+            repo, repo.remotes().get(name), progress, history_only=False, needed=wanted
+        )
+    except BaseException:
+        _remove_if_empty(repo, target, made)
+        raise
+    if branch is None and HEADS + DEFAULT_BRANCH in fetched.refused_refs:
+        raise NotFoundError(
+            f"the remote's branch {DEFAULT_BRANCH!r} was refused: {fetched.warnings[0]}"
+        )
     spec = repo.remotes().get(name)
     result = CloneResult(str(target), name, spec.url, None, None, partial, fetched)
     result.warnings += fetched.warnings
@@ -275,13 +313,23 @@ def _unfinished_clone(repo_class: Any, target: Path, url: str, name: str) -> boo
         repo.close()
 
 
-def _make_folder(target: Path) -> None:
-    """Create the clone's folder; an existing one must be empty."""
+def _make_folder(target: Path) -> bool:
+    """Create the clone's folder (True); an existing one must be empty (False)."""
     if target.exists():
         if not target.is_dir() or any(target.iterdir()):
             raise InvalidArgumentError(f"{target} exists and is not an empty folder")
-        return
+        return False
     try:
         target.mkdir(parents=True)
     except OSError as exc:
         raise MlvError(f"cannot create {target}: {exc.strerror}") from None
+    return True
+
+
+def _remove_if_empty(repo: Any, target: Path, made: bool) -> None:
+    """A clone that failed before anything arrived leaves nothing behind; one that
+    received data is kept, for the same command to finish."""
+    if any(repo.layout.packs.glob("pack-*.pack")):
+        return
+    repo.close()
+    shutil.rmtree(target if made else target / MLV_DIR, ignore_errors=True)

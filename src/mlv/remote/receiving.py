@@ -118,7 +118,17 @@ class Receiver:
                 self.store.flush()
         return report
 
-    def _receive_span(self, span: Span) -> tuple[int, int]:
+    def read(self, wanted: dict[str, RemoteLocation]) -> dict[str, tuple[int, bytes]]:
+        """The records of ``wanted``, each verified, in memory: (kind, record) by id.
+        For what must be checked further before it is stored (manifests)."""
+        found: dict[str, tuple[int, bytes]] = {}
+        with ThreadPoolExecutor(self.readers) as pool:
+            for records in pool.map(self._read_span, plan_spans(wanted)):
+                for id_bytes, kind, raw in records:
+                    found[id_bytes.hex()] = (kind, raw)
+        return found
+
+    def _read_span(self, span: Span) -> list[tuple[bytes, int, bytes]]:
         key = pack_key(span.pack_id)
         data = self.storage.get_range(key, span.start, span.length)
         if len(data) != span.length:
@@ -133,7 +143,10 @@ class Receiver:
             raw = bytes(view[begin : begin + location.length])
             check_record(object_id, location, raw, self.storage.url)
             records.append((id_to_bytes(object_id), location.kind, raw))
-        stored = self.store.put_records(records)
+        return records
+
+    def _receive_span(self, span: Span) -> tuple[int, int]:
+        stored = self.store.put_records(self._read_span(span))
         with self._lock:
             self.progress.advance(span.length)
             self._unflushed += span.length
@@ -148,7 +161,8 @@ class Receiver:
 _local = threading.local()
 
 
-def _decompressor() -> Any:
+def decompressor() -> Any:
+    """A zstd decompressor of this thread's own."""
     decompressor = getattr(_local, "decompressor", None)
     if decompressor is None:
         import zstandard
@@ -164,7 +178,7 @@ def check_record(object_id: str, location: RemoteLocation, raw: bytes, url: str)
         header = decode_header(raw[: RECORD_HEADER.size])
         if header.kind != location.kind:
             raise FormatError("the record is of another kind than its index says")
-        content = open_record(id_to_bytes(object_id), raw, _decompressor())
+        content = open_record(id_to_bytes(object_id), raw, decompressor())
         if header.kind == KIND_MANIFEST:
             FileManifest.from_bytes(content)
     except FormatError as exc:

@@ -50,6 +50,7 @@ class RemoteRef:
 class RemoteRefs:
     refs: dict[str, RemoteRef]
     damaged: list[str]  # one line each: a ref mlv refused to read
+    names: set[str]  # every ref key listed, damaged or not
 
 
 def parse_ref(data: bytes, name: str, url: str) -> str:
@@ -71,7 +72,9 @@ def read_refs(storage: Storage) -> RemoteRefs:
     """Every ref of the remote; a key under ``refs/`` with a bad name or value is listed
     in ``damaged`` and left out, never followed."""
     names, damaged = [], []
+    listed: set[str] = set()
     for key, _ in storage.list(REFS):
+        listed.add(key)
         problem = ref_name_problem(key)
         if problem is None:
             names.append(key)
@@ -91,7 +94,7 @@ def read_refs(storage: Storage) -> RemoteRefs:
                 refs[name] = found
             elif isinstance(found, str):
                 damaged.append(f"{found}; skipped")
-    return RemoteRefs(refs, damaged)
+    return RemoteRefs(refs, damaged, listed)
 
 
 def swap_ref(storage: Storage, name: str, new: str, old: RemoteRef | None) -> bool:

@@ -63,7 +63,7 @@ _NO_BUCKET = "NoSuchBucket"
 _INVALID_RANGE = "InvalidRange"
 # Parts of a multipart upload in flight at once, per upload: with CHUNK_SIZE parts, what
 # bounds the memory of one (obstore holds one more part while it waits for room).
-MAX_CONCURRENCY = 4
+MAX_CONCURRENCY = 2
 _ERRORS = (obx.BaseError, OSError)
 # What obstore tries last for credentials, the instance metadata service: its failure is
 # what a machine with no AWS credentials at all gets.

@@ -51,11 +51,13 @@ _META_ONLY = (KIND_META,)
 
 
 class Need(NamedTuple):
-    """An object to have: its id, what it must be, and where it was named (for errors)."""
+    """An object to have: its id, what it must be, where it was named (for errors), and
+    for what a tree holds, its path from the root of the first tree it was found in."""
 
     id: str
     role: str
     where: str
+    path: str = ""
 
 
 class Found(NamedTuple):
@@ -110,13 +112,13 @@ def references(need: Need, kind: int, data: bytes) -> list[Need]:
             found.append(Need(commit.profiles, PROFILES, f"profile map of commit {short}"))
         return found + _code_tree(commit.code, f"code of commit {short}")
     if role == TREE:
-        return _tree_references(Tree.from_bytes(data), short)
+        return _tree_references(Tree.from_bytes(data), short, need.path)
     if role == RUN:
         run = Run.from_bytes(data)
         found = [Need(run.env, ENV, f"environment of run {run.name}")]
         for path, artifact in sorted({**run.inputs(), **run.outs}.items()):
             artifact_role = TREE if artifact.kind == ARTIFACT_DIR else FILE
-            found.append(Need(artifact.id, artifact_role, f"{path} of run {run.name}"))
+            found.append(Need(artifact.id, artifact_role, f"{path} of run {run.name}", path))
         return found + _code_tree(run.code, f"code of run {run.name}")
     if role == REPRODUCTION:
         rep = Reproduction.from_bytes(data)
@@ -142,16 +144,17 @@ def references(need: Need, kind: int, data: bytes) -> list[Need]:
     raise ValueError(f"unknown role {role!r}")
 
 
-def _tree_references(tree: Tree, short: str) -> list[Need]:
+def _tree_references(tree: Tree, short: str, folder: str) -> list[Need]:
     found = []
     for entry in tree.entries:
         where = f"{entry.name!r} in tree {short}"
+        path = f"{folder}/{entry.name}" if folder else entry.name
         if entry.kind == KIND_DIR:
-            found.append(Need(entry.id, TREE, where))
+            found.append(Need(entry.id, TREE, where, path))
         elif entry.kind == KIND_SYMLINK:
-            found.append(Need(entry.id, SYMLINK, where))
+            found.append(Need(entry.id, SYMLINK, where, path))
         else:
-            found.append(Need(entry.id, FILE, where))
+            found.append(Need(entry.id, FILE, where, path))
         if entry.profile:
             found.append(Need(entry.profile, PROFILE, f"profile of {where}"))
     return found
@@ -176,29 +179,31 @@ def walk(
 
     ``done(ids)`` gives the ids among ``ids`` whose whole closure is already where it
     is wanted (on the remote, say): those are neither yielded nor walked into.
-    ``content=False`` stops at file and symlink ids: history without data; each one
-    it stops at is given to ``on_content``, if set, once. A needed
+    ``content=False`` stops at file and symlink ids: history without data; each time
+    one is named, wherever, it is given to ``on_content``, if set (a symlink's target
+    must be checked at every path that holds it). A needed
     object the source lacks raises ``MissingObjectError``, unless ``on_missing`` is
     given, which is then called and the walk goes on without it. Ids are looked up
     ``batch`` at a time, so that the sources' queries stay few.
     """
     seen: set[str] = set()
     frontier: list[Need] = []
+
+    def stops_at(need: Need) -> bool:
+        if content or need.role not in CONTENT:
+            return False
+        if on_content is not None:
+            on_content(need)
+        return True
+
     for need in starts:
-        if need.id not in seen:
+        if not stops_at(need) and need.id not in seen:
             seen.add(need.id)
             frontier.append(need)
     while frontier:
         following: list[Need] = []
         for first in range(0, len(frontier), batch):
-            part = frontier[first : first + batch]
-            wanted = [n for n in part if content or n.role not in CONTENT]
-            if on_content is not None and not content:
-                for need in part:
-                    if need.role in CONTENT:
-                        on_content(need)
-            if not wanted:
-                continue
+            wanted = frontier[first : first + batch]
             ids = [n.id for n in wanted]
             skip = done(ids)
             kinds = source.kinds([i for i in ids if i not in skip])
@@ -214,7 +219,7 @@ def walk(
                 # Chunks name nothing: their bytes need not be read to walk on.
                 data = b"" if kind == KIND_CHUNK else source.get(need.id)
                 for named in references(need, kind, data):
-                    if named.id not in seen:
+                    if not stops_at(named) and named.id not in seen:
                         seen.add(named.id)
                         following.append(named)
                 yield Found(need, kind)

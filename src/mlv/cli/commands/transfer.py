@@ -130,8 +130,19 @@ def fetch(
 
     Example: mlv fetch      mlv log HEAD..origin/main
     """
+    from mlv.remote.fetch import FetchRefusedError
+
     with open_repo() as repo:
-        result = repo.fetch(remote, progress=TerminalProgress())
+        try:
+            result = repo.fetch(remote, progress=TerminalProgress())
+        except FetchRefusedError as exc:
+            # What was sound moved: say so, then the refusal is the error line.
+            if json:
+                print_json(exc.result.to_json())
+            else:
+                exc.result.warnings = exc.result.warnings[1:]
+                _print_fetch(exc.result)
+            raise
     if json:
         print_json(result.to_json())
     else:
