@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from mlv.model.objects import Commit, FileManifest
 from mlv.model.runs import Reproduction, Run
 from mlv.model.tables import ProfileMap
 from mlv.remote.receiving import Receiver, decompressor, fetch_objects
-from mlv.remote.remoteindex import RemoteLocation
+from mlv.remote.remoteindex import RemoteLocation, batches_of
 from mlv.remote.remoterefs import RemoteRef, read_refs
 from mlv.remote.session import Remote
 from mlv.repo import closure
@@ -289,7 +289,7 @@ class Fetcher:
         singles = {i: loc for i, loc in located.items() if loc.kind != KIND_MANIFEST}
         self._receive(singles, result, flush)
         manifests = {i: loc for i, loc in located.items() if loc.kind == KIND_MANIFEST}
-        for batch in _batches(manifests, MANIFEST_BATCH):
+        for batch in batches_of(manifests.items(), MANIFEST_BATCH):
             records = Receiver(remote.storage, self.store).read(batch)
             parsed = {
                 i: FileManifest.from_bytes(_content_of(i, raw)) for i, (_, raw) in records.items()
@@ -377,19 +377,6 @@ class Fetcher:
         if old != commit:
             self.refs.update(ref, commit, old, message=f"fetch from {self.remote.name}")
             result.changes.append(RefChange(ref, old, commit))
-
-
-def _batches(items: dict[str, RemoteLocation], limit: int) -> Iterator[dict[str, RemoteLocation]]:
-    batch: dict[str, RemoteLocation] = {}
-    size = 0
-    for object_id, location in items.items():
-        batch[object_id] = location
-        size += location.length
-        if size >= limit:
-            yield batch
-            batch, size = {}, 0
-    if batch:
-        yield batch
 
 
 def _content_of(object_id: str, raw: bytes) -> bytes:

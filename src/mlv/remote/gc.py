@@ -42,7 +42,7 @@ from mlv.remote.layout import CONDEMNED, GC_LEASE, PACKS, index_key, pack_key, p
 from mlv.remote.packindex import encode_index
 from mlv.remote.packing import REMOTE_PACK_TARGET, PackBuilder
 from mlv.remote.receiving import check_record, fetch_objects, plan_spans
-from mlv.remote.remoteindex import RemoteIndex, RemoteLocation
+from mlv.remote.remoteindex import RemoteIndex, RemoteLocation, batches_of
 from mlv.remote.remoterefs import RemoteRef, read_refs
 from mlv.remote.session import Remote
 from mlv.remote.storage import Storage
@@ -571,16 +571,8 @@ _META_ROLES = frozenset(
 
 
 def _cut(group: dict[str, RemoteLocation]) -> Iterator[dict[str, RemoteLocation]]:
-    part: dict[str, RemoteLocation] = {}
-    size = 0
-    for object_id, location in sorted(group.items(), key=lambda x: (x[1].pack_id, x[1].offset)):
-        part[object_id] = location
-        size += location.length
-        if size >= REMOTE_PACK_TARGET:
-            yield part
-            part, size = {}, 0
-    if part:
-        yield part
+    ordered = sorted(group.items(), key=lambda x: (x[1].pack_id, x[1].offset))
+    return batches_of(ordered, REMOTE_PACK_TARGET)
 
 
 def _holders(index: RemoteIndex, ids: list[str]) -> dict[str, set[str]]:

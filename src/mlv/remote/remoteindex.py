@@ -217,6 +217,22 @@ class RemoteIndex:
         ]
 
 
+def batches_of(
+    locations: Iterable[tuple[str, RemoteLocation]], limit: int
+) -> Iterator[dict[str, RemoteLocation]]:
+    """``locations`` in groups of about ``limit`` bytes of records, in the order given."""
+    batch: dict[str, RemoteLocation] = {}
+    size = 0
+    for object_id, location in locations:
+        batch[object_id] = location
+        size += location.length
+        if size >= limit:
+            yield batch
+            batch, size = {}, 0
+    if batch:
+        yield batch
+
+
 def read_condemned(storage: Storage) -> set[str]:
     """The packs a gc of the remote has condemned (``gc/condemned.json``)."""
     data = storage.get(CONDEMNED)
