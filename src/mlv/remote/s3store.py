@@ -124,15 +124,28 @@ class S3Storage:
         found = self.get_with_token(key)
         return None if found is None else found[0]
 
-    def get_with_token(self, key: str) -> tuple[bytes, str] | None:
+    def _get(self, key: str) -> Any:
+        """obstore's answer to a GET of ``key``, or None when there is no such key; every
+        other failure is one RemoteError line."""
         check_key(key)
         try:
-            result = self._store.get(key)
-            data = bytes(result.bytes())
+            return self._store.get(key)
         except FileNotFoundError as exc:
             if _NO_BUCKET in str(exc):
                 self._fail("read", key, exc)
             return None
+        except _ERRORS as exc:
+            self._fail("read", key, exc)
+        except BaseException as exc:
+            self._if_panic("read", key, exc)
+            raise
+
+    def get_with_token(self, key: str) -> tuple[bytes, str] | None:
+        result = self._get(key)
+        if result is None:
+            return None
+        try:
+            data = bytes(result.bytes())
         except _ERRORS as exc:
             self._fail("read", key, exc)
         except BaseException as exc:
@@ -274,18 +287,9 @@ class S3Storage:
         return result
 
     def get_to_file(self, key: str, path: Path, *, progress: Progress | None = None) -> int | None:
-        check_key(key)
-        try:
-            result = self._store.get(key)
-        except FileNotFoundError as exc:
-            if _NO_BUCKET in str(exc):
-                self._fail("read", key, exc)
+        result = self._get(key)
+        if result is None:
             return None
-        except _ERRORS as exc:
-            self._fail("read", key, exc)
-        except BaseException as exc:
-            self._if_panic("read", key, exc)
-            raise
         expected = result.meta["size"]
         size = write_download(self.url, key, path, self._chunks(key, result), progress)
         if size != expected:
