@@ -285,7 +285,7 @@ class Pusher:
                 f"found so): refs were moved under a lease lock, which only protects pushes by mlv"
             )
         crash_point("push.before-refs")
-        with refs_lease(remote.storage, self._who()) if conditional is False else _nothing():
+        with refs_lease(remote.storage, "mlv push") if conditional is False else _nothing():
             for entry in moving:
                 if conditional is False:
                     now = read_ref(remote.storage, entry.ref)
@@ -305,10 +305,6 @@ class Pusher:
         if result.rejected:
             first = result.rejected[0]
             raise PushRejectedError(f"push to {remote.url} refused: {first.reason}", result)
-
-    @staticmethod
-    def _who() -> str:
-        return os.environ.get("USER", "") or "mlv"
 
 
 class _nothing:
