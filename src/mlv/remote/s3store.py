@@ -129,28 +129,17 @@ class S3Storage:
         other failure is one RemoteError line."""
         check_key(key)
         try:
-            return self._store.get(key)
-        except FileNotFoundError as exc:
-            if _NO_BUCKET in str(exc):
-                self._fail("read", key, exc)
+            with self._call("read", key, absent=True):
+                return self._store.get(key)
+        except FileNotFoundError:
             return None
-        except _ERRORS as exc:
-            self._fail("read", key, exc)
-        except BaseException as exc:
-            self._if_panic("read", key, exc)
-            raise
 
     def get_with_token(self, key: str) -> tuple[bytes, str] | None:
         result = self._get(key)
         if result is None:
             return None
-        try:
+        with self._call("read", key):
             data = bytes(result.bytes())
-        except _ERRORS as exc:
-            self._fail("read", key, exc)
-        except BaseException as exc:
-            self._if_panic("read", key, exc)
-            raise
         etag = result.meta["e_tag"]
         if etag is None:
             raise RemoteError(
@@ -161,13 +150,8 @@ class S3Storage:
 
     def put(self, key: str, data: bytes) -> None:
         check_key(key)
-        try:
+        with self._call("write", key):
             self._store.put(key, data, use_multipart=False)
-        except _ERRORS as exc:
-            self._fail("write", key, exc)
-        except BaseException as exc:
-            self._if_panic("write", key, exc)
-            raise
 
     def create(self, key: str, data: bytes) -> str | None:
         return self._conditional_put("create", key, data, "create")
@@ -177,16 +161,8 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         check_key(key)
-        try:
+        with contextlib.suppress(FileNotFoundError), self._call("delete", key, absent=True):
             self._store.delete(key)
-        except FileNotFoundError as exc:
-            if _NO_BUCKET in str(exc):
-                self._fail("delete", key, exc)
-        except _ERRORS as exc:
-            self._fail("delete", key, exc)
-        except BaseException as exc:
-            self._if_panic("delete", key, exc)
-            raise
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         for entry in self.entries(prefix):
@@ -194,18 +170,13 @@ class S3Storage:
 
     def entries(self, prefix: str) -> Iterator[Entry]:
         folder = check_prefix(prefix)
-        try:
+        with self._call("list", folder or "the remote"):
             for batch in self._store.list(folder or None):
                 for meta in batch:
                     # Not mlv's (a console's folder marker, a stray upload): never a key.
                     if key_problem(meta["path"]) is None:
                         modified = meta["last_modified"].timestamp()
                         yield Entry(meta["path"], meta["size"], modified)
-        except _ERRORS as exc:
-            self._fail("list", folder or "the remote", exc)
-        except BaseException as exc:
-            self._if_panic("list", folder or "the remote", exc)
-            raise
 
     def put_file(self, key: str, path: Path, *, progress: Progress | None = None) -> None:
         check_key(key)
@@ -299,26 +270,32 @@ class S3Storage:
         return size
 
     def _chunks(self, key: str, result: GetResult) -> Iterator[bytes]:
-        try:
+        with self._call("read", key):
             for chunk in result.stream(min_chunk_size=self.chunk_size):
                 yield bytes(chunk)
-        except _ERRORS as exc:
-            self._fail("read", key, exc)
-        except BaseException as exc:
-            self._if_panic("read", key, exc)
-            raise
 
     def _size(self, key: str) -> int:
         try:
-            return int(self._store.head(key)["size"])
-        except FileNotFoundError as exc:
-            if _NO_BUCKET in str(exc):
-                self._fail("read", key, exc)
+            with self._call("read", key, absent=True):
+                return int(self._store.head(key)["size"])
+        except FileNotFoundError:
             raise missing(self.url, key) from None
+
+    @contextlib.contextmanager
+    def _call(self, action: str, key: str, *, absent: bool = False) -> Iterator[None]:
+        """obstore's failures inside as one RemoteError line each, naming ``action`` and
+        ``key``. With ``absent``, a missing key stays a FileNotFoundError for the caller
+        to answer (a missing bucket never does: it is the remote that is wrong)."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            if not absent or _NO_BUCKET in str(exc):
+                self._fail(action, key, exc)
+            raise
         except _ERRORS as exc:
-            self._fail("read", key, exc)
+            self._fail(action, key, exc)
         except BaseException as exc:
-            self._if_panic("read", key, exc)
+            self._if_panic(action, key, exc)
             raise
 
     def _check_ranges(self, key: str, size: int, ranges: Sequence[tuple[int, int]]) -> None:
