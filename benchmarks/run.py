@@ -459,6 +459,9 @@ def base_env(workdir: Path) -> dict[str, str]:
         del env[key]
     env.update(S3_KEYS, AWS_DEFAULT_REGION=S3_REGION, AWS_EC2_METADATA_DISABLED="true")
     env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    # A user's installation caches compiled modules: a shell that forbids writing them
+    # would charge every start of each tool with compiling its sources again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

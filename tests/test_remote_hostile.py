@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -34,7 +35,7 @@ from mlv.api import Repo
 from mlv.core.hashing import hash_bytes
 from mlv.model.canonical import dumps
 from mlv.model.objects import Commit, FileManifest, Person, TreeEntry, encode_tree
-from mlv.remote.layout import MARKER, index_key, pack_key
+from mlv.remote.layout import MARKER, PACKS, index_key, pack_key
 from mlv.remote.packindex import INDEX_ENTRY, INDEX_HEADER, INDEX_MAGIC, IndexEntry, encode_index
 from mlv.remote.packing import PackBuilder
 from mlv.remote.pathstore import PathStorage
@@ -107,13 +108,15 @@ def commit(tree_id: str, parents: tuple[str, ...] = (), message: str = "hostile\
 
 
 def build_pack(scratch: Path, records: list[Rec]) -> tuple[bytes, str, list[IndexEntry]]:
-    scratch.mkdir(parents=True, exist_ok=True)
-    builder = PackBuilder(scratch)
+    """The bytes mlv's pack builder makes of ``records``, built in a folder of its own."""
+    folder = scratch / f"built-{os.urandom(4).hex()}"
+    folder.mkdir(parents=True)
+    builder = PackBuilder(PathStorage(folder).open_upload(PACKS, folder, None))
     for rec in records:
         builder.add(bytes.fromhex(rec.id), rec.kind, rec.record)
     built = builder.finish()
-    data = built.path.read_bytes()
-    built.path.unlink()
+    data = (folder / pack_key(built.pack_id)).read_bytes()
+    shutil.rmtree(folder)
     return data, built.pack_id, built.entries
 
 

@@ -832,6 +832,34 @@ def test_absent_keys_for_files_and_ranges(storage: Storage, tmp_path: Path) -> N
     assert "no such key" in _one_line(error)
 
 
+def test_an_upload_lands_whole_at_its_key_and_nowhere_before(
+    storage: Storage, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    sent: list[int] = []
+    upload = storage.open_upload("packs", scratch, sent.append)
+    pieces = [os.urandom(1024 * 1024 + 3) for _ in range(3)]
+    for piece in pieces:
+        upload.write(piece)
+    assert _keys(storage) == {}  # nothing is listed or readable before it lands
+    upload.finish("packs/p1.pack")
+    assert storage.get("packs/p1.pack") == b"".join(pieces)
+    assert _keys(storage) == {"packs/p1.pack": sum(map(len, pieces))}
+    assert sum(sent) == sum(map(len, pieces))
+    assert list(scratch.iterdir()) == []  # a staged upload leaves no scratch behind
+
+
+def test_an_abandoned_upload_leaves_nothing(storage: Storage, tmp_path: Path) -> None:
+    upload = storage.open_upload("packs", tmp_path, None)
+    upload.write(b"half a pack")
+    upload.abandon()
+    assert _keys(storage) == {}
+    assert [p.name for p in tmp_path.iterdir() if p.name != "remote"] == []
+    if isinstance(storage, PathStorage):
+        assert [p.name for p in storage.root.rglob("*") if p.is_file()] == []
+
+
 def test_put_file_of_a_missing_local_file(storage: Storage, tmp_path: Path) -> None:
     with pytest.raises(RemoteError) as error:
         storage.put_file("packs/a.pack", tmp_path / "nope.bin")

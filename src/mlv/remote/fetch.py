@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlv.core.crashpoints import crash_point
-from mlv.core.hashing import Hasher, id_to_bytes
+from mlv.core.hashing import id_to_bytes
 from mlv.core.paths import check_symlink_target
 from mlv.errors import MlvError, RemoteError
 from mlv.model.notes import Notes
@@ -40,6 +40,7 @@ from mlv.remote.remoterefs import RemoteRef, read_refs
 from mlv.remote.session import Remote
 from mlv.repo import closure
 from mlv.repo import notes as notes_chain
+from mlv.repo.blobs import check_file
 from mlv.repo.history import reachable as reachable_commits
 from mlv.repo.notes import REPRODUCTIONS
 from mlv.repo.records import RunRecords
@@ -386,15 +387,7 @@ def _content_of(object_id: str, raw: bytes) -> bytes:
 
 def _check_file(store: ObjectStore, file_id: str, manifest: FileManifest, url: str) -> None:
     """The chunks a manifest lists must make the file it is named after."""
-    hasher = Hasher()
-    size = 0
-    for chunk_id, length in manifest.chunks:
-        data = store.get(chunk_id)
-        if len(data) != length:
-            break
-        hasher.update(data)
-        size += len(data)
-    if size != manifest.size or hasher.hexdigest() != file_id:
+    if not check_file(store, file_id, manifest):
         raise RemoteError(
             f"remote {url}: the file {file_id} is damaged: its chunks do not make the file "
             "its id names; nothing of it was kept: run 'mlv fsck --remote' to see the damage"

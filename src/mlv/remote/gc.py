@@ -39,8 +39,7 @@ from mlv.model.canonical import dumps, loads
 from mlv.model.objects import object_type
 from mlv.remote.fetch import Fetcher
 from mlv.remote.layout import CONDEMNED, GC_LEASE, PACKS, index_key, pack_key, parse_pack_key
-from mlv.remote.packindex import encode_index
-from mlv.remote.packing import REMOTE_PACK_TARGET, PackBuilder
+from mlv.remote.packing import REMOTE_PACK_TARGET, build_pack
 from mlv.remote.receiving import check_record, fetch_objects, plan_spans
 from mlv.remote.remoteindex import RemoteIndex, RemoteLocation, batches_of
 from mlv.remote.remoterefs import RemoteRef, read_refs
@@ -515,32 +514,24 @@ class RemoteCollector:
 
     def _upload_one(self, wanted: dict[str, RemoteLocation]) -> None:
         self.scratch.mkdir(parents=True, exist_ok=True)
-        builder = PackBuilder(self.scratch)
-        try:
-            for span in plan_spans(wanted):
-                data = self.storage.get_range(pack_key(span.pack_id), span.start, span.length)
-                for object_id, location in span.records:
-                    begin = location.offset - span.start
-                    raw = data[begin : begin + location.length]
-                    check_record(object_id, location, raw, self.storage.url)
-                    builder.add(id_to_bytes(object_id), location.kind, raw)
-            built = builder.finish()
-        except BaseException:
-            builder.abandon()
-            raise
-        try:
-            self.storage.put_file(pack_key(built.pack_id), built.path)
-            self.storage.put(
-                index_key(built.pack_id), encode_index(built.pack_id, built.size, built.entries)
-            )
-        finally:
-            built.path.unlink(missing_ok=True)
+        built = build_pack(self.storage, self.scratch, self._live_records(wanted))
         self.remote.index.add_pack(
             built.pack_id,
             built.size,
             ((e.id_bytes, e.offset, e.length, e.kind) for e in built.entries),
         )
         self.report.packs_uploaded.append(built.pack_id)
+
+    def _live_records(
+        self, wanted: dict[str, RemoteLocation]
+    ) -> Iterator[tuple[bytes, int, bytes]]:
+        for span in plan_spans(wanted):
+            data = self.storage.get_range(pack_key(span.pack_id), span.start, span.length)
+            for object_id, location in span.records:
+                begin = location.offset - span.start
+                raw = data[begin : begin + location.length]
+                check_record(object_id, location, raw, self.storage.url)
+                yield id_to_bytes(object_id), location.kind, raw
 
 
 def _role_of(store: ObjectStore, object_id: str, kind: int) -> str | None:

@@ -1,11 +1,12 @@
 """Sending objects: records copied from the local store into new packs, uploaded.
 
-Objects travel packed, never one request each. A pack is built in a local
-temporary file (so memory stays bounded whatever the data's size), named by the
-BLAKE3 of its bytes, uploaded, and only then is its index written: a reader
-counts a pack only once its index is there, so a push killed at any moment
-leaves nothing that anyone relies on, and whatever packs it finished are used
-by the next push instead of being sent again.
+Objects travel packed, never one request each. A pack is written as it is built
+(``Storage.open_upload``: on a folder remote straight into a temporary beside the
+packs, on S3 into a local file then uploaded, so memory stays bounded whatever the
+data's size), named by the BLAKE3 of its bytes, and only then is its index
+written: a reader counts a pack only once its index is there, so a push killed at
+any moment leaves nothing that anyone relies on, and whatever packs it finished
+are used by the next push instead of being sent again.
 
 Content (chunks) goes first, in parallel; then history (manifests, trees,
 commits, runs…) in one pack, once every content pack is indexed. So a remote's
@@ -16,18 +17,17 @@ trees of 200,000 files are some tens of MB.)
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlv.core.hashing import Hasher, id_to_bytes
-from mlv.remote.layout import index_key, pack_key
+from mlv.remote.layout import PACKS, index_key, pack_key
 from mlv.remote.packindex import IndexEntry, encode_index
 from mlv.remote.remoteindex import RemoteIndex
-from mlv.remote.storage import Storage
+from mlv.remote.storage import Storage, Upload
 from mlv.repo.results import NoProgress, Progress
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_CHUNK, PACK_HEADER, PACK_MAGIC, PACK_VERSION
@@ -40,7 +40,6 @@ UPLOADERS = 8
 
 @dataclass
 class BuiltPack:
-    path: Path
     pack_id: str
     size: int
     entries: list[IndexEntry]
@@ -54,18 +53,17 @@ class SendReport:
 
 
 class PackBuilder:
-    """Writes records, as the local store holds them, into one new pack file."""
+    """Writes records, as the local store holds them, into one new pack on a remote."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / f"pack-{os.urandom(12).hex()}.building"
-        self._file = open(self.path, "xb")  # noqa: SIM115 - closed in finish/abandon
+    def __init__(self, upload: Upload) -> None:
+        self._upload = upload
         self._hasher = Hasher()
         self.entries: list[IndexEntry] = []
         self.size = 0
         self._write(PACK_HEADER.pack(PACK_MAGIC, PACK_VERSION))
 
     def _write(self, data: bytes) -> None:
-        self._file.write(data)
+        self._upload.write(data)
         self._hasher.update(data)
         self.size += len(data)
 
@@ -74,12 +72,32 @@ class PackBuilder:
         self._write(record)
 
     def finish(self) -> BuiltPack:
-        self._file.close()
-        return BuiltPack(self.path, self._hasher.hexdigest(), self.size, self.entries)
+        """Land the pack under its name (its index is the caller's to write next)."""
+        pack_id = self._hasher.hexdigest()
+        self._upload.finish(pack_key(pack_id))
+        return BuiltPack(pack_id, self.size, self.entries)
 
     def abandon(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        self._upload.abandon()
+
+
+def build_pack(
+    storage: Storage,
+    scratch: Path,
+    records: Iterable[tuple[bytes, int, bytes]],
+    progress: Callable[[int], None] | None = None,
+) -> BuiltPack:
+    """Upload a pack of ``records`` (id bytes, kind, whole record), then its index."""
+    builder = PackBuilder(storage.open_upload(PACKS, scratch, progress))
+    try:
+        for id_bytes, kind, record in records:
+            builder.add(id_bytes, kind, record)
+        built = builder.finish()
+    except BaseException:
+        builder.abandon()
+        raise
+    storage.put(index_key(built.pack_id), encode_index(built.pack_id, built.size, built.entries))
+    return built
 
 
 class Sender:
@@ -178,22 +196,12 @@ class Sender:
                 raise
 
     def _send_group(self, group: list[tuple[str, int]]) -> BuiltPack:
-        builder = PackBuilder(self.scratch)
-        try:
-            for object_id, _ in group:
-                kind, record = self.store.read_record(object_id)
-                builder.add(id_to_bytes(object_id), kind, record)
-            built = builder.finish()
-        except BaseException:
-            builder.abandon()
-            raise
-        try:
-            self.storage.put_file(pack_key(built.pack_id), built.path, progress=self._advance)
-            index = encode_index(built.pack_id, built.size, built.entries)
-            self.storage.put(index_key(built.pack_id), index)
-        finally:
-            built.path.unlink(missing_ok=True)
-        return built
+        ids = [object_id for object_id, _ in group]
+        self.store.prefetch(ids)  # one index query for the group, not one per record
+        records = (
+            (id_to_bytes(object_id), *self.store.read_record(object_id)) for object_id in ids
+        )
+        return build_pack(self.storage, self.scratch, records, self._advance)
 
     def _advance(self, amount: int) -> None:
         with self._progress_lock:

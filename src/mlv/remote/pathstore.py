@@ -34,6 +34,7 @@ from mlv.remote.storage import (
     Entry,
     LocalFile,
     Progress,
+    Upload,
     changed_error,
     check_key,
     check_prefix,
@@ -221,6 +222,13 @@ class PathStorage:
                     tmp.unlink()
                 raise
 
+    def open_upload(self, folder: str, scratch: Path, progress: Progress | None) -> Upload:
+        # Written where it will land, so that landing it is a rename: its bytes are
+        # written once, not staged and copied.
+        with self._os_errors("write", check_prefix(folder)):
+            _, tmp, out = self._new_temporary(f"{folder}/upload")
+        return _FolderUpload(self, tmp, out, progress)
+
     def _new_temporary(self, key: str) -> tuple[Path, Path, BinaryIO]:
         """The file of ``key``, a temporary beside it and that temporary, opened to write."""
         for tries_left in reversed(range(_WRITE_TRIES)):
@@ -372,6 +380,41 @@ class PathStorage:
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+
+class _FolderUpload:
+    """An upload written in a temporary beside its key, then fsynced and renamed."""
+
+    def __init__(
+        self, storage: PathStorage, tmp: Path, out: BinaryIO, progress: Progress | None
+    ) -> None:
+        self.storage, self.tmp, self.out, self.progress = storage, tmp, out, progress
+
+    def write(self, data: bytes) -> None:
+        with self.storage._os_errors("write", self.storage._rel(self.tmp)):
+            self.out.write(data)
+        if self.progress is not None:
+            self.progress(len(data))
+
+    def finish(self, key: str) -> None:
+        try:
+            with self.storage._os_errors("write", key):
+                self.out.flush()
+                os.fsync(self.out.fileno())
+                self.out.close()
+                target = self.storage._path(key, make_parents=True)
+                # The temporary lies in the key's own folder: the rename cannot cross one.
+                if target.parent != self.tmp.parent:
+                    raise ValueError(f"{key} is not in the folder of its upload")
+                os.replace(self.tmp, target)
+                fsync_path(target.parent)
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        self.out.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
 
 
 class _FolderGone(FileNotFoundError):

@@ -33,6 +33,8 @@ from mlv.remote.storage import (
     LocalFile,
     Progress,
     S3Settings,
+    StagedUpload,
+    Upload,
     changed_error,
     check_endpoint_url,
     check_key,
@@ -199,6 +201,10 @@ class S3Storage:
             except BaseException as exc:
                 self._if_panic("write", key, exc)
                 raise
+
+    def open_upload(self, folder: str, scratch: Path, progress: Progress | None) -> Upload:
+        check_prefix(folder)
+        return StagedUpload(self, scratch, progress)
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         check_key(key)

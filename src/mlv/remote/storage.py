@@ -128,6 +128,47 @@ class Storage(Protocol):
         """
         ...
 
+    def open_upload(self, folder: str, scratch: Path, progress: Progress | None) -> Upload:
+        """A new object of any size, written piece by piece before its key is known (a
+        pack, named by the hash of its bytes), to land in ``folder``; ``scratch`` is a
+        local folder for what must be staged before it is sent."""
+        ...
+
+
+class Upload(Protocol):
+    """An object being written: no reader sees any of it until ``finish`` lands it whole
+    at its key; ``abandon`` leaves nothing behind."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self, key: str) -> None: ...
+
+    def abandon(self) -> None: ...
+
+
+class StagedUpload:
+    """An upload staged in a local file, then sent by ``put_file``: for a remote that
+    cannot take an object before it is named (S3)."""
+
+    def __init__(self, storage: Storage, scratch: Path, progress: Progress | None) -> None:
+        self.storage, self.progress = storage, progress
+        self.path = scratch / temporary_name("upload")
+        self._file = open(self.path, "xb")  # noqa: SIM115 - closed in finish/abandon
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def finish(self, key: str) -> None:
+        try:
+            self._file.close()
+            self.storage.put_file(key, self.path, progress=self.progress)
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
 
 @dataclass(frozen=True)
 class S3Settings:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from mlv.core.chunking import cut_buffer, cut_stream
@@ -24,6 +26,9 @@ STREAM_WORKERS = 2
 STREAM_BATCH_BYTES = 4 * 1024 * 1024
 STREAM_IN_FLIGHT = 4
 STABLE_READ_TRIES = 3
+# Chunks of one large file decoded ahead of the reader, and looked up per query.
+READ_AHEAD = 8
+LOOKUP_BATCH = 512
 
 
 def open_regular(path: str | Path) -> int:
@@ -158,7 +163,6 @@ def _save_stream(store: ObjectStore, f, advance) -> str:  # type: ignore[no-unty
     the costly step, and zstd and BLAKE3 release the GIL. Memory stays bounded
     by the batches in flight, whatever the file's size.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
 
     hasher = Hasher()
     listed: list[tuple[str, int]] = []
@@ -222,8 +226,7 @@ def content_blocks(store: ObjectStore, file_id: str) -> Iterable[bytes]:
 
 def _chunked(store: ObjectStore, file_id: str, manifest: FileManifest) -> Iterator[bytes]:
     hasher = Hasher()
-    for chunk_id, _length in manifest.chunks:
-        data = store.get(chunk_id)
+    for data in chunk_contents(store, [chunk_id for chunk_id, _ in manifest.chunks]):
         hasher.update(data)
         yield data
     # Each chunk matched its id; this checks that the manifest lists the right ones.
@@ -233,3 +236,72 @@ def _chunked(store: ObjectStore, file_id: str, manifest: FileManifest) -> Iterat
 
 def read_content(store: ObjectStore, file_id: str) -> bytes:
     return b"".join(iter_content(store, file_id))
+
+
+def check_file(store: ObjectStore, file_id: str, manifest: FileManifest) -> bool:
+    """Whether the chunks ``manifest`` lists make the file ``file_id`` names: every chunk
+    read, the whole hashed once (not each chunk too)."""
+    hasher = Hasher()
+    size = 0
+    ids = [chunk_id for chunk_id, _ in manifest.chunks]
+    for data, (_, length) in zip(
+        chunk_contents(store, ids, store.get_part), manifest.chunks, strict=True
+    ):
+        if len(data) != length:
+            return False
+        hasher.update(data)
+        size += length
+    return size == manifest.size and hasher.hexdigest() == file_id
+
+
+def chunk_contents(
+    store: ObjectStore, chunk_ids: Sequence[str], read: Callable[[str], bytes] | None = None
+) -> Iterator[bytes]:
+    """The contents of ``chunk_ids`` in order, each read by ``read`` (``store.get``).
+
+    Their places in the store are looked up in batches. A large file's chunks are
+    decoded ``READ_AHEAD`` ahead on threads (zstd and BLAKE3 leave the GIL), so that
+    one file's reading uses more than one core; memory stays at ``READ_AHEAD`` chunks.
+    """
+    read = read or store.get
+    # A read on a reader thread (a partial clone fetching what it lacks) reads in turn:
+    # waiting there on the pool's other threads could wait on itself.
+    if len(chunk_ids) < READ_AHEAD or getattr(_on_reader, "yes", False):
+        store.prefetch(chunk_ids)
+        for chunk_id in chunk_ids:
+            yield read(chunk_id)
+        return
+    pool = _reader_pool()
+    ahead: deque[Future[bytes]] = deque()
+    try:
+        for position, chunk_id in enumerate(chunk_ids):
+            if position % LOOKUP_BATCH == 0:
+                store.prefetch(chunk_ids[position : position + LOOKUP_BATCH])
+            ahead.append(pool.submit(read, chunk_id))
+            if len(ahead) > READ_AHEAD:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+    finally:
+        for future in ahead:
+            future.cancel()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_on_reader = threading.local()
+
+
+def _mark_reader() -> None:
+    _on_reader.yes = True
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = min(8, max(2, os.cpu_count() or 2))
+            _pool = ThreadPoolExecutor(
+                workers, thread_name_prefix="mlv-read", initializer=_mark_reader
+            )
+        return _pool
