@@ -349,3 +349,29 @@ def test_gc_deletes_what_interrupted_pushes_left(tmp_path: Path) -> None:
     assert report.leftovers_deleted == [pack_key(lone_pack)] and report.bytes_freed > 0
     assert lone_pack not in _packs(storage) and lone_idx not in _packs(storage)
     assert a.fsck_remote().ok
+
+
+def test_gc_deletes_a_pack_a_killed_push_was_writing_in_a_folder(tmp_path: Path) -> None:
+    root = tmp_path / "remote"
+    root.mkdir()
+    place = Place("path", str(root), {})
+    a = Repo.init(tmp_path / "a")
+    _write(tmp_path / "a", {"x.txt": b"x\n"})
+    a.add(["x.txt"])
+    a.commit("x")
+    place.add(a)
+    a.push()
+    storage = place.storage()
+    # What a push killed mid-pack leaves: the temporary it was writing in packs/.
+    upload = storage.open_upload("packs", tmp_path, None)
+    upload.write(b"MLVPACK\x00" + os.urandom(1024 * 1024))  # past the write buffer: on disk
+    (unfinished,) = [p for p in (root / "packs").iterdir() if p.name.endswith(".tmp")]
+    assert _remote_gc(a, grace=3600).leftovers_deleted == []  # it may still be written
+    old = time.time() - 7200
+    os.utime(unfinished, (old, old))
+    dry = _remote_gc(a, grace=3600, dry_run=True)
+    assert dry.leftovers_deleted == [f"packs/{unfinished.name}"] and unfinished.exists()
+    report = _remote_gc(a, grace=3600)
+    assert report.leftovers_deleted == [f"packs/{unfinished.name}"] and report.bytes_freed > 0
+    assert not unfinished.exists()
+    assert a.fsck_remote().ok

@@ -470,6 +470,11 @@ class RemoteCollector:
                     f"run 'mlv fsck --remote {self.remote.name}'"
                 )
 
+        # Packs whose push was killed while writing them (a folder remote writes in place).
+        for entry in self.storage.sweep_uploads(PACKS, cutoff, dry_run=self.dry_run):
+            self.report.leftovers_deleted.append(entry.key)
+            self.report.bytes_freed += entry.size
+
     def _delete_leftover(self, key: str, size: int) -> None:
         self.report.leftovers_deleted.append(key)
         self.report.bytes_freed += size

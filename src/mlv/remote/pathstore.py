@@ -229,6 +229,25 @@ class PathStorage:
             _, tmp, out = self._new_temporary(f"{folder}/upload")
         return _FolderUpload(self, tmp, out, progress)
 
+    def sweep_uploads(self, folder: str, cutoff: float, *, dry_run: bool) -> builtins.list[Entry]:
+        found: builtins.list[Entry] = []
+        with self._os_errors("clean", check_prefix(folder)):
+            start = self._path(f"{folder}/x")  # checks each folder above for symlinks
+            st = lstat_or_none(start.parent)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                return found
+            with os.scandir(start.parent) as entries:
+                for entry in entries:
+                    if not (is_temporary_name(entry.name) and entry.is_file(follow_symlinks=False)):
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    if info.st_mtime <= cutoff:
+                        found.append(Entry(f"{folder}/{entry.name}", info.st_size, info.st_mtime))
+                        if not dry_run:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(entry.path)
+        return found
+
     def _new_temporary(self, key: str) -> tuple[Path, Path, BinaryIO]:
         """The file of ``key``, a temporary beside it and that temporary, opened to write."""
         for tries_left in reversed(range(_WRITE_TRIES)):

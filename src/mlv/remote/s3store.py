@@ -206,6 +206,13 @@ class S3Storage:
         check_prefix(folder)
         return StagedUpload(self, scratch, progress)
 
+    def sweep_uploads(self, folder: str, cutoff: float, *, dry_run: bool) -> builtins.list[Entry]:
+        # An upload stages locally (swept with .mlv/tmp); a multipart upload cut short
+        # on the server is aborted by the client, or else by the bucket's lifecycle rule
+        # (AbortIncompleteMultipartUpload), which obstore cannot list.
+        check_prefix(folder)
+        return []
+
     def get_range(self, key: str, start: int, length: int) -> bytes:
         check_key(key)
         check_ranges([(start, length)])

@@ -134,6 +134,12 @@ class Storage(Protocol):
         local folder for what must be staged before it is sent."""
         ...
 
+    def sweep_uploads(self, folder: str, cutoff: float, *, dry_run: bool) -> builtins.list[Entry]:
+        """Remove what uploads to ``folder`` left unfinished when they were killed, last
+        written before ``cutoff`` (POSIX seconds); what was (or, ``dry_run``, would be)
+        removed."""
+        ...
+
 
 class Upload(Protocol):
     """An object being written: no reader sees any of it until ``finish`` lands it whole
