@@ -6,6 +6,8 @@ endpoint that is down, a bucket that is missing, a profile in the shared AWS fil
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 import sys
@@ -858,6 +860,29 @@ def test_an_abandoned_upload_leaves_nothing(storage: Storage, tmp_path: Path) ->
     assert [p.name for p in tmp_path.iterdir() if p.name != "remote"] == []
     if isinstance(storage, PathStorage):
         assert [p.name for p in storage.root.rglob("*") if p.is_file()] == []
+
+
+def test_a_folder_upload_on_a_full_disk_is_one_error_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "remote"
+    root.mkdir()
+    upload = PathStorage(root).open_upload("packs", tmp_path, None)
+
+    class FullDisk(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    upload.out.close()  # type: ignore[attr-defined]
+    upload.out = io.BufferedWriter(FullDisk())  # type: ignore[attr-defined]
+    upload.write(b"a header")  # buffered: fails only when it reaches the disk
+    with pytest.raises(RemoteError, match="No space left on device"):
+        upload.write(os.urandom(1024 * 1024))
+    upload.abandon()  # flushing the buffer fails again: the temporary goes all the same
+    assert [p for p in root.rglob("*") if p.is_file()] == []
 
 
 def test_put_file_of_a_missing_local_file(storage: Storage, tmp_path: Path) -> None:

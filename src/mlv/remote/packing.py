@@ -77,9 +77,6 @@ class PackBuilder:
         self._upload.finish(pack_key(pack_id))
         return BuiltPack(pack_id, self.size, self.entries)
 
-    def abandon(self) -> None:
-        self._upload.abandon()
-
 
 def build_pack(
     storage: Storage,
@@ -88,13 +85,14 @@ def build_pack(
     progress: Callable[[int], None] | None = None,
 ) -> BuiltPack:
     """Upload a pack of ``records`` (id bytes, kind, whole record), then its index."""
-    builder = PackBuilder(storage.open_upload(PACKS, scratch, progress))
+    upload = storage.open_upload(PACKS, scratch, progress)
     try:
+        builder = PackBuilder(upload)
         for id_bytes, kind, record in records:
             builder.add(id_bytes, kind, record)
         built = builder.finish()
     except BaseException:
-        builder.abandon()
+        upload.abandon()
         raise
     storage.put(index_key(built.pack_id), encode_index(built.pack_id, built.size, built.entries))
     return built

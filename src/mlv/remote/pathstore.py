@@ -240,7 +240,10 @@ class PathStorage:
                 for entry in entries:
                     if not (is_temporary_name(entry.name) and entry.is_file(follow_symlinks=False)):
                         continue
-                    info = entry.stat(follow_symlinks=False)
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # a push renamed it into place meanwhile
                     if info.st_mtime <= cutoff:
                         found.append(Entry(f"{folder}/{entry.name}", info.st_size, info.st_mtime))
                         if not dry_run:
@@ -431,8 +434,11 @@ class _FolderUpload:
             self.abandon()
 
     def abandon(self) -> None:
-        self.out.close()
-        with contextlib.suppress(FileNotFoundError):
+        # A close after a failed write (a full disk) fails again, flushing what is left:
+        # the temporary goes all the same, and the first error is the one raised.
+        with contextlib.suppress(OSError):
+            self.out.close()
+        with contextlib.suppress(OSError):
             self.tmp.unlink()
 
 

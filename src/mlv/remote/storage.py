@@ -172,8 +172,10 @@ class StagedUpload:
             self.abandon()
 
     def abandon(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a close after a failed write fails again
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
 
 
 @dataclass(frozen=True)
