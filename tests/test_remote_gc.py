@@ -327,7 +327,8 @@ def test_what_a_young_pack_names_is_never_condemned_alone(tmp_path: Path) -> Non
     assert (tmp_path / "b/w.bin").read_bytes() == big
 
 
-def test_gc_deletes_what_interrupted_pushes_left(tmp_path: Path) -> None:
+def _pushed_to_a_folder(tmp_path: Path) -> tuple[Repo, Path, Storage]:
+    """A repository of one commit pushed to a folder remote: the repo, folder, storage."""
     root = tmp_path / "remote"
     root.mkdir()
     place = Place("path", str(root), {})
@@ -337,7 +338,11 @@ def test_gc_deletes_what_interrupted_pushes_left(tmp_path: Path) -> None:
     a.commit("x")
     place.add(a)
     a.push()
-    storage = place.storage()
+    return a, root, place.storage()
+
+
+def test_gc_deletes_what_interrupted_pushes_left(tmp_path: Path) -> None:
+    a, root, storage = _pushed_to_a_folder(tmp_path)
     lone_pack, lone_idx = "ab" * 32, "cd" * 32
     storage.put(pack_key(lone_pack), b"MLVPACK\x00 a push killed before its index")
     storage.put(f"packs/{lone_idx}.idx", b"an index whose pack is gone")
@@ -352,16 +357,7 @@ def test_gc_deletes_what_interrupted_pushes_left(tmp_path: Path) -> None:
 
 
 def test_gc_deletes_a_pack_a_killed_push_was_writing_in_a_folder(tmp_path: Path) -> None:
-    root = tmp_path / "remote"
-    root.mkdir()
-    place = Place("path", str(root), {})
-    a = Repo.init(tmp_path / "a")
-    _write(tmp_path / "a", {"x.txt": b"x\n"})
-    a.add(["x.txt"])
-    a.commit("x")
-    place.add(a)
-    a.push()
-    storage = place.storage()
+    a, root, storage = _pushed_to_a_folder(tmp_path)
     # What a push killed mid-pack leaves: the temporary it was writing in packs/.
     upload = storage.open_upload("packs", tmp_path, None)
     upload.write(b"MLVPACK\x00" + os.urandom(1024 * 1024))  # past the write buffer: on disk
