@@ -16,13 +16,15 @@ import pytest
 
 from conftest import S3Bucket
 from mlv.api import Repo
-from mlv.errors import MlvError, RemoteError
+from mlv.errors import ChecksumMismatchError, MlvError, RemoteError
+from mlv.model.objects import FileManifest
 from mlv.remote.fetch import FetchRefusedError
 from mlv.remote.layout import MARKER, PACKS, index_key, pack_key
 from mlv.remote.packindex import decode_index
 from mlv.remote.pathstore import PathStorage
 from mlv.remote.push import PushRejectedError
 from mlv.remote.storage import S3Settings, Storage
+from mlv.store.pack import KIND_MANIFEST
 
 PREFIX = "team/churn"
 
@@ -571,3 +573,37 @@ def test_where_conditional_writes_are_not_enforced_pushes_take_a_lease_and_say_s
     assert len(won) == 1 and len(lost) == 1, outcomes
     assert any("lease" in w and "conditional writes" in w for w in won[0].warnings)  # type: ignore[attr-defined]
     assert folder_place.storage().get("locks/refs.json") is None  # let go
+
+
+def test_a_fetch_blames_our_own_damaged_chunk_on_us_not_on_the_remote(tmp_path: Path) -> None:
+    root = tmp_path / "remote"
+    root.mkdir()
+    a = Repo.init(tmp_path / "a")
+    big = os.urandom(2 * 1024 * 1024)  # random: chunks stored raw, with no codec to fail
+    (tmp_path / "a/w.bin").write_bytes(big)
+    a.add(["w.bin"])
+    a.commit("one")
+    a.add_remote("origin", str(root))
+    a.push()
+    b, _ = Repo.clone(str(root), tmp_path / "b")
+    # A chunk of the first version rots in b's store.
+    (file_id,) = [i for i, kind in b.store.iter_ids() if kind == KIND_MANIFEST]
+    manifest = FileManifest.from_bytes(b.store.get(file_id))
+    chunk_id = manifest.chunks[3][0]
+    location = b.store.index.lookup(bytes.fromhex(chunk_id))
+    assert location is not None
+    pack = b.store.packs_dir / location.pack
+    os.chmod(pack, 0o644)
+    with open(pack, "r+b") as f:
+        f.seek(location.offset + location.length - 1)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([last[0] ^ 0xFF]))
+    b.close()
+    # The second version shares that chunk; b, fetching it, holds the chunk already.
+    (tmp_path / "a/w.bin").write_bytes(big + b"more")
+    a.add(["w.bin"])
+    a.commit("two")
+    a.push()
+    with pytest.raises(ChecksumMismatchError):
+        Repo(tmp_path / "b").fetch()
