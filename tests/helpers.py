@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlv.model.objects import Person
+from mlv.store.objectstore import ObjectStore
 
 MLV = str(Path(sys.executable).with_name("mlv"))
 ENV = {**os.environ, "MLV_AUTHOR_NAME": "Safety", "MLV_AUTHOR_EMAIL": "safety@example.com"}
@@ -61,3 +62,16 @@ def snapshot(folder: Path, *, skip: tuple[str, ...] = (".mlv",)) -> dict[str, by
             rel = full.relative_to(folder).as_posix()
             found[rel] = os.readlink(full) if full.is_symlink() else full.read_bytes()
     return found
+
+
+def flip_last_byte(store: ObjectStore, object_id: str) -> None:
+    """Damage one stored record on disk: the last byte of its payload, inverted."""
+    location = store.index.lookup(bytes.fromhex(object_id))
+    assert location is not None
+    pack = store.packs_dir / location.pack
+    os.chmod(pack, 0o644)
+    with open(pack, "r+b") as f:
+        f.seek(location.offset + location.length - 1)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([last[0] ^ 0xFF]))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import S3Bucket
+from helpers import flip_last_byte
 from mlv.api import Repo
 from mlv.errors import ChecksumMismatchError, MlvError, RemoteError
 from mlv.model.objects import FileManifest
@@ -589,16 +590,7 @@ def test_a_fetch_blames_our_own_damaged_chunk_on_us_not_on_the_remote(tmp_path: 
     # A chunk of the first version rots in b's store.
     (file_id,) = [i for i, kind in b.store.iter_ids() if kind == KIND_MANIFEST]
     manifest = FileManifest.from_bytes(b.store.get(file_id))
-    chunk_id = manifest.chunks[3][0]
-    location = b.store.index.lookup(bytes.fromhex(chunk_id))
-    assert location is not None
-    pack = b.store.packs_dir / location.pack
-    os.chmod(pack, 0o644)
-    with open(pack, "r+b") as f:
-        f.seek(location.offset + location.length - 1)
-        last = f.read(1)
-        f.seek(-1, os.SEEK_CUR)
-        f.write(bytes([last[0] ^ 0xFF]))
+    flip_last_byte(b.store, manifest.chunks[3][0])
     b.close()
     # The second version shares that chunk; b, fetching it, holds the chunk already.
     (tmp_path / "a/w.bin").write_bytes(big + b"more")

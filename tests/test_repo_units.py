@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import flip_last_byte
 from mlv.core.chunking import CHUNK_MIN, cut_buffer
 from mlv.core.hashing import hash_bytes
 from mlv.errors import (
@@ -578,16 +579,7 @@ def test_a_large_file_read_ahead_is_in_order_and_checked(
     swapped = (manifest.chunks[1], manifest.chunks[0], *manifest.chunks[2:])
     assert not check_file(store, file_id, FileManifest(manifest.size, swapped))
     # One byte of one chunk changed on disk: readers of each chunk and of the whole see it.
-    chunk_id = manifest.chunks[len(manifest.chunks) // 2][0]
-    location = store.index.lookup(bytes.fromhex(chunk_id))
-    assert location is not None
-    pack = store.packs_dir / location.pack
-    os.chmod(pack, 0o644)
-    with open(pack, "r+b") as f:
-        f.seek(location.offset + location.length - 1)
-        last = f.read(1)
-        f.seek(-1, os.SEEK_CUR)
-        f.write(bytes([last[0] ^ 0xFF]))
+    flip_last_byte(store, manifest.chunks[len(manifest.chunks) // 2][0])
     store.close()
     fresh = ObjectStore(store.packs_dir, store.conn)
     with pytest.raises(ChecksumMismatchError):
