@@ -8,8 +8,8 @@ import stat
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlv.core.chunking import cut_buffer, cut_stream
 from mlv.core.hashing import Hasher, hash_bytes
@@ -18,6 +18,9 @@ from mlv.model.objects import FileManifest
 from mlv.repo.worktree import KIND_SYMLINK, FileStat, stat_of
 from mlv.store.objectstore import ObjectStore
 from mlv.store.pack import KIND_CHUNK, KIND_MANIFEST
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # Files up to this size are read whole; larger ones are streamed chunk by chunk.
 IN_MEMORY_LIMIT = 8 * 1024 * 1024
@@ -163,6 +166,7 @@ def _save_stream(store: ObjectStore, f, advance) -> str:  # type: ignore[no-unty
     the costly step, and zstd and BLAKE3 release the GIL. Memory stays bounded
     by the batches in flight, whatever the file's size.
     """
+    from concurrent.futures import ThreadPoolExecutor
 
     hasher = Hasher()
     listed: list[tuple[str, int]] = []
@@ -297,6 +301,9 @@ def _mark_reader() -> None:
 
 
 def _reader_pool() -> ThreadPoolExecutor:
+    # Imported here: every command imports this module, few read a large file.
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool
     with _pool_lock:
         if _pool is None:
