@@ -59,7 +59,7 @@ def fake_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_mlv(fake_home: Path) -> RunMlv:
-    """``run_mlv(cwd, *args, env=None, expect=0, binary=False) -> CompletedProcess``.
+    """``run_mlv(cwd, *args, env=None, expect=0, binary=False, input_text=None)``.
 
     Runs the installed ``mlv`` in ``cwd``; asserts the exit code is ``expect`` (skip the
     check with ``expect=None``). ``env`` adds to (or, with None values, removes from) the
@@ -72,6 +72,7 @@ def run_mlv(fake_home: Path) -> RunMlv:
         env: Mapping[str, str | None] | None = None,
         expect: int | None = 0,
         binary: bool = False,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             [mlv_executable(), *args],
@@ -79,6 +80,7 @@ def run_mlv(fake_home: Path) -> RunMlv:
             env=mlv_env(env, fake_home),
             capture_output=True,
             text=not binary,
+            input=input_text,
             timeout=60,
         )
         if expect is not None and proc.returncode != expect:

@@ -9,7 +9,7 @@ from mlv.version import __version__
 if TYPE_CHECKING:
     from mlv.api import Repo
 
-__all__ = ["Repo", "__version__"]
+__all__ = ["Repo", "__version__", "open"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from mlv.api import Repo
 
         return Repo
+    if name == "open":
+        from mlv.api import open_version
+
+        return open_version
     raise AttributeError(name)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mlv.remote.probe import ProbeReport
     from mlv.remote.pulling import CloneResult, PullResult
     from mlv.remote.push import PushResult
+    from mlv.repo.contentfile import ContentFile
     from mlv.repo.diff import Change
     from mlv.repo.gc import GcReport
     from mlv.repo.migrate import MigrateReport
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from mlv.runs.recorder import Recorder
     from mlv.tables.checking import CheckReport
     from mlv.tables.diff import TableDiff
+    from mlv.tables.query import QueryRun
     from mlv.tables.repo_diff import TableChange
 
 
@@ -108,6 +110,7 @@ class Repo:
         self.log = core.log
         self.open_file = core.open_file
         self.read_bytes = core.read_bytes
+        self.open = core.open
         self.diff = core.diff
         self.worktree_flat = core.worktree_flat
         self.checkout = core.checkout
@@ -127,14 +130,9 @@ class Repo:
         """A partial clone reads what it lacks from its remote, on demand."""
         if not (self.layout.mlv / PARTIAL_FILE).exists():
             return
-        from mlv.remote.lazy import RemoteContent, partial_remote
+        from mlv.remote.lazy import attach_remote_content
 
-        name = partial_remote(self.layout)
-        spec = self.remotes().by_name.get(name) if name else None
-        if spec is not None:
-            self.store.content_source = RemoteContent(
-                self.layout, spec, self.store, self.refs, self.records
-            )
+        attach_remote_content(self.layout, self.store, self.refs, self.records)
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".", *, branch: str = DEFAULT_BRANCH) -> Self:
@@ -949,6 +947,33 @@ class Repo:
             named=rels,
         )
 
+    # -- tables: SQL -------------------------------------------------------------------
+
+    def query(self, sql: str, *, memory_limit: str | None = None) -> pa.Table:
+        """Run ``sql`` with DuckDB over tables at any revision, and return the result.
+
+        Name a table as ``'data/train.parquet@v1'`` after FROM or JOIN, or as
+        ``mlv('data/train.parquet', 'v1')``; paths are relative to the repository
+        root. Only the bytes the query needs are read (``mlv.tables.query``).
+        ``memory_limit`` (DuckDB's, e.g. ``"2GB"``) makes larger work spill to disk.
+        """
+        with self.open_query(sql, memory_limit=memory_limit) as run:
+            return run.read_all()
+
+    def open_query(self, sql: str, *, memory_limit: str | None = None) -> QueryRun:
+        """``query``'s result as a stream of record batches (``QueryRun.batches()``),
+        with the tables it named and what it read (``QueryRun.stats``); close it."""
+        from mlv.tables.query import open_query
+
+        core = self.core
+        return open_query(
+            sql,
+            repository=core,
+            worktree=core.worktree,
+            scratch=core.layout.tmp,
+            memory_limit=memory_limit,
+        )
+
     # -- tables: parquet ---------------------------------------------------------------
 
     def write_parquet(self, table: pa.Table, path: str | os.PathLike[str], **options: Any) -> Path:
@@ -1076,3 +1101,17 @@ class Repo:
 
 def _default_name(outs: Sequence[str]) -> str:
     return Path(outs[0]).stem if outs else "run"
+
+
+def open_version(
+    path: str | os.PathLike[str], rev: str = "HEAD", *, repo: str | os.PathLike[str] = "."
+) -> ContentFile:
+    """``mlv.open``: the file at ``path`` (relative to the repository root) as it was at
+    ``rev``, in the repository that holds ``repo``, opened read-only for random access.
+    Closing the file closes the repository it opened."""
+    opened = Repo(repo)
+    try:
+        return opened.core.browsing.open(path, rev, on_close=opened.close)
+    except BaseException:
+        opened.close()
+        raise

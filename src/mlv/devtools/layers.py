@@ -30,6 +30,8 @@ STACK = (
     "repo",
     # Sharing: remotes and what moves objects and refs to and from them.
     "remote",
+    # Reading every version from outside: the mlv:// filesystem (fsspec).
+    "filesystem",
     # Capabilities, each on those below it.
     "gitcode",
     "runs",

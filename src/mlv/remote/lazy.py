@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from mlv.remote.config import RemoteSpec
+from mlv.remote.config import RemoteSpec, load_remotes
 from mlv.remote.fetch import Fetcher
 from mlv.remote.session import Remote, open_session
 from mlv.repo.layout import PARTIAL_FILE, Layout
@@ -28,6 +28,16 @@ def partial_remote(layout: Layout) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return name or None
+
+
+def attach_remote_content(
+    layout: Layout, store: ObjectStore, refs: RefStore, records: RunRecords
+) -> None:
+    """In a partial clone, give ``store`` its remote as the source of what it lacks."""
+    name = partial_remote(layout)
+    spec = load_remotes(layout).by_name.get(name) if name else None
+    if spec is not None:
+        store.content_source = RemoteContent(layout, spec, store, refs, records)
 
 
 def mark_partial(layout: Layout, remote: str | None) -> None:

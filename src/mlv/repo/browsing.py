@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,9 +11,10 @@ from mlv.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from mlv.model.objects import KIND_DIR, Commit
+from mlv.model.objects import KIND_DIR, Commit, TreeEntry
 from mlv.repo import history
 from mlv.repo.base import Objects, Revisions, WorkTree
+from mlv.repo.contentfile import ContentFile, ReadStats
 from mlv.repo.diff import Change, diff_flat, diff_trees, iter_tree_changes
 from mlv.repo.ignore import IgnoreRules
 from mlv.repo.protocols import ObjectReader, RevisionResolver
@@ -27,18 +28,23 @@ from mlv.repo.trees import Flat
 from mlv.repo.worktree import scan, tracked_roots
 
 
-def file_at(
-    objects: ObjectReader, revisions: RevisionResolver, rev: str, rel: str
-) -> Iterator[bytes]:
-    """The content of the file at repository path ``rel`` in ``rev``, streamed and
-    verified against its id."""
+def file_entry(objects: ObjectReader, revisions: RevisionResolver, rev: str, rel: str) -> TreeEntry:
+    """The tree entry of the file at repository path ``rel`` in ``rev``."""
     commit = objects.read_commit(revisions.resolve(rev))
     entry = objects.entry_at(commit.tree, rel)
     if entry is None:
         raise NotFoundError(f"path {rel} does not exist in {rev}")
     if entry.kind == KIND_DIR:
         raise InvalidArgumentError(f"{rel} is a folder in {rev}; name a file")
-    return objects.iter_content(entry.id)
+    return entry
+
+
+def file_at(
+    objects: ObjectReader, revisions: RevisionResolver, rev: str, rel: str
+) -> Iterator[bytes]:
+    """The content of the file at repository path ``rel`` in ``rev``, streamed and
+    verified against its id."""
+    return objects.iter_content(file_entry(objects, revisions, rev, rel).id)
 
 
 @dataclass
@@ -141,6 +147,18 @@ class Browsing:
 
     def read_bytes(self, rev: str, path: str | os.PathLike[str]) -> bytes:
         return b"".join(self.open_file(rev, path))
+
+    def open(
+        self,
+        path: str | os.PathLike[str],
+        rev: str = "HEAD",
+        *,
+        stats: ReadStats | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> ContentFile:
+        rel = self.worktree.relpath(path)
+        entry = file_entry(self.objects, self.revisions, rev, rel)
+        return ContentFile(self.objects.store, entry.id, name=rel, stats=stats, on_close=on_close)
 
     def diff(
         self,

@@ -25,6 +25,7 @@ from mlv.repo.base import Objects, Revisions, WorkTree
 from mlv.repo.branches import Branches
 from mlv.repo.browsing import Browsing
 from mlv.repo.config import Config
+from mlv.repo.contentfile import ContentFile, ReadStats
 from mlv.repo.database import open_database
 from mlv.repo.diff import Change
 from mlv.repo.extensions import Extensions
@@ -261,6 +262,14 @@ class Repository:
     def read_bytes(self, rev: str, path: str | os.PathLike[str]) -> bytes:
         """A file's content as it was at ``rev``."""
         return self.browsing.read_bytes(rev, path)
+
+    def open(
+        self, path: str | os.PathLike[str], rev: str = "HEAD", *, stats: ReadStats | None = None
+    ) -> ContentFile:
+        """The file at ``path`` as it was at ``rev``, opened read-only for random access:
+        a read fetches only the chunks that hold its bytes, each verified against its id
+        (``mlv.repo.contentfile``). ``stats`` counts what reads take from the store."""
+        return self.browsing.open(path, rev, stats=stats)
 
     def diff(
         self,

@@ -13,10 +13,13 @@ MAX_TEXT = 100
 MINUS = "\u2212"
 
 
-def json_value(value: Any) -> Any:
-    """A value JSON can hold: NaN and infinities as strings, times in ISO 8601, bytes in base64."""
+def json_value(value: Any, max_text: int | None = MAX_TEXT) -> Any:
+    """A value JSON can hold: NaN and infinities as strings, times in ISO 8601, bytes in base64.
+
+    Text and bytes are cut to ``max_text`` (None: kept whole, as query results are).
+    """
     if value is None or isinstance(value, bool | int | str):
-        return value[:MAX_TEXT] if isinstance(value, str) else value
+        return value[:max_text] if isinstance(value, str) else value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value).replace("inf", "Infinity").title()
     if isinstance(value, dt.datetime | dt.date | dt.time):
@@ -26,12 +29,12 @@ def json_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, bytes):
-        return base64.b64encode(value[:MAX_TEXT]).decode("ascii")
+        return base64.b64encode(value[:max_text]).decode("ascii")
     if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
+        return {str(k): json_value(v, max_text) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_value(v) for v in value]
-    return str(value)[:MAX_TEXT]
+        return [json_value(v, max_text) for v in value]
+    return str(value)[:max_text]
 
 
 def short(value: Any, width: int = 40) -> str:
