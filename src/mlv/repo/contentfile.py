@@ -65,6 +65,34 @@ class ReadStats:
             self.error = self.error or error
 
 
+@dataclass(frozen=True)
+class ChunkLayout:
+    """Where each chunk of a stored file starts: what a ranged read maps its bytes onto.
+
+    A file's id names its content, so a layout, once read, holds for every later
+    opening of that id (DuckDB opens a file once per thread).
+    """
+
+    ids: Sequence[str]
+    starts: list[int]
+    size: int
+
+    @classmethod
+    def read(cls, store: ObjectStore, file_id: str) -> tuple[ChunkLayout, bytes | None]:
+        """The layout of ``file_id``, and the content itself when it is one chunk.
+
+        This is the file's first read: a partial clone that lacks the file brings it
+        (manifest and chunks) from its remote here.
+        """
+        kind, data = store.get_with_kind(file_id)
+        if kind == KIND_CHUNK:
+            return cls((file_id,), [0], len(data)), data
+        manifest = FileManifest.from_bytes(data)
+        lengths = [length for _, length in manifest.chunks]
+        starts = [0, *accumulate(lengths)][:-1]
+        return cls([chunk_id for chunk_id, _ in manifest.chunks], starts, manifest.size), None
+
+
 class ContentFile(io.RawIOBase):
     """A read-only, seekable binary file over the stored content ``file_id``."""
 
@@ -76,6 +104,7 @@ class ContentFile(io.RawIOBase):
         name: str = "",
         stats: ReadStats | None = None,
         on_close: Callable[[], None] | None = None,
+        layout: ChunkLayout | None = None,
     ) -> None:
         super().__init__()
         self._on_close: Callable[[], None] | None = None  # set once the file is open
@@ -87,21 +116,13 @@ class ContentFile(io.RawIOBase):
         self._position = 0  # where the last read or seek, of any thread, left the file
         self._seeks: dict[int, int] = {}  # thread -> where its last seek went, not yet read
         self._kept: OrderedDict[int, bytes] = OrderedDict()
-        # The first read of the file: one chunk, or its manifest (which a partial
-        # clone brings from its remote with the chunks, when it lacks them).
-        kind, data = store.get_with_kind(file_id)
-        if kind == KIND_CHUNK:
-            self._ids: Sequence[str] = (file_id,)
-            self._starts: list[int] = [0]
-            self.size = len(data)
-            self._kept[0] = data
-            self.stats.add(1, len(data))
-        else:
-            manifest = FileManifest.from_bytes(data)
-            self._ids = [chunk_id for chunk_id, _ in manifest.chunks]
-            lengths = [length for _, length in manifest.chunks]
-            self._starts = [0, *accumulate(lengths)][:-1]
-            self.size = manifest.size
+        if layout is None:
+            layout, content = ChunkLayout.read(store, file_id)
+            if content is not None:
+                self._kept[0] = content
+                self.stats.add(1, len(content))
+        self.layout = layout
+        self._ids, self._starts, self.size = layout.ids, layout.starts, layout.size
         self._on_close = on_close
 
     # -- io.RawIOBase --------------------------------------------------------------
