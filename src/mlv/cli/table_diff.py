@@ -68,7 +68,7 @@ def report_lines(diff: TableDiff) -> list[str]:
 
 def _report_body(diff: TableDiff) -> list[str]:
     lines = []
-    if diff.old_format != diff.new_format:
+    if diff.old_format != diff.new_format and not diff.whole:
         lines.append(f"{INDENT}format: {diff.old_format} → {diff.new_format}")
     lines.extend(_schema_lines(diff))
     lines.extend(_row_lines(diff))
@@ -98,6 +98,16 @@ def _schema_lines(diff: TableDiff) -> list[str]:
 
 def _row_lines(diff: TableDiff) -> list[str]:
     r = diff.rows
+    if diff.whole:
+        sample = diff.added_sample() if diff.whole == "added" else diff.removed_sample()
+        if not sample:
+            return []
+        headers = list(sample[0])
+        lines = [f"{INDENT}first rows:"]
+        lines.extend(
+            _grid(headers, [[short(row[h]) for h in headers] for row in sample], INDENT * 2)
+        )
+        return lines
     if r.mode == "multiset":
         lines = [
             f"{INDENT}rows (no key, as multisets): {r.added:,} only in new, "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlv.errors import InvalidArgumentError, UnhashableTypeError
 from mlv.tables.drift import ColumnDrift, drift
-from mlv.tables.formats import table_format
+from mlv.tables.formats import PARQUET, table_format
 from mlv.tables.matching import (
     KeyMatch,
     duplicates,
@@ -30,7 +30,7 @@ from mlv.tables.pyvalues import MINUS, json_value, short
 from mlv.tables.row_diff import CHANGED_COLUMNS, Plan, Rows, Scan, Table, keyed_rows, multiset_rows
 from mlv.tables.row_diff import scan_both as _scan_both
 from mlv.tables.rowhash import hash_column, hash_rows
-from mlv.tables.schema_diff import SchemaDiff, compare_schemas, family
+from mlv.tables.schema_diff import Column, SchemaDiff, compare_schemas, family
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,6 +60,8 @@ class TableDiff:
     not_compared: dict[str, str] = field(default_factory=dict)  # column -> why
     notes: list[str] = field(default_factory=list)
     sample: int = 10
+    # "added" or "removed" for a table on one side only (``table_on_one_side``), else "".
+    whole: str = ""
 
     @property
     def changed_rows(self) -> pa.Table:
@@ -78,6 +80,13 @@ class TableDiff:
 
     def summary(self) -> str:
         """One line: '<name>: 1,000 → 1,050 rows; +50 -0 ~10 changed (label); schema: …'."""
+        if self.whole:
+            count = self.new_rows if self.whole == "added" else self.old_rows
+            columns = self.schema.added if self.whole == "added" else self.schema.removed
+            return (
+                f"{self.name}: table {self.whole}, {count:,} row{'s' if count != 1 else ''}, "
+                f"{_column_list(columns)}"
+            )
         rows = "row" if self.new_rows == 1 else "rows"
         counts = (
             f"{self.old_rows:,} {rows}"
@@ -148,6 +157,7 @@ class TableDiff:
             "not_compared": [{"name": n, "reason": why} for n, why in self.not_compared.items()],
             "drift": [d.to_json() for d in self.drift],
             "notes": self.notes,
+            "table": self.whole or "modified",
         }
 
 
@@ -201,6 +211,73 @@ def diff_tables(
         notes=notes,
         sample=sample,
     )
+
+
+def table_on_one_side(
+    path: Path, whole: str, *, sample: int = 10, name: str | None = None
+) -> TableDiff:
+    """The diff of a table that was ``"added"`` (only in the new revision) or
+    ``"removed"``: all its rows and columns are on that side. Rows are counted (a
+    Parquet footer holds the count) and the first ``sample`` kept."""
+    import pyarrow as pa
+
+    if whole not in ("added", "removed"):
+        raise InvalidArgumentError(f"a table on one side is added or removed, not {whole!r}")
+    if sample < 0:
+        raise InvalidArgumentError("sample must be 0 or more")
+    table = Table.open(Path(path))
+    count, first = _count_rows(table, sample)
+    columns = [Column(f.name, str(f.type)) for f in table.schema]
+    kept = pa.Table.from_batches(first, schema=table.schema) if first else None
+    added = whole == "added"
+    rows = Rows(
+        "multiset",
+        (),
+        added=count if added else 0,
+        removed=0 if added else count,
+        changed=0,
+        unchanged=0,
+        added_rows=kept if added else None,
+        removed_rows=None if added else kept,
+    )
+    kind = table_format(path) or ""
+    return TableDiff(
+        name=name or Path(path).name,
+        old_format="" if added else kind,
+        new_format=kind if added else "",
+        old_rows=0 if added else count,
+        new_rows=count if added else 0,
+        schema=SchemaDiff(added=columns) if added else SchemaDiff(removed=columns),
+        rows=rows,
+        drift=[],
+        sample=sample,
+        whole=whole,
+    )
+
+
+def _count_rows(table: Table, sample: int) -> tuple[int, list[pa.RecordBatch]]:
+    """How many rows ``table`` holds, and batches of its first ``sample`` rows."""
+    if table_format(table.path) == PARQUET:
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(table.path) as parquet:
+            count = parquet.metadata.num_rows
+            batches = parquet.iter_batches(batch_size=max(sample, 1)) if sample else iter(())
+            return count, [next(batches)] if count and sample else []
+    count, first, kept = 0, [], 0
+    for batch in table.take_batches():
+        count += batch.num_rows
+        if kept < sample and batch.num_rows:
+            first.append(batch.slice(0, sample - kept))
+            kept += first[-1].num_rows
+    return count, first
+
+
+def _column_list(columns: list[Column]) -> str:
+    names = [c.name for c in columns]
+    shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    label = "column" if len(names) == 1 else "columns"
+    return f"{len(names)} {label}" + (f" ({shown})" if names else "")
 
 
 def _rows(old: Table, new: Table, plan: Plan, o: Scan, n: Scan, notes: list[str]) -> Rows:

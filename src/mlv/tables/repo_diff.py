@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlv.errors import MlvError, NotFoundError
 from mlv.repo.browsing import file_at
 from mlv.tables.config import config_for, load_table_configs
-from mlv.tables.diff import TableDiff, diff_tables
+from mlv.tables.diff import TableDiff, diff_tables, table_on_one_side
 from mlv.tables.formats import is_table
 
 if TYPE_CHECKING:
@@ -92,8 +92,9 @@ def diff_changed_tables(
     key: Sequence[str] | None = None,
     named: Iterable[str] = (),
 ) -> list[TableChange]:
-    """Row-level diffs of the modified tables among ``changes`` (from ``repo.diff(a, b)``),
-    read as ``diff_table_at`` reads them.
+    """Row-level diffs of the tables among ``changes`` (from ``repo.diff(a, b)``), read
+    as ``diff_table_at`` reads them: a modified table row by row, an added or removed
+    one as its rows and columns (``table_on_one_side``).
 
     Tables named in ``named`` are always compared, and a problem with one raises.
     Others are compared up to ``MAX_IMPLICIT_TABLES`` of them and
@@ -120,19 +121,29 @@ def diff_changed_tables(
         old, new = renamed
         diff = compare(new, old)
         found.append(TableChange(new, diff, f"compared with {old}", named=True))
+
+    def diff_of(change: Change) -> TableDiff:
+        if change.status == "modified":
+            return compare(change.path)
+        rev = b if change.status == "added" else (a or "HEAD")
+        with table_file(root, objects, revisions, rev, change.path) as file:
+            return table_on_one_side(file, change.status, name=change.path)
+
+    moved = set(renamed or ())
     implicit = 0
     for change in changes:
-        if change.status != "modified" or not is_table(change.path):
+        if change.status not in ("modified", "added", "removed") or not is_table(change.path):
             continue
-        if change.old is None or change.new is None:
+        sides = [e for e in (change.old, change.new) if e is not None]
+        if change.path in moved or any(e.kind == "symlink" for e in sides):
             continue
-        if "symlink" in (change.old.kind, change.new.kind):
+        if change.status == "modified" and len(sides) != 2:
             continue
         path = change.path
         if path in named_set:
-            found.append(TableChange(path, compare(path), named=True))
+            found.append(TableChange(path, diff_of(change), named=True))
             continue
-        size = max(change.old.size, change.new.size)
+        size = max(e.size for e in sides)
         if size > MAX_IMPLICIT_BYTES:
             note = f"row diff skipped: {size / (1 << 30):.1f} GiB; name it after -- to compare rows"
             found.append(TableChange(path, None, note))
@@ -143,7 +154,7 @@ def diff_changed_tables(
             found.append(TableChange(path, None, note))
             continue
         try:
-            found.append(TableChange(path, compare(path)))
+            found.append(TableChange(path, diff_of(change)))
         except MlvError as exc:
             found.append(TableChange(path, None, f"rows not compared: {exc}"))
     return found

@@ -254,12 +254,20 @@ def diff(
     Modified tables (Parquet, CSV, Arrow, JSON Lines) are compared row by row: a
     summary line each, and the whole report (schema, rows added, removed and
     changed, first changed values, statistics drift) for tables named after '--'.
-    Two tables named, one removed and one added (a CSV that became Parquet), are
-    compared as one.
+    An added or removed table gets its rows and columns. Two tables named, one
+    removed and one added (a CSV that became Parquet), are compared as one.
+
+    Any two tables at any revisions: mlv diff REV:PATH REV:PATH (a side without
+    REV: is the working tree's file).
 
     Example: mlv diff main~3 main -- data/      mlv diff v1 --key id -- data/train.parquet
+
+    Example: mlv diff v1:data/train.csv HEAD:data/features.parquet --key id
     """
     revs = revs or []
+    if any(":" in rev for rev in revs):
+        _diff_two_tables(revs, paths, key, json)
+        return
     if len(revs) > 2:
         from mlv.errors import InvalidArgumentError
 
@@ -278,6 +286,45 @@ def diff(
         print_json(with_tables([change_to_json(c) for c in changes], tables))
         return
     print_markup("\n".join(_change_lines(changes) + table_lines(tables)))
+
+
+def _diff_two_tables(revs: list[str], paths: list[str] | None, key: str | None, json: bool) -> None:
+    """``mlv diff A:old.parquet B:new.parquet``: one table against another, anywhere."""
+    from mlv.cli.table_diff import parse_key, report_lines
+    from mlv.errors import InvalidArgumentError
+
+    if len(revs) != 2 or paths:
+        raise InvalidArgumentError(
+            "to compare two tables give both as REV:PATH (or a working-tree PATH): "
+            "mlv diff v1:data/old.parquet HEAD:data/new.parquet"
+        )
+    (a, old), (b, new) = (_rev_and_path(r) for r in revs)
+    if a is None:
+        raise InvalidArgumentError(
+            f"{old}: the first table is at a revision (REV:PATH); the second may be a "
+            "working-tree path"
+        )
+    with open_repo() as repo:
+        # REV:PATH names the path from the root, as in 'mlv show'; a working-tree path is
+        # relative to the current folder.
+        new_rel = new if b is not None else repo.relpath(user_paths([new])[0])
+        found = repo.diff_table(new_rel, a, b, key=parse_key(key), old_path=old)
+    if json:
+        print_json(found.to_json())
+        return
+    print_markup("\n".join(report_lines(found)))
+
+
+def _rev_and_path(text: str) -> tuple[str | None, str]:
+    """``REV:PATH`` as (REV or HEAD, PATH); a plain path as (None, path)."""
+    if ":" not in text:
+        return None, text
+    rev, path = text.split(":", 1)
+    if not path:
+        from mlv.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{text}: name a table after the colon (REV:PATH)")
+    return rev or "HEAD", path
 
 
 def register(app: typer.Typer) -> None:
