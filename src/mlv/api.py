@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from mlv.runs.recorder import Recorder
     from mlv.tables.checking import CheckReport
     from mlv.tables.diff import TableDiff
+    from mlv.tables.parquet import Rewritten
     from mlv.tables.query import QueryRun
     from mlv.tables.repo_diff import TableChange
 
@@ -990,6 +991,21 @@ class Repo:
         full.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(table, full, **options)
         return full
+
+    def rewrite_parquet(
+        self,
+        path: str | os.PathLike[str],
+        output: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Rewritten:
+        """Rewrite the working tree's table at ``path`` (any format mlv reads) as Parquet
+        laid out like ``write_parquet``, in place or at ``output``, so that its next
+        edited version re-stores little; ``mlv parquet rewrite``."""
+        from mlv.tables.parquet import rewrite_parquet
+
+        source = self.root / self.relpath(path)
+        target = self.root / self.relpath(output) if output is not None else None
+        return rewrite_parquet(source, target, **options)
 
     # -- repairing the index -----------------------------------------------------------
 

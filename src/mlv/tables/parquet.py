@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlv.core.paths import temporary_name
-from mlv.errors import InvalidArgumentError
+from mlv.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -131,6 +131,63 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str], **options: Any)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """What ``rewrite_parquet`` did: the rows written and the file sizes before and after."""
+
+    source: Path
+    target: Path
+    rows: int
+    bytes_before: int
+    bytes_after: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "target": str(self.target),
+            "rows": self.rows,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+        }
+
+
+def rewrite_parquet(
+    source: str | os.PathLike[str], target: str | os.PathLike[str] | None = None, **options: Any
+) -> Rewritten:
+    """Read the table at ``source`` (any format mlv reads) and write it with
+    ``write_parquet`` to ``target`` (default: ``source`` itself, which must then be
+    Parquet). The table is read into memory whole; the target is replaced whole.
+
+    Raises:
+        InvalidArgumentError: no target for a table that is not Parquet, or a bad option.
+        FormatError: ``source`` is not a readable table.
+    """
+    import pyarrow as pa
+
+    from mlv.tables.formats import PARQUET, open_batches, table_format
+
+    source = Path(source)
+    if not source.is_file():
+        raise NotFoundError(f"{source.name}: no such file in the working tree")
+    kind = table_format(source)
+    if kind is None:
+        raise InvalidArgumentError(
+            f"{source.name} is not a table: Parquet, CSV/TSV, Arrow/Feather or JSON Lines"
+        )
+    if target is None and kind != PARQUET:
+        raise InvalidArgumentError(
+            f"{source.name} is {kind}, not Parquet: name the Parquet file to write (--output)"
+        )
+    target = Path(target) if target is not None else source
+    if table_format(target) != PARQUET:
+        raise InvalidArgumentError(f"{target.name}: the file to write must end in .parquet")
+    before = source.stat().st_size
+    schema, batches = open_batches(source)
+    table = pa.Table.from_batches(list(batches), schema=schema)
+    write_parquet(table, target, **options)
+    return Rewritten(source, target, table.num_rows, before, target.stat().st_size)
 
 
 def _row_group_cuts(table: pa.Table, target_rows: int) -> list[int]:
