@@ -847,9 +847,17 @@ class Repo:
 
     # -- tables: profiles -----------------------------------------------------------
 
-    def profile(self, path: str | os.PathLike[str], rev: str | None = None) -> Profile:
+    def profile(
+        self, path: str | os.PathLike[str], rev: str | None = None, *, complete: bool = True
+    ) -> Profile:
         """The profile of a table (schema, rows, column statistics) at ``rev``, or in the
-        working tree when ``rev`` is None; made and remembered if its content has none."""
+        working tree when ``rev`` is None; made and remembered if its content has none.
+
+        ``add`` stores a quick profile whose mean and distinct counts are pending
+        (``profile.pending``); ``complete`` (the default) makes them now, and keeps
+        the whole profile. ``complete=False`` returns what is there, as the schema
+        needs.
+        """
         from mlv.tables.profiles import profile_of
 
         core = self.core
@@ -863,6 +871,7 @@ class Repo:
             store=core.store,
             records=core.records,
             scratch=core.layout.mlv,
+            complete=complete,
         )
 
     # -- tables: contracts -----------------------------------------------------------

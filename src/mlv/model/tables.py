@@ -11,6 +11,8 @@ from mlv.model.fields import require_id, require_int, require_list, require_obje
 from mlv.model.objects import StoredObject
 
 TABLE_FORMATS = ("parquet", "csv", "arrow", "jsonl")
+# The statistics a profile may leave for later (``Profile.pending``), in sorted order.
+PENDABLE = ("distinct", "mean")
 # Longer texts are cut to this many characters in ``min`` and ``max``.
 MAX_TEXT = 100
 
@@ -97,29 +99,41 @@ class Profile(StoredObject):
     table_format: str  # "parquet", "csv", "arrow" or "jsonl"
     rows: int
     columns: tuple[ColumnProfile, ...]
+    # Statistics not computed yet, in every column: a profile made on add leaves out
+    # what costs a pass over the data (``PENDABLE``); they are None until it is done.
+    # Written only when not empty, so a complete profile has the bytes it always had.
+    pending: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "table_format": self.table_format,
             "rows": self.rows,
             "columns": [c.to_json() for c in self.columns],
         }
+        if self.pending:
+            body["pending"] = list(self.pending)
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Profile:
         columns = require_list(body["columns"], "profile columns")
+        pending = require_list(body["pending"], "profile pending") if "pending" in body else []
         return cls(
             table_format=body["table_format"],
             rows=body["rows"],
             columns=tuple(
                 ColumnProfile.from_json(require_object(c, "profile column")) for c in columns
             ),
+            pending=tuple(pending),
         )
 
     def check(self) -> None:
         if self.table_format not in TABLE_FORMATS:
             raise FormatError(f"profile has unknown table format {self.table_format!r}")
         require_int(self.rows, "profile row count", 0)
+        pending = list(self.pending)
+        if not all(p in PENDABLE for p in pending) or pending != sorted(set(pending)):
+            raise FormatError(f"profile has unknown or unsorted pending statistics {pending!r}")
         for column in self.columns:
             where = f"profile column {column.name!r}"
             require_str(column.name, f"{where} name")

@@ -8,30 +8,71 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlv.model.tables import Profile
-from mlv.tables.formats import open_batches, read_ahead, table_format
-from mlv.tables.statistics import TableStats
+from mlv.tables.footer import footer_profile
+from mlv.tables.formats import PARQUET, open_batches, read_ahead, table_format
+from mlv.tables.statistics import ColumnStats, TableStats
 
 WORKERS = max(2, min(4, os.cpu_count() or 1))
 
 
 def profile_file(
-    path: Path, fmt: str | None = None, *, on_rows: Callable[[int], None] | None = None
+    path: Path,
+    fmt: str | None = None,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+    complete: bool = True,
 ) -> Profile:
     """The profile of a table file, read as a stream of batches: never loaded whole.
 
-    ``on_rows`` hears how many rows each batch had, for a progress bar. Raises
-    ``FormatError`` naming the problem when the file is not a readable table.
+    ``complete`` False makes the quick profile ``mlv add`` stores: a Parquet file
+    written by pyarrow is profiled from its footer (``mlv.tables.footer``: mean and
+    distinct pending), any other table in one pass without the distinct sketch
+    (distinct pending), which is most of a pass's cost. ``on_rows`` hears how many
+    rows each batch had, for a progress bar. Raises ``FormatError`` naming the
+    problem when the file is not a readable table.
     """
     fmt = fmt or table_format(path)
+    if not complete and fmt == PARQUET:
+        found = _from_footer(path)
+        if found is not None:
+            return found
     schema, batches = open_batches(path, fmt)
-    stats = TableStats(schema)
+    stats = TableStats(schema, distinct=complete)
     # pyarrow's kernels release the GIL: the columns of a batch are profiled side by side.
     with ThreadPoolExecutor(WORKERS) as pool:
         for batch in read_ahead(batches, pool):
             stats.add(batch, pool)
             if on_rows is not None:
                 on_rows(batch.num_rows)
-    return Profile(table_format=str(fmt), rows=stats.rows, columns=tuple(stats.profiles()))
+    return Profile(
+        table_format=str(fmt),
+        rows=stats.rows,
+        columns=tuple(stats.profiles()),
+        pending=() if complete else ("distinct",),
+    )
+
+
+def _from_footer(path: Path) -> Profile | None:
+    import pyarrow as pa
+
+    try:
+        return footer_profile(path, _read_columns)
+    except (pa.ArrowException, OSError, ValueError):
+        return None  # the full read says what is wrong with the file
+
+
+def _read_columns(path: Path, positions: list[int]) -> list[ColumnStats]:
+    """Statistics of the columns at ``positions`` of a Parquet file, read alone."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    names = [schema.names[i] for i in positions]
+    stats = [ColumnStats(schema.field(i).type, distinct=False) for i in positions]
+    _, batches = open_batches(path, PARQUET, columns=names)
+    for batch in batches:
+        for found, name in zip(stats, names, strict=True):
+            found.add(batch.column(name))
+    return stats
 
 
 def row_count(path: Path, fmt: str | None = None) -> int | None:

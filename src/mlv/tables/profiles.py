@@ -76,7 +76,7 @@ def record_profiles(
         full, size = root / path, staged[path].size
         on_rows, left = _bytes_per_rows(full, size, progress)
         try:
-            profile = profile_file(full, on_rows=on_rows)
+            profile = profile_file(full, on_rows=on_rows, complete=False)
         except FormatError as exc:
             warnings.append(f"{path}: added as plain bytes, not profiled: {exc}")
             continue
@@ -166,9 +166,14 @@ def profile_of(
     store: ObjectWriter,
     records: ProfileIndex,
     scratch: Path,
+    complete: bool = True,
 ) -> Profile:
     """The profile of the table at ``path`` (relative to the root) at ``rev``, or in the
     working tree when ``rev`` is None; made and recorded if its content has none yet.
+
+    ``complete`` (the default) makes the statistics a profile from ``add`` left
+    pending (the mean, the distinct count), and records the whole profile in its
+    place; False takes a profile as it is found (for the schema alone).
 
     Profiles are found through ``records`` and stored in ``store``; a table at ``rev``
     is copied from ``objects`` into a temporary folder in ``scratch`` (``.mlv``) to be
@@ -180,7 +185,7 @@ def profile_of(
             "Arrow IPC/Feather and JSON Lines files"
         )
     if rev is None:
-        return _working_profile(path, worktree, stage, objects, store, records)
+        return _working_profile(path, worktree, stage, objects, store, records, complete)
     commit = objects.read_commit(revisions.resolve(rev))
     entry = objects.entry_at(commit.tree, path)
     if entry is None:
@@ -189,9 +194,12 @@ def profile_of(
         raise InvalidArgumentError(f"{path} is a {entry.kind} in {rev}; name a table file")
     cached = records.profiles_of([entry.id]).get(entry.id)
     found = _cached_profile(objects, cached) if cached else None
-    if found is not None:
+    if found is not None and (not found.pending or not complete):
         return found
-    if entry.profile:  # a tree of format 1 names it
+    if found is not None and not objects.has(entry.id):
+        # A partial clone without the content: what history brought is all there is.
+        return found
+    if found is None and entry.profile:  # a tree of format 1 names it
         found = _cached_profile(objects, entry.profile)
         if found is not None:
             records.add_profiles([(entry.id, entry.profile)])
@@ -214,6 +222,7 @@ def _working_profile(
     objects: ObjectReader,
     store: ObjectWriter,
     records: ProfileIndex,
+    complete: bool,
 ) -> Profile:
     full = worktree.root / path
     info = lstat_file(full)
@@ -230,7 +239,7 @@ def _working_profile(
     content_id = worktree.content_on_disk({path: info}, staged)[path].id
     known = records.profiles_of([content_id])
     cached = _cached_profile(objects, known[content_id]) if content_id in known else None
-    if cached is not None:
+    if cached is not None and (not cached.pending or not complete):
         return cached
     profile = profile_file(full)
     # Remembered unless rewritten while it was read.

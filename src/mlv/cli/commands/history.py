@@ -110,7 +110,8 @@ def show(
             from mlv.cli.commands.stats import show_schema
 
             commit_rev, path = rev.split(":", 1)
-            show_schema(repo.profile(path, commit_rev or "HEAD"), path, commit_rev, json)
+            profile = repo.profile(path, commit_rev or "HEAD", complete=False)
+            show_schema(profile, path, commit_rev, json)
             return
         if ":" in rev:
             commit_rev, path = rev.split(":", 1)

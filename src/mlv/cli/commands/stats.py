@@ -33,7 +33,12 @@ def stats(
         rel = repo.relpath(user_paths([path])[0])
         profile = repo.profile(rel, rev)
     if json:
-        print_json({"path": rel, "rev": rev, **profile.to_json()})
+        from mlv.tables.sketch import K
+
+        doc = profile.to_json()
+        for column in doc["columns"]:  # exact below the sketch's size, estimated above
+            column["distinct_exact"] = column["distinct"] is not None and column["distinct"] < K
+        print_json({"path": rel, "rev": rev, **doc})
         return
     where = f"{rel}@{rev}" if rev else rel
     echo(
@@ -41,6 +46,11 @@ def stats(
         f"{len(profile.columns)} columns  (profile {profile.id[:12]})"
     )
     show_columns(profile)
+    if profile.pending:
+        echo(
+            f"{' and '.join(profile.pending)} not computed: this partial clone lacks the "
+            f"content; 'mlv restore {rel}' brings it"
+        )
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -81,6 +91,8 @@ def show_columns(profile: Profile) -> None:
         distinct = "" if c.distinct is None else f"{c.distinct:,}"
         if c.distinct is not None and c.distinct >= K:
             distinct = "~" + distinct  # estimated: see mlv.tables.sketch
+        if "distinct" in profile.pending:
+            distinct = "?"
         rows.append(
             [
                 _cell(c.name),
@@ -88,7 +100,7 @@ def show_columns(profile: Profile) -> None:
                 f"{c.nulls:,}",
                 _cell(_value(c.min)),
                 _cell(_value(c.max)),
-                _value(c.mean),
+                "?" if "mean" in profile.pending else _value(c.mean),
                 distinct,
             ]
         )
