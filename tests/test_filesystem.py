@@ -316,3 +316,14 @@ def test_mlv_open_closes_its_repository_and_refuses_reads_after(
         f.read(1)
     with Repo(root) as repo, repo.open("blob.bin") as again:
         assert again.read(4) == data[:4]
+
+
+def test_the_file_refuses_writes_and_odd_seeks(big_file: tuple[Path, bytes]) -> None:
+    import io
+
+    root, _ = big_file
+    with mlv.open("blob.bin", repo=root) as f:
+        with pytest.raises(io.UnsupportedOperation, match="read-only"):
+            f.write(b"x")
+        with pytest.raises(TypeError, match="integer"):
+            f.seek(1.5)  # type: ignore[arg-type]

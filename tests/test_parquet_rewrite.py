@@ -87,3 +87,21 @@ def test_bad_rewrites_are_one_line_errors(repo_path: Path, run_mlv: RunMlv) -> N
         line = one_error_line(run_mlv(repo_path, "parquet", "rewrite", *args, expect=None))
         assert says in line, (args, line)
     assert pq.read_table(repo_path / "t.parquet").equals(features(10))
+
+
+def test_links_other_files_and_missing_folders_are_refused(
+    repo_path: Path, run_mlv: RunMlv, tmp_path: Path
+) -> None:
+    pq.write_table(features(10), repo_path / "t.parquet")
+    (repo_path / "link.parquet").symlink_to("t.parquet")
+    (repo_path / "notes.parquet").write_text("not parquet at all")
+    for args, says in (
+        (["link.parquet"], "symbolic link"),
+        (["t.parquet", "-o", "link.parquet"], "symbolic link"),
+        (["t.parquet", "-o", "notes.parquet"], "not Parquet"),
+        (["t.parquet", "-o", "nowhere/t.parquet"], "no such folder"),
+    ):
+        line = one_error_line(run_mlv(repo_path, "parquet", "rewrite", *args, expect=None))
+        assert says in line, (args, line)
+    assert (repo_path / "link.parquet").is_symlink()
+    assert (repo_path / "notes.parquet").read_text() == "not parquet at all"

@@ -218,3 +218,17 @@ def test_any_float_column_profiles_the_same_from_the_footer(
     pq.write_table(table, path, row_group_size=groups)
     check(profile_file(path, complete=False), table, figures=("nulls", "min", "max"))
     check(profile_file(path), table, figures=("nulls", "min", "max", "mean"))
+
+
+def test_integers_past_two_to_the_53_profile(tmp_path: Path) -> None:
+    big = [2**62, 1, None, 2**62 + 1]
+    table = pa.table(
+        {"id": pa.array(big, pa.int64()), "u": pa.array([2**63 + 5, 0, 1, 2], pa.uint64())}
+    )
+    path = tmp_path / "big.parquet"
+    pq.write_table(table, path)
+    whole = profile_file(path)
+    assert whole.columns[0].min == 1 and whole.columns[0].max == 2**62 + 1
+    assert whole.columns[1].max == 2**63 + 5
+    pacsv.write_csv(table.select(["id"]), tmp_path / "big.csv")
+    assert profile_file(tmp_path / "big.csv").columns[0].max == 2**62 + 1

@@ -111,7 +111,7 @@ def test_the_cli_prints_a_table_csv_json_and_writes_parquet(
     assert as_json[-1] == {"city": None, "n": 200}
     out = repo_root / "out.parquet"
     proc = run_mlv(repo_root, "query", sql, "-o", str(out), "--stats")
-    assert "Wrote 4 row(s)" in proc.stderr and "Read " in proc.stderr
+    assert "Wrote 4 rows" in proc.stderr and "Read " in proc.stderr
     assert pq.read_table(out).num_rows == 4
     piped = run_mlv(repo_root, "query", "-", "--json", input_text=sql)
     assert json.loads(piped.stdout) == as_json
@@ -210,3 +210,91 @@ def test_a_query_leaves_no_scratch_behind(repo_root: Path) -> None:
         repo.query("SELECT count(*) FROM 'data/p.parquet@v1'")
         leftovers = list(repo.layout.tmp.glob("query-*")) if repo.layout.tmp.exists() else []
     assert leftovers == []
+
+
+# -- what an attacker's tour found -----------------------------------------------------
+
+
+def test_output_never_lands_in_the_store_a_link_or_a_missing_folder(
+    repo_root: Path, run_mlv: RunMlv, tmp_path: Path
+) -> None:
+    head = (repo_root / ".mlv" / "HEAD").read_bytes()
+    sql = "SELECT 1 AS x"
+    (tmp_path / "elsewhere.csv").write_text("keep\n")
+    (repo_root / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
+    for args, says in (
+        (["-o", ".mlv/HEAD", "-f", "csv"], "inside .mlv"),
+        (["-o", ".mlv/packs/x.csv"], "inside .mlv"),
+        (["-o", "data/../.mlv/x.csv"], "inside .mlv"),
+        (["-o", "link.csv"], "symbolic link"),
+        (["-o", "nowhere/out.csv"], "no such folder"),
+    ):
+        assert says in one_error_line(run_mlv(repo_root, "query", sql, *args, expect=None))
+    assert (repo_root / ".mlv" / "HEAD").read_bytes() == head
+    assert (tmp_path / "elsewhere.csv").read_text() == "keep\n"
+    assert not (repo_root / ".mlv" / "packs" / "x.csv").exists()
+
+
+def test_output_into_a_fifo_writes_into_it(repo_root: Path, run_mlv: RunMlv) -> None:
+    import os
+    import threading
+
+    fifo = repo_root / "pipe.csv"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    run_mlv(repo_root, "query", "SELECT 42 AS x", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert got == [b'"x"\n42\n'] and fifo.is_fifo()
+
+
+def test_a_name_with_pattern_characters_is_that_file_alone(tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    with Repo.init(root) as repo:
+        for name, value in (("u[1].csv", 3), ("u1.csv", 4), ("t*.csv", 1), ("tx.csv", 2)):
+            (root / name).write_text(f"a\n{value}\n")
+        repo.add(["u[1].csv", "u1.csv", "t*.csv", "tx.csv"])
+        repo.commit("odd names")
+        assert total(repo, "SELECT sum(a) FROM 'u[1].csv@HEAD'") == 3
+        assert total(repo, "SELECT sum(a) FROM mlv('t*.csv')") == 1
+
+
+def test_a_symlink_and_a_read_only_write_say_what_is_wrong(
+    repo_root: Path, run_mlv: RunMlv
+) -> None:
+    (repo_root / "data" / "link.parquet").symlink_to("p.parquet")
+    with Repo(repo_root) as repo:
+        repo.add(["data/link.parquet"])
+        repo.commit("a link")
+    line = one_error_line(
+        run_mlv(repo_root, "query", "SELECT 1 FROM 'data/link.parquet@HEAD'", expect=None)
+    )
+    assert "symbolic link" in line
+    copy = "COPY (SELECT 1) TO 'mlv://main/data/e.csv'"
+    assert "read-only" in one_error_line(run_mlv(repo_root, "query", copy, expect=None))
+
+
+def test_columns_of_one_name_are_all_shown_and_json_refuses_them(
+    repo_root: Path, run_mlv: RunMlv
+) -> None:
+    shown = run_mlv(repo_root, "query", "SELECT 1 AS a, 2 AS a").stdout.splitlines()
+    assert shown[0].split() == ["a", "a"] and shown[1].split() == ["1", "2"]
+    line = one_error_line(
+        run_mlv(repo_root, "query", "SELECT 1 AS a, 2 AS a", "--json", expect=None)
+    )
+    assert "more than one column named a" in line
+    assert "NaN" in run_mlv(repo_root, "query", "SELECT 'nan'::DOUBLE AS x", "--json").stdout
+
+
+def test_gc_removes_what_a_killed_query_left(repo_root: Path, run_mlv: RunMlv) -> None:
+    import os
+
+    spill = repo_root / ".mlv" / "tmp" / "query-killed"
+    spill.mkdir(parents=True)
+    (spill / "duckdb_temp_block").write_bytes(b"x" * 1000)
+    os.utime(spill, (1_000_000_000, 1_000_000_000))
+    fresh = repo_root / ".mlv" / "tmp" / "query-running"
+    fresh.mkdir()
+    run_mlv(repo_root, "gc")
+    assert not spill.exists() and fresh.exists()

@@ -118,3 +118,12 @@ def test_bad_table_pairs_are_one_line_errors(
     repo_root: Path, run_mlv: RunMlv, args: list[str], says: str
 ) -> None:
     assert says in one_error_line(run_mlv(repo_root, "diff", *args, expect=None))
+
+
+def test_a_folder_side_and_a_path_with_a_colon(repo_root: Path, run_mlv: RunMlv) -> None:
+    (repo_root / "sub").mkdir()
+    said = one_error_line(run_mlv(repo_root, "diff", "v1:old.csv", "sub", expect=None))
+    assert "is a folder" in said
+    pq.write_table(scores(40), repo_root / "a:b.parquet")
+    out = run_mlv(repo_root, "diff", "v1:old.csv", "./a:b.parquet", "--key", "id").stdout
+    assert out.startswith("v1:old.csv → ./a:b.parquet: 40 rows; no row changes")

@@ -1,9 +1,12 @@
 """``VersionedFileSystem``: the fsspec filesystem of ``mlv://REV/PATH`` URLs.
 
 ``REV`` is any revision (``main``, ``v1``, ``HEAD~3``, a commit id); ``PATH`` is
-the file's path in the repository. A revision with a slash in its name
-(``feature/x``) may be written as it is or as ``feature%2Fx``: the shortest
-leading run of path segments that names a revision is the revision. The
+the file's path in the repository. Both are percent-decoded, as URLs are: a name
+holding ``%`` is written ``%25``, and ``mlv query`` writes every path encoded, so
+that a name with ``*`` or ``[`` is not taken for a pattern by DuckDB. A revision
+with a slash in its name (``feature/x``) may be written as it is or as
+``feature%2Fx``: the shortest leading run of path segments that names a revision
+is the revision. The
 repository is the one that holds the current folder, or the one ``repo=`` names
 (``storage_options={"repo": PATH}`` for pandas).
 
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -116,7 +121,7 @@ class VersionedFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 commit_id = repository.revisions.resolve(rev)
             except (NotFoundError, InvalidArgumentError):
                 continue
-            return repository, commit_id, rev, "/".join(parts[end:])
+            return repository, commit_id, rev, unquote("/".join(parts[end:]))
         raise FileNotFoundError(
             f"{path}: no revision of this repository starts the path (mlv://REV/PATH)"
         )
@@ -141,6 +146,17 @@ class VersionedFileSystem(AbstractFileSystem):  # type: ignore[misc]
         _, _, _, entry = self._entry(path)
         return _info(self._strip_protocol(path), entry)
 
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """Keep the first error opening a file raised, for ``stats.error``: DuckDB
+        reports it as a traceback inside its own message. (Not ``info``'s: DuckDB asks
+        whether a path exists, and a missing one is an answer, not a failure.)"""
+        try:
+            yield
+        except Exception as exc:
+            self.stats.failed(exc)
+            raise
+
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         repository, commit_id, _, entry = self._entry(path)
         name = self._strip_protocol(path)
@@ -155,6 +171,10 @@ class VersionedFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return found if detail else [f["name"] for f in found]
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> ContentFile:
+        with self._recording():
+            return self._open_file(path, mode)
+
+    def _open_file(self, path: str, mode: str) -> ContentFile:
         if mode != "rb":
             raise PermissionError(f"{READ_ONLY} (asked to open {path} with mode {mode!r})")
         repository, _, rel, entry = self._entry(path)

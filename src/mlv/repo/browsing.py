@@ -11,7 +11,7 @@ from mlv.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from mlv.model.objects import KIND_DIR, Commit, TreeEntry
+from mlv.model.objects import KIND_DIR, KIND_SYMLINK, Commit, TreeEntry
 from mlv.repo import history
 from mlv.repo.base import Objects, Revisions, WorkTree
 from mlv.repo.contentfile import ContentFile, ReadStats
@@ -36,6 +36,17 @@ def file_entry(objects: ObjectReader, revisions: RevisionResolver, rev: str, rel
         raise NotFoundError(f"path {rel} does not exist in {rev}")
     if entry.kind == KIND_DIR:
         raise InvalidArgumentError(f"{rel} is a folder in {rev}; name a file")
+    return entry
+
+
+def regular_file_entry(
+    objects: ObjectReader, revisions: RevisionResolver, rev: str, rel: str
+) -> TreeEntry:
+    """``file_entry``, refusing a symbolic link: what is read as data (a table, a
+    ranged read) is the file a link points to, which the caller must name."""
+    entry = file_entry(objects, revisions, rev, rel)
+    if entry.kind == KIND_SYMLINK:
+        raise InvalidArgumentError(f"{rel} is a symbolic link in {rev}; name the file it points to")
     return entry
 
 
@@ -157,7 +168,7 @@ class Browsing:
         on_close: Callable[[], None] | None = None,
     ) -> ContentFile:
         rel = self.worktree.relpath(path)
-        entry = file_entry(self.objects, self.revisions, rev, rel)
+        entry = regular_file_entry(self.objects, self.revisions, rev, rel)
         return ContentFile(self.objects.store, entry.id, name=rel, stats=stats, on_close=on_close)
 
     def diff(

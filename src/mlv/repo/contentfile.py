@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import Any
 
 from mlv.errors import MlvError
 from mlv.model.objects import FileManifest
@@ -52,7 +53,7 @@ class ReadStats:
     bytes: int = 0
     # The first error a read raised: a caller that sees it only as a reader's message
     # (DuckDB wraps what a Python file raises) can report it as it was.
-    error: MlvError | None = None
+    error: Exception | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, chunks: int, size: int) -> None:
@@ -60,7 +61,7 @@ class ReadStats:
             self.chunks += chunks
             self.bytes += size
 
-    def failed(self, error: MlvError) -> None:
+    def failed(self, error: Exception) -> None:
         with self._lock:
             self.error = self.error or error
 
@@ -150,6 +151,8 @@ class ContentFile(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
+        if not isinstance(offset, int):
+            raise TypeError(f"a seek position is an integer, not {type(offset).__name__}")
         with self._lock:
             if whence == io.SEEK_SET:
                 position = offset
@@ -163,6 +166,9 @@ class ContentFile(io.RawIOBase):
                 raise ValueError(f"negative seek position {position}")
             self._position = self._seeks[threading.get_ident()] = position
             return position
+
+    def write(self, data: Any) -> int:
+        raise io.UnsupportedOperation(f"{self.name} is open read-only: a stored version")
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")

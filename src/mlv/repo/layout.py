@@ -14,6 +14,8 @@ PACKS_DIR = "packs"
 INDEX_DB = "index.db"
 WRITE_LOCK_FILE = "lock"
 TMP_DIR = "tmp"
+# A query's spill folder in TMP_DIR: removed when it ends, by gc when it was killed.
+QUERY_SCRATCH_PREFIX = "query-"
 # What this repository knows of each remote: caches, rebuilt from the remote when lost.
 REMOTES_STATE_DIR = "remotes"
 # In a partial clone: the name of the remote that missing content is read from.

@@ -169,6 +169,11 @@ def rewrite_parquet(
     from mlv.tables.formats import PARQUET, open_batches, table_format
 
     source = Path(source)
+    for path in (source, Path(target) if target is not None else None):
+        if path is not None and path.is_symlink():
+            raise InvalidArgumentError(
+                f"{path.name} is a symbolic link; name the file it points to"
+            )
     if not source.is_file():
         raise NotFoundError(f"{source.name}: no such file in the working tree")
     kind = table_format(source)
@@ -183,11 +188,26 @@ def rewrite_parquet(
     target = Path(target) if target is not None else source
     if table_format(target) != PARQUET:
         raise InvalidArgumentError(f"{target.name}: the file to write must end in .parquet")
+    if not target.parent.is_dir():
+        raise InvalidArgumentError(f"{target}: no such folder {target.parent}")
+    if target != source and target.exists() and not _is_parquet(target):
+        raise InvalidArgumentError(
+            f"{target.name} exists and is not Parquet: it would be lost; move it first"
+        )
     before = source.stat().st_size
     schema, batches = open_batches(source)
     table = pa.Table.from_batches(list(batches), schema=schema)
     write_parquet(table, target, **options)
     return Rewritten(source, target, table.num_rows, before, target.stat().st_size)
+
+
+def _is_parquet(path: Path) -> bool:
+    """Whether ``path`` is a file that starts as Parquet does (its magic bytes)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _row_group_cuts(table: pa.Table, target_rows: int) -> list[int]:

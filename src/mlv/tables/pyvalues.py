@@ -21,7 +21,9 @@ def json_value(value: Any, max_text: int | None = MAX_TEXT) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value[:max_text] if isinstance(value, str) else value
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value).replace("inf", "Infinity").title()
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

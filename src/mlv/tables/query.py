@@ -24,11 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from mlv.errors import InvalidArgumentError, MlvError
 from mlv.filesystem.spec import PROTOCOL, Readable, VersionedFileSystem
-from mlv.repo.browsing import file_entry
+from mlv.repo.browsing import regular_file_entry
 from mlv.repo.contentfile import ReadStats
+from mlv.repo.layout import QUERY_SCRATCH_PREFIX
 from mlv.tables.formats import ARROW, CSV, FORMAT_OF_SUFFIX, JSONL, PARQUET, table_format
 
 if TYPE_CHECKING:
@@ -126,7 +128,7 @@ def open_query(
     tables = [_resolve(view, text, rev, repository, worktree) for view, text, rev in wanted]
     fs = VersionedFileSystem(repository=repository, skip_instance_cache=True)
     scratch.mkdir(parents=True, exist_ok=True)
-    spill = Path(tempfile.mkdtemp(prefix="query-", dir=scratch))
+    spill = Path(tempfile.mkdtemp(prefix=QUERY_SCRATCH_PREFIX, dir=scratch))
     connection = duckdb.connect(config=_config(spill, memory_limit))
     run = QueryRun(tables, fs.stats, _connection=connection, _scratch=spill)
     try:
@@ -294,7 +296,7 @@ def _resolve(view: str, path: str, rev: str, repository: Readable, worktree: Wor
             "JSON Lines files (by their suffix)"
         )
     commit = repository.revisions.resolve(rev)
-    file_entry(repository.objects, repository.revisions, rev, rel)  # exists, is a file
+    regular_file_entry(repository.objects, repository.revisions, rev, rel)
     return TableRef(view, rel, rev, commit, kind)
 
 
@@ -311,12 +313,14 @@ def _refuse_clashes(views: list[str]) -> None:
 
 
 def _create_view(connection: Any, fs: VersionedFileSystem, table: TableRef) -> None:
-    url = f"{PROTOCOL}://{table.commit}/{table.path}"
+    # Encoded, so that DuckDB takes no '*', '?' or '[' in a name for a pattern.
+    where = f"{table.commit}/{quote(table.path, safe='/')}"
+    url = f"{PROTOCOL}://{where}"
     name = _quote_identifier(table.view)
     if table.table_format == ARROW:
         import pyarrow.dataset as ds
 
-        dataset = ds.dataset(f"{table.commit}/{table.path}", format="ipc", filesystem=fs)
+        dataset = ds.dataset(where, format="ipc", filesystem=fs)
         connection.register(table.view, dataset)
         return
     if table.table_format == PARQUET:
@@ -332,10 +336,16 @@ def _create_view(connection: Any, fs: VersionedFileSystem, table: TableRef) -> N
 
 
 def _engine_error(exc: BaseException, stats: ReadStats) -> MlvError:
-    """DuckDB's error as one line; our own, raised inside a read, as it was."""
+    """DuckDB's error as one line; ours, raised inside a read, as it was."""
     if isinstance(exc, MlvError):
         return exc
-    if stats.error is not None:
+    if isinstance(stats.error, MlvError):
         return stats.error
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return InvalidArgumentError(f"the query failed: {first}")
+    if stats.error is not None:  # the filesystem's: not found, read-only, a folder
+        return InvalidArgumentError(f"the query failed: {stats.error}")
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return InvalidArgumentError(f"the query failed: {type(exc).__name__}")
+    # A Python error DuckDB passes on comes as a traceback: its last line says what.
+    said = lines[-1] if any("Traceback" in line for line in lines) else lines[0]
+    return InvalidArgumentError(f"the query failed: {said.strip()}")

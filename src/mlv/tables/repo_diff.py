@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from mlv.errors import MlvError, NotFoundError
-from mlv.repo.browsing import file_at
+from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
+from mlv.repo.browsing import regular_file_entry
 from mlv.tables.config import config_for, load_table_configs
 from mlv.tables.diff import TableDiff, diff_tables, table_on_one_side
 from mlv.tables.formats import is_table
@@ -181,11 +181,15 @@ def table_file(
     under ``root``)."""
     if rev is None:
         full = root / path
+        if full.is_symlink():
+            raise InvalidArgumentError(f"{path} is a symbolic link; name the file it points to")
+        if full.is_dir():
+            raise InvalidArgumentError(f"{path} is a folder; name a table file")
         if not full.is_file():
             raise NotFoundError(f"path {path} does not exist in the working tree")
         yield full
         return
-    blocks = file_at(objects, revisions, rev, path)
+    blocks = objects.iter_content(regular_file_entry(objects, revisions, rev, path).id)
     folder = tempfile.mkdtemp(prefix="mlv-table-")
     try:
         # The same file name, so that the suffix still says the format.

@@ -99,7 +99,8 @@ class ColumnStats:
         self._widen(extremes["min"].as_py(), extremes["max"].as_py())
         if self.averaged:
             # In float64: an int64 sum could wrap, a float32 one loses precision.
-            self.total += float(pc.sum(pc.cast(values, pa.float64())).as_py())
+            # Unsafe: an integer past 2**53 has no exact double, and the mean need not be exact.
+            self.total += float(pc.sum(pc.cast(values, pa.float64(), safe=False)).as_py())
 
     def _widen(self, low: Any, high: Any) -> None:
         # NaN compares false both ways: min_max only returns it for an all-NaN batch.

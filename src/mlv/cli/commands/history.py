@@ -310,6 +310,7 @@ def _diff_two_tables(revs: list[str], paths: list[str] | None, key: str | None, 
         # relative to the current folder.
         new_rel = new if b is not None else repo.relpath(user_paths([new])[0])
         found = repo.diff_table(new_rel, a, b, key=parse_key(key), old_path=old)
+    found.name = f"{a}:{old} → {f'{b}:{new}' if b is not None else new}"
     if json:
         print_json(found.to_json())
         return
@@ -317,8 +318,9 @@ def _diff_two_tables(revs: list[str], paths: list[str] | None, key: str | None, 
 
 
 def _rev_and_path(text: str) -> tuple[str | None, str]:
-    """``REV:PATH`` as (REV or HEAD, PATH); a plain path as (None, path)."""
-    if ":" not in text:
+    """``REV:PATH`` as (REV or HEAD, PATH); a plain path as (None, path), and so is one
+    written from a folder (``./a:b.csv``, ``/abs/a:b.csv``) whatever colons it holds."""
+    if ":" not in text or text.startswith(("./", "../", "/")):
         return None, text
     rev, path = text.split(":", 1)
     if not path:

@@ -15,6 +15,7 @@ import typer
 from mlv.cli.commands.common import open_repo
 from mlv.cli.output import echo, human_size
 from mlv.errors import InvalidArgumentError
+from mlv.repo.layout import MLV_DIR
 
 if TYPE_CHECKING:
     from mlv.tables.query import QueryRun
@@ -77,7 +78,8 @@ def query(
             with _destination(output, binary=chosen == "parquet") as out:
                 rows = _WRITERS[chosen](run, out)
             if output is not None:
-                sys.stderr.write(f"Wrote {rows:,} row(s) to {output}.\n")
+                noun = "row" if rows == 1 else "rows"
+                sys.stderr.write(f"Wrote {rows:,} {noun} to {output}.\n")
         if stats:
             _say_read(run)
 
@@ -92,8 +94,10 @@ def _show(run: QueryRun) -> int:
         total += batch.num_rows
         room = SHOWN_ROWS - len(shown)
         if room > 0:
-            for row in batch.slice(0, room).to_pylist():
-                shown.append([short(v) for v in row.values()])
+            # By column, not as dicts: a result may hold two columns of one name.
+            head = batch.slice(0, room)
+            columns = [head.column(i).to_pylist() for i in range(head.num_columns)]
+            shown.extend([short(v) for v in row] for row in zip(*columns, strict=True))
     if run.columns:
         table(run.columns, shown)
     more = total - len(shown)
@@ -106,19 +110,31 @@ def _show(run: QueryRun) -> int:
 
 
 def _write_csv(run: QueryRun, out: IO[Any]) -> int:
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     rows = 0
-    with pacsv.CSVWriter(out, run.schema()) as writer:
-        for batch in run.batches():
-            writer.write_batch(batch)
-            rows += batch.num_rows
+    try:
+        with pacsv.CSVWriter(out, run.schema()) as writer:
+            for batch in run.batches():
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InvalidArgumentError(
+            f"CSV cannot hold this result ({exc}); use --format json or parquet"
+        ) from None
     return rows
 
 
 def _write_json(run: QueryRun, out: IO[Any]) -> int:
     from mlv.tables.pyvalues import json_value
 
+    twice = sorted({c for c in run.columns if run.columns.count(c) > 1})
+    if twice:
+        raise InvalidArgumentError(
+            f"the result has more than one column named {', '.join(twice)}, which JSON "
+            "objects cannot hold: name them apart with AS"
+        )
     rows = 0
     out.write(b"[")
     for batch in run.batches():
@@ -147,15 +163,19 @@ _WRITERS = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet}
 
 @contextmanager
 def _destination(output: Path | None, *, binary: bool) -> Iterator[IO[bytes]]:
-    """Standard output, or ``output`` written beside itself and renamed when whole."""
+    """Standard output; a file written beside itself and renamed when whole; or, for a
+    device or a fifo (which a rename would replace), the thing itself."""
     if output is None:
         if binary and sys.stdout.isatty():
             raise InvalidArgumentError("parquet is binary: give --output FILE")
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    if output.is_dir():
-        raise InvalidArgumentError(f"--output {output} is a folder; name a file")
+    _check_output(output)
+    if output.exists() and not output.is_file():
+        with open(output, "wb") as out:
+            yield out
+        return
     temporary = output.with_name(f".{output.name}.mlv-{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as out:
@@ -164,6 +184,23 @@ def _destination(output: Path | None, *, binary: bool) -> Iterator[IO[bytes]]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output that would replace a folder or a link, land in a missing folder,
+    or write into a repository's ``.mlv`` (its store, refs and index)."""
+    if output.is_symlink():
+        raise InvalidArgumentError(f"--output {output} is a symbolic link; name the file itself")
+    if output.is_dir():
+        raise InvalidArgumentError(f"--output {output} is a folder; name a file")
+    folder = output.parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"--output {output}: no such folder {folder}")
+    real = folder.resolve()
+    if any(part.lower() == MLV_DIR for part in real.parts):
+        raise InvalidArgumentError(
+            f"--output {output} is inside {MLV_DIR}, the repository's own store; write it elsewhere"
+        )
 
 
 def _say_read(run: QueryRun) -> None:

@@ -49,7 +49,8 @@ def stats(
     if profile.pending:
         echo(
             f"{' and '.join(profile.pending)} not computed: this partial clone lacks the "
-            f"content; 'mlv restore {rel}' brings it"
+            f"content ('mlv restore {rel}' brings it); the other figures are as "
+            "the table's own statistics record them"
         )
 
 
