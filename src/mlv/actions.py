@@ -47,6 +47,8 @@ class Action:
 
 def load_actions(root: Path) -> dict[str, list[Action]]:
     """The ``hooks:`` section of the root ``mlv.yaml``, by event; {} without one."""
+    if not (root / CONFIG_FILE).exists():
+        return {}  # and no YAML parser to import: 50 ms of every commit
     from mlv.core.yamlio import mlv_yaml_section
 
     section = mlv_yaml_section(root, SECTION)

@@ -30,6 +30,9 @@ def find_git(root: Path) -> GitRepo | None:
 
     A bare repository, or a ``.git`` that dulwich cannot read, counts as no git.
     """
+    here = root.resolve()
+    if not any((folder / ".git").exists() for folder in (here, *here.parents)):
+        return None  # and dulwich, 30 ms to import, is not needed
     from dulwich.errors import NotGitRepository
     from dulwich.repo import Repo as GitRepo
 
