@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from mlv.errors import FormatError
-from mlv.tables.formats import TEXT_BLOCK_BYTES, open_batches
+from mlv.tables.formats import open_batches
+from mlv.tables.textformats import TEXT_BLOCK_BYTES
 
 # Enough bytes that the lines after them fall in a block of their own.
 PAST_FIRST_BLOCK = TEXT_BLOCK_BYTES + (1 << 20)
