@@ -148,3 +148,5 @@ def test_demo_runs_to_the_end_and_leaves_a_sound_repository(tmp_path: Path) -> N
         assert repo.status().clean
     assert "reproduced:" in done.stdout
     assert "stage features: unchanged" in done.stdout
+    # The SQL step joined both versions of the predictions on id: all 143 test rows.
+    assert re.search(r"rows\s+flipped\s+mean_change\n143\s+\d+\s+0\.\d+", done.stdout)

@@ -61,8 +61,9 @@ def demo(
     Builds DIR (default ./mlv-demo): a pipeline that writes a Parquet feature
     table, trains a scikit-learn random forest and scores a test set. Then, with
     the real commands: repro, commit, a parameter change, repro and commit again,
-    log --graph, lineage of the predictions, metrics and params diff, and a
-    verified reproduction of the first model. Needs scikit-learn: install mlv
+    log --graph, lineage of the predictions, metrics and params diff, SQL over
+    both versions of the predictions, and a verified reproduction of the first
+    model. Needs scikit-learn: install mlv
     with the demo extra (pip install 'mlv[demo]').
 
     Example: mlv demo /tmp/tour
@@ -110,6 +111,15 @@ def demo(
     tour.say("What did the change do to the results?")
     tour.mlv("metrics", "diff", "baseline", "HEAD")
     tour.mlv("params", "diff", "baseline", "HEAD")
+
+    tour.say("Ask the predictions themselves: SQL over both versions, read in place")
+    tour.mlv(
+        "query",
+        "SELECT count(*) AS rows, sum(CASE WHEN a.label <> b.label THEN 1 ELSE 0 END) "
+        "AS flipped, round(avg(abs(b.proba - a.proba)), 4) AS mean_change "
+        "FROM 'predictions/test.parquet@baseline' a "
+        "JOIN 'predictions/test.parquet@HEAD' b USING (id)",
+    )
 
     tour.say("Who ran what, with what: the runs behind the first model")
     tour.mlv("show", "baseline")
