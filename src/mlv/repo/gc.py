@@ -33,7 +33,7 @@ from mlv.errors import MlvError
 from mlv.model.notes import Notes
 from mlv.model.objects import Commit
 from mlv.repo import closure
-from mlv.repo.layout import QUERY_SCRATCH_PREFIX
+from mlv.repo.layout import QUERY_SCRATCH_PREFIX, SPILL_SCRATCH_PREFIX
 from mlv.repo.locking import WriteLock
 from mlv.repo.records import RunRecords
 from mlv.repo.refs import HEADS, NOTES, REMOTES, TAGS, RefStore
@@ -47,8 +47,10 @@ from mlv.store.pack import Location, PackWriter, finished_packs, sweep_tmp_packs
 # partial clone writes without the write lock): they are left for a later gc.
 LEFTOVER_AGE = 3600.0
 PUSH_SCRATCH = "push-*"
-# What a killed ``mlv query`` leaves: DuckDB's spill folder (``mlv.tables.query``).
+# What a killed ``mlv query`` leaves: DuckDB's spill folder (``mlv.tables.query``); and
+# a killed table diff's partitions (``mlv.tables.spill``).
 QUERY_SCRATCH = f"{QUERY_SCRATCH_PREFIX}*"
+SPILL_SCRATCH = f"{SPILL_SCRATCH_PREFIX}*"
 
 
 class GcRefusedError(MlvError):
@@ -361,6 +363,7 @@ def _remove_leftovers(
             path.unlink(missing_ok=True)
     old = [*_old_folders(parts.tmp, PUSH_SCRATCH, cutoff)]
     old += _old_folders(parts.tmp, QUERY_SCRATCH, cutoff)
+    old += _old_folders(parts.tmp, SPILL_SCRATCH, cutoff)
     for folder in old:
         report.scratch_removed += 1
         if not dry_run:

@@ -16,6 +16,8 @@ WRITE_LOCK_FILE = "lock"
 TMP_DIR = "tmp"
 # A query's spill folder in TMP_DIR: removed when it ends, by gc when it was killed.
 QUERY_SCRATCH_PREFIX = "query-"
+# A table diff's or uniqueness check's partitions on disk (``mlv.tables.spill``).
+SPILL_SCRATCH_PREFIX = "mlv-spill-"
 # What this repository knows of each remote: caches, rebuilt from the remote when lost.
 REMOTES_STATE_DIR = "remotes"
 # In a partial clone: the name of the remote that missing content is read from.

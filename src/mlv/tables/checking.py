@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlv.errors import ContractError, PipelineError
+from mlv.repo.layout import MLV_DIR, TMP_DIR
 from mlv.tables.config import config_for, load_table_configs
 from mlv.tables.contracts import Violation, check_table, parse_contract
 from mlv.tables.formats import is_table
@@ -86,7 +87,13 @@ def check_tables(
             if path in report.tables_checked:
                 continue
             with source.file(path) as local:
-                found = check_table(local, contracts[config.pattern], table_name=path)
+                found = check_table(
+                    local,
+                    contracts[config.pattern],
+                    table_name=path,
+                    memory=config.memory,
+                    scratch=_scratch(root),
+                )
             report.tables_checked.append(path)
             report.violations.extend(found)
         if paths is not None and not checked:
@@ -145,7 +152,9 @@ def enforce(
             warnings.append(f"{exc}; {path} not checked")
             continue
         with source.file(path) as local:
-            found = check_table(local, contract, table_name=path)
+            found = check_table(
+                local, contract, table_name=path, memory=config.memory, scratch=_scratch(root)
+            )
         if found:
             broken[path] = len(found)
             shown = "; ".join(v.message for v in found[:2])
@@ -163,3 +172,10 @@ def enforce(
             f"{', '.join(broken)}: run 'mlv check' for the list; or {undo}"
         )
     return warnings
+
+
+def _scratch(root: Path) -> Path:
+    """Where a check's spilled keys go: beside the store, on the repository's disk."""
+    folder = root / MLV_DIR / TMP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -4,6 +4,7 @@
 tables:
   data/features/*.parquet:      # a path or a glob, relative to the repository root
     key: [id]                   # the row key: diffs match rows on it
+    memory: 2GiB                # what a diff or a uniqueness check may hold in memory
     contract:                   # see mlv.tables.contracts
       ...
 ```
@@ -20,7 +21,18 @@ from mlv.errors import PipelineError
 
 CONFIG_FILE = "mlv.yaml"
 SECTION = "tables"
-TABLE_KEYS = ("key", "contract", "desc")
+TABLE_KEYS = ("key", "contract", "desc", "memory")
+# Units of a ``memory:`` setting, in bytes.
+UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KiB": 1 << 10,
+    "MiB": 1 << 20,
+    "GiB": 1 << 30,
+}
 
 
 @dataclass(frozen=True)
@@ -28,10 +40,13 @@ class TableConfig:
     pattern: str
     key: tuple[str, ...] = ()
     contract: dict[str, Any] = field(default_factory=dict)  # checked by mlv.tables.contracts
+    memory: int | None = None  # bytes; None: mlv.tables.spill.MEMORY_LIMIT
 
 
 def load_table_configs(root: Path) -> list[TableConfig]:
     """The ``tables:`` section of the root ``mlv.yaml``, in file order; [] without one."""
+    if not (root / CONFIG_FILE).exists():
+        return []  # and no YAML parser to import: 50 ms of every commit
     from mlv.core.yamlio import mlv_yaml_section
 
     section = mlv_yaml_section(root, SECTION)
@@ -57,7 +72,8 @@ def load_table_configs(root: Path) -> list[TableConfig]:
         contract = settings.get("contract") or {}
         if not isinstance(contract, dict):
             raise PipelineError(f"{where}: contract must be a mapping of rules")
-        configs.append(TableConfig(str(pattern).strip("/"), tuple(key), contract))
+        memory = _size(settings.get("memory"), where)
+        configs.append(TableConfig(str(pattern).strip("/"), tuple(key), contract, memory))
     return configs
 
 
@@ -67,3 +83,21 @@ def config_for(configs: list[TableConfig], path: str) -> TableConfig | None:
         if config.pattern == path or fnmatch.fnmatchcase(path, config.pattern):
             return config
     return None
+
+
+def _size(value: Any, where: str) -> int | None:
+    """A number of bytes: ``1073741824``, ``"512MiB"``, ``"2 GB"``; None if not set."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    text = str(value).strip()
+    number = text.rstrip("KMGiB ")
+    unit = text[len(number) :].strip()
+    try:
+        count = float(number)
+    except ValueError:
+        count = -1.0
+    if unit not in UNITS or count <= 0:
+        raise PipelineError(f"{where}: memory must be a size such as 1GiB or 512MB, not {value!r}")
+    return int(count * UNITS[unit])

@@ -47,7 +47,10 @@ count for ``rows``, and 1 for a rule the column breaks as a whole (``type``,
 Tables are read one record batch at a time (only the columns a contract names), so
 memory does not grow with the table, except for uniqueness: the key columns are kept
 and sorted at the end, about 25 bytes a row for an int64 key (ten million rows: some
-250 MB). Keys of hundreds of millions of rows need a machine with that much memory.
+250 MB). Past the memory bound (``mlv.tables.spill.MEMORY_LIMIT``, 1 GiB, shared by
+a contract's uniqueness checks; ``memory:`` in a table's mlv.yaml settings) the keys
+are partitioned by a hash of the key into files and each partition is checked on
+its own: the counts and examples are the same, and memory stays bounded.
 
 This module parses a contract and checks one table file; ``mlv.tables.checking``
 checks the tables of a repository (``mlv check``, and the gate of ``add`` and
@@ -252,16 +255,23 @@ def _is_bound(value: Any) -> bool:
 
 
 def check_table(
-    path: Path, contract: Contract | dict[str, Any], *, table_name: str
+    path: Path,
+    contract: Contract | dict[str, Any],
+    *,
+    table_name: str,
+    memory: int | None = None,
+    scratch: Path | None = None,
 ) -> list[Violation]:
     """Every violation of ``contract`` in the table file at ``path``, named ``table_name``.
 
     A file that cannot be read as a table is one violation (rule ``readable``).
+    ``memory`` bounds what uniqueness checks hold (``spill.MEMORY_LIMIT`` by default);
+    past it they spill to a folder made under ``scratch`` and removed after.
     """
     from mlv.tables.rules import evaluate
 
     parsed = contract if isinstance(contract, Contract) else parse_contract(contract, table_name)
     try:
-        return evaluate(path, replace(parsed, table=table_name))
+        return evaluate(path, replace(parsed, table=table_name), memory=memory, scratch=scratch)
     except FormatError as exc:
         return [Violation(table_name, None, "readable", 1, [], f"not a readable table: {exc}")]

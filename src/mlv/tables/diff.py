@@ -18,19 +18,24 @@ from typing import TYPE_CHECKING, Any
 from mlv.errors import InvalidArgumentError, UnhashableTypeError
 from mlv.tables.drift import ColumnDrift, drift
 from mlv.tables.formats import PARQUET, table_format
-from mlv.tables.matching import (
-    KeyMatch,
-    duplicates,
-    key_codes,
-    match_keys,
-    match_multisets,
-    sort_codes,
-)
+from mlv.tables.matching import duplicates, key_codes, match_keys, match_multisets, sort_codes
 from mlv.tables.pyvalues import MINUS, json_value, short
-from mlv.tables.row_diff import CHANGED_COLUMNS, Plan, Rows, Scan, Table, keyed_rows, multiset_rows
+from mlv.tables.row_diff import (
+    CHANGED_COLUMNS,
+    Matched,
+    Part,
+    Plan,
+    Rows,
+    Scan,
+    Table,
+    keyed_rows,
+    multiset_rows,
+    spools,
+)
 from mlv.tables.row_diff import scan_both as _scan_both
 from mlv.tables.rowhash import hash_column, hash_rows
 from mlv.tables.schema_diff import Column, SchemaDiff, compare_schemas, family
+from mlv.tables.spill import MEMORY_LIMIT, Pairs, scratch_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -168,8 +173,14 @@ def diff_tables(
     key: Sequence[str] = (),
     sample: int = 10,
     name: str | None = None,
+    memory: int | None = None,
+    scratch: Path | None = None,
 ) -> TableDiff:
     """Compare two table files; ``key`` names the columns that identify a row.
+
+    ``memory`` bounds the bytes the rows' keys and hashes may take (default
+    ``spill.MEMORY_LIMIT``); past it they are partitioned into files in a folder made
+    under ``scratch`` (default: the system's temporary folder) and removed after.
 
     Raises:
         FormatError: either file is not a readable table.
@@ -196,8 +207,11 @@ def diff_tables(
         compared={c: t for c, t in compare_as.items() if c not in key_types},
         stats=list(schema.common),
     )
-    old_scan, new_scan = _scan_both(old, new, plan)
-    rows = _rows(old, new, plan, old_scan, new_scan, notes)
+    with scratch_folder(scratch) as folder:
+        kept = spools(plan, old, new, folder, memory or MEMORY_LIMIT)
+        old_scan, new_scan = _scan_both(old, new, plan, kept)
+        pairs = Pairs(folder, (memory or MEMORY_LIMIT) // 4)
+        rows = _rows(old, new, plan, old_scan, new_scan, notes, pairs)
     return TableDiff(
         name=name or Path(new_path).name,
         old_format=table_format(old_path) or "",
@@ -280,37 +294,79 @@ def _column_list(columns: list[Column]) -> str:
     return f"{len(names)} {label}" + (f" ({shown})" if names else "")
 
 
-def _rows(old: Table, new: Table, plan: Plan, o: Scan, n: Scan, notes: list[str]) -> Rows:
+def _rows(
+    old: Table, new: Table, plan: Plan, o: Scan, n: Scan, notes: list[str], pairs: Pairs
+) -> Rows:
     if plan.key:
-        problem, match = _match_on_key(plan, o, n)
-        if match is not None:
-            return keyed_rows(old, new, plan, match, o.hashes, n.hashes)
+        problem, matched = _match_on_key(plan, o, n, pairs)
+        if matched is not None:
+            return keyed_rows(old, new, plan, matched)
         notes.append(f"{problem}; {WITHOUT_KEY}")
-        o.hashes, n.hashes = _with_key(o, plan), _with_key(n, plan)
-    return multiset_rows(old, new, match_multisets(o.hashes, n.hashes))
+    matched = Matched.empty(pairs)
+    for old_part, new_part in _parts(plan, o, n):
+        old_hashes, new_hashes = _with_key(old_part, plan), _with_key(new_part, plan)
+        matched.add_multiset(match_multisets(old_hashes, new_hashes, old_part.rows, new_part.rows))
+    return multiset_rows(old, new, matched)
 
 
-def _match_on_key(plan: Plan, o: Scan, n: Scan) -> tuple[str | None, KeyMatch | None]:
-    """The rows paired on the key, or why the key cannot pair them."""
+def _parts(plan: Plan, o: Scan, n: Scan) -> Any:
+    """The partitions of both tables in pairs: rows with equal keys are in the same pair."""
+    for old_part, new_part in zip(o.spool.parts(), n.spool.parts(), strict=True):
+        yield Part.of(old_part), Part.of(new_part)
+
+
+@dataclass
+class _Repeats:
+    """Keys held by more than one row of a table, counted over the partitions."""
+
+    values: int = 0
+    example_row: int = -1
+    example: list[Any] = field(default_factory=list)
+
+    def add(self, part: Part, codes: Any) -> None:
+        dup = duplicates(codes)
+        if dup is None:
+            return
+        self.values += dup.values
+        row = dup.example_row if part.rows is None else int(part.rows[dup.example_row])
+        if self.example_row < 0 or row < self.example_row:
+            self.example_row = row
+            self.example = [k[dup.example_row].as_py() for k in part.keys]
+
+
+def _match_on_key(plan: Plan, o: Scan, n: Scan, pairs: Pairs) -> tuple[str | None, Matched | None]:
+    """The rows paired on the key, partition by partition, or why the key cannot pair them.
+
+    A key is unique only if it is in every partition, so all are read before a
+    repeat is reported; matching stops at the first repeat.
+    """
     problem = _key_values_problem(plan, o, n)
     if problem is not None:
         return problem, None
-    old_codes, new_codes = key_codes(
-        [o.keys[k] for k in plan.key], [n.keys[k] for k in plan.key], list(plan.key.values())
-    )
-    old_sorted = sort_codes(old_codes)
-    problem = _not_unique(plan, o, old_sorted, "old") or _not_unique(
-        plan, n, sort_codes(new_codes), "new"
-    )
+    matched = Matched.empty(pairs)
+    repeats = {"old": _Repeats(), "new": _Repeats()}
+    kinds = list(plan.key.values())
+    for old_part, new_part in _parts(plan, o, n):
+        old_codes, new_codes = key_codes(old_part.keys, new_part.keys, kinds)
+        old_sorted = sort_codes(old_codes)
+        repeats["old"].add(old_part, old_sorted)
+        repeats["new"].add(new_part, sort_codes(new_codes))
+        if not (repeats["old"].values or repeats["new"].values):
+            matched.add_keyed(match_keys(old_sorted, new_codes, len(old_part)), old_part, new_part)
+    problem = _not_unique(plan, repeats["old"], "old") or _not_unique(plan, repeats["new"], "new")
     if problem is not None:
         return problem, None
-    return None, match_keys(old_sorted, new_codes, o.rows)
+    return None, matched
 
 
-def _with_key(found: Scan, plan: Plan) -> Any:
+def _with_key(part: Part, plan: Plan) -> Any:
     """Row hashes that take the key columns in too: without a key, a row is all its values."""
-    keys = [hash_column(found.keys[k], kind) for k, kind in plan.key.items()]
-    return hash_rows([found.hashes, *keys], found.rows)
+    if not plan.key:
+        return part.hashes
+    keys = [
+        hash_column(values, kind) for values, kind in zip(part.keys, plan.key.values(), strict=True)
+    ]
+    return hash_rows([part.hashes, *keys], len(part))
 
 
 def _usable_key(
@@ -351,26 +407,25 @@ def _usable_key(
 def _key_values_problem(plan: Plan, o: Scan, n: Scan) -> str | None:
     for column in plan.key:
         for side, found in (("old", o), ("new", n)):
-            nulls = found.keys[column].null_count
+            nulls = found.nulls[column]
             if nulls:
                 values = "value" if nulls == 1 else "values"
                 return f"key column {column} has {nulls:,} null {values} in the {side} table"
     return None
 
 
-def _not_unique(plan: Plan, found: Scan, codes: Any, side: str) -> str | None:
-    dup = duplicates(codes)
-    if dup is None:
+def _not_unique(plan: Plan, repeats: _Repeats, side: str) -> str | None:
+    if not repeats.values:
         return None
-    values = [found.keys[k][dup.example_row].as_py() for k in plan.key]
+    values = repeats.example
     example = (
         short(values[0]) if len(values) == 1 else "(" + ", ".join(short(v) for v in values) + ")"
     )
     label = ", ".join(plan.key)
-    plural = "s" if dup.values != 1 else ""
+    plural = "s" if repeats.values != 1 else ""
     return (
         f"key {label} is not unique in the {side} table: "
-        f"{dup.values:,} duplicated value{plural}, e.g. {example}"
+        f"{repeats.values:,} duplicated value{plural}, e.g. {example}"
     )
 
 

@@ -63,8 +63,10 @@ def duplicates(keys: Sorted) -> Duplicates | None:
         return None
     repeated = keys.codes[1:][same]
     distinct = int(np.count_nonzero(repeated[1:] != repeated[:-1])) + 1
-    first = int(np.argmax(same)) + 1
-    return Duplicates(distinct, int(keys.rows(np.array([first]))[0]))
+    # The example is the first row, in table order, that repeats an earlier key: the
+    # same row whether the table was matched whole or partition by partition.
+    first = int(keys.rows(np.flatnonzero(same) + 1).min())
+    return Duplicates(distinct, first)
 
 
 def match_keys(old: Sorted, new_codes: np.ndarray, old_count: int) -> KeyMatch:
@@ -83,24 +85,50 @@ def match_keys(old: Sorted, new_codes: np.ndarray, old_count: int) -> KeyMatch:
     return KeyMatch(np.flatnonzero(~found), np.flatnonzero(~seen), old_rows, new_rows)
 
 
-def match_multisets(old_hashes: np.ndarray, new_hashes: np.ndarray) -> MultisetMatch:
+def match_multisets(
+    old_hashes: np.ndarray,
+    new_hashes: np.ndarray,
+    old_rows: np.ndarray | None = None,
+    new_rows: np.ndarray | None = None,
+) -> MultisetMatch:
     """Rows only in one table, counting duplicates: three equal rows against one are two removed.
 
     Equal rows at the same position cancel out first, as they would in any matching:
     tables are mostly edited in place or appended to, so what is left to sort is
-    small. Which of several equal rows is reported is otherwise unspecified.
+    small. Of several equal rows, the last ones in table order are reported.
+    ``old_rows`` and ``new_rows`` (ascending) are the row numbers of a partition's
+    hashes, None for rows 0, 1, 2, …; the rows returned are row numbers too.
     """
     np = numpy()
-    common = min(len(old_hashes), len(new_hashes))
-    differ = np.flatnonzero(old_hashes[:common] != new_hashes[:common])
-    old_rest = np.concatenate([differ, np.arange(common, len(old_hashes))])
-    new_rest = np.concatenate([differ, np.arange(common, len(new_hashes))])
+    if old_rows is None and new_rows is None:
+        common = min(len(old_hashes), len(new_hashes))
+        differ = np.flatnonzero(old_hashes[:common] != new_hashes[:common])
+        old_rest = np.concatenate([differ, np.arange(common, len(old_hashes))])
+        new_rest = np.concatenate([differ, np.arange(common, len(new_hashes))])
+    else:
+        old_rows = np.arange(len(old_hashes)) if old_rows is None else old_rows
+        new_rows = np.arange(len(new_hashes)) if new_rows is None else new_rows
+        _, at_old, at_new = np.intersect1d(
+            old_rows, new_rows, assume_unique=True, return_indices=True
+        )
+        same = old_hashes[at_old] == new_hashes[at_new]
+        old_rest = _without(len(old_hashes), at_old[same])
+        new_rest = _without(len(new_hashes), at_new[same])
     with ThreadPoolExecutor(2) as pool:  # numpy sorts without the GIL
         old_side, new_side = pool.map(_Sorted.of, (old_hashes[old_rest], new_hashes[new_rest]))
+    added = np.sort(new_rest[new_side.beyond(old_side)])
+    removed = np.sort(old_rest[old_side.beyond(new_side)])
     return MultisetMatch(
-        added=np.sort(new_rest[new_side.beyond(old_side)]),
-        removed=np.sort(old_rest[old_side.beyond(new_side)]),
+        added=added if new_rows is None else new_rows[added],
+        removed=removed if old_rows is None else old_rows[removed],
     )
+
+
+def _without(count: int, dropped: np.ndarray) -> np.ndarray:
+    np = numpy()
+    keep = np.ones(count, bool)
+    keep[dropped] = False
+    return np.flatnonzero(keep)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
 from mlv.repo.browsing import regular_file_entry
+from mlv.repo.layout import MLV_DIR, TMP_DIR
 from mlv.tables.config import config_for, load_table_configs
 from mlv.tables.diff import TableDiff, diff_tables, table_on_one_side
 from mlv.tables.formats import is_table
@@ -57,6 +58,12 @@ def table_key(root: Path, path: str, key: Sequence[str] | None) -> tuple[str, ..
     return config.key if config else ()
 
 
+def table_memory(root: Path, path: str) -> int | None:
+    """The ``memory:`` ``mlv.yaml`` declares for ``path`` (None: the default bound)."""
+    config = config_for(load_table_configs(root), path)
+    return config.memory if config else None
+
+
 def diff_table_at(
     path: str,
     a: str | None = "HEAD",
@@ -76,8 +83,17 @@ def diff_table_at(
     with ExitStack() as stack:
         old_file = stack.enter_context(table_file(*parts, a or "HEAD", old_path or path))
         new_file = stack.enter_context(table_file(*parts, b, path))
+        # Rows past the memory bound spill beside the store, on the repository's disk.
+        scratch = root / MLV_DIR / TMP_DIR
+        scratch.mkdir(parents=True, exist_ok=True)
         return diff_tables(
-            old_file, new_file, key=table_key(root, path, key), sample=sample, name=path
+            old_file,
+            new_file,
+            key=table_key(root, path, key),
+            sample=sample,
+            name=path,
+            memory=table_memory(root, path),
+            scratch=scratch,
         )
 
 

@@ -8,7 +8,8 @@ Two different values share a hash with probability 2**-64.
 
 Why numpy: pyarrow has no hash kernel, and it has neither the scatter nor the sorted
 search that matching two key columns needs; numpy (a dependency for this) has all
-three. It is imported lazily, and only by the row diff.
+three. It is imported lazily, only by the row diff and by uniqueness checks (which
+partition their keys by a hash when they spill).
 """
 
 from __future__ import annotations

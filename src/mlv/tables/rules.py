@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,29 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from mlv.tables.contracts import ColumnRules, Contract, Violation
+    from mlv.tables.spill import Spool
 
 # Examples kept per violation: enough to recognise the problem, few enough to print.
 EXAMPLES = 5
 
 
-def evaluate(path: Path, contract: Contract) -> list[Violation]:
-    """Every violation of ``contract`` in the table at ``path``; raises ``FormatError``."""
+def evaluate(
+    path: Path, contract: Contract, *, memory: int | None = None, scratch: Path | None = None
+) -> list[Violation]:
+    """Every violation of ``contract`` in the table at ``path``; raises ``FormatError``.
+
+    ``memory`` bounds the keys that uniqueness checks hold (``spill.MEMORY_LIMIT`` by
+    default, shared by the checks); past it they spill to a folder under ``scratch``.
+    """
+    from mlv.tables.spill import MEMORY_LIMIT, scratch_folder
+
+    with scratch_folder(scratch) as folder:
+        uniques = len(contract.unique) + sum(rules.unique for rules in contract.columns)
+        room = _Room(folder, (memory or MEMORY_LIMIT) // max(uniques, 1), path)
+        return _evaluate(path, contract, room)
+
+
+def _evaluate(path: Path, contract: Contract, room: _Room) -> list[Violation]:
     schema, batches = open_batches(path, columns=contract.columns_read())
     found: list[Violation] = []
     checks: list[_Check] = []
@@ -37,7 +54,7 @@ def evaluate(path: Path, contract: Contract) -> list[Violation]:
                 _whole_column(contract, rules.name, "type", f"the column is {dtype}", [str(dtype)])
             )
             continue
-        checks.extend(_column_checks(contract, rules, dtype, found))
+        checks.extend(_column_checks(contract, rules, dtype, found, room))
     for key in contract.unique:
         missing = [c for c in key if schema.get_field_index(c) < 0]
         if missing:
@@ -45,7 +62,7 @@ def evaluate(path: Path, contract: Contract) -> list[Violation]:
                 _whole_column(contract, _label(key), "unique", f"no column {missing[0]!r}")
             )
         else:
-            checks.append(_Unique(contract, key))
+            checks.append(_Unique(contract, key, room))
     rows = 0
     for batch in batches:
         for check in checks:
@@ -232,6 +249,15 @@ class _NullFraction(_Check):
         ]
 
 
+@dataclass
+class _Room:
+    """What a uniqueness check may hold in memory, and where it spills the rest."""
+
+    folder: Callable[[], Path]
+    memory: int  # bytes, for each uniqueness check
+    path: Path  # the table: its size says how many partitions a spill needs
+
+
 class _Unique(_Check):
     """Rows whose key (one column or several) an earlier row already had; nulls never clash.
 
@@ -239,56 +265,123 @@ class _Unique(_Check):
     sorted once at the end, which needs about three times that: some 250 MB for ten
     million int64 keys. A hash grouping needs twice as much again and is slower. The
     sort compares values as they are, so NaN never repeats another NaN.
+
+    Past the memory bound the keys spill (``mlv.tables.spill``): partitioned by a
+    hash of the key, so that equal keys share a partition, each partition is sorted
+    on its own and the counts added up: exact, and the examples are the same.
     """
 
-    def __init__(self, contract: Contract, key: tuple[str, ...]):
-        self.contract, self.key = contract, key
-        self.parts: list[pa.RecordBatch] = []
+    def __init__(self, contract: Contract, key: tuple[str, ...], room: _Room):
+        self.contract, self.key, self.room = contract, key, room
+        self.keys: Spool | None = None
 
     def update(self, batch: pa.RecordBatch, offset: int) -> None:
         import pyarrow as pa
 
         columns = [_column(batch, c) for c in self.key]
-        self.parts.append(pa.RecordBatch.from_arrays(columns, names=list(self.key)))
+        keys = pa.Table.from_arrays(columns, names=list(self.key))
+        if any(column.null_count for column in columns):
+            keys = keys.drop_null()
+        if self.keys is None:
+            self.keys = self._spool(keys.schema)
+        self.keys.add(keys)
+
+    def _spool(self, schema: pa.Schema) -> Spool:
+        from mlv.tables.spill import Spool, estimate_rows, partition_count
+
+        hashable = _hashable(schema)
+        partitions = partition_count(
+            estimate_rows(self.room.path), 8 * len(self.key), self.room.memory
+        )
+        # Arrow's sort needs about six times the keys' bytes (indices, a sorted copy,
+        # the comparisons), twice what a spool counts on. A key pyarrow can sort but
+        # mlv cannot hash stays in memory, as it always did.
+        limit = self.room.memory // 2 if hashable else 1 << 62
+        return Spool("unique", schema, self.room.folder, partitions, limit, _key_hashes, join=True)
 
     def finish(self, rows: int) -> list[Violation]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if not self.parts:
+        if self.keys is None:
             return []
-        keys = pa.Table.from_batches(self.parts).drop_null().combine_chunks()
-        self.parts = []
-        n = keys.num_rows
-        if n < 2:
-            return []
-        # A stable sort: within a run of equal keys, the first index is the first row.
-        order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in self.key])
-        ordered = keys.take(order)
-        same: pa.Array | None = None
-        for name in self.key:
-            column = ordered[name].combine_chunks()
-            equal = pc.equal(column.slice(1), column.slice(0, n - 1))
-            same = equal if same is None else pc.and_(same, equal)
-        assert same is not None
-        extra = pc.sum(same).as_py() or 0
+        extra = 0
+        earliest: list[tuple[int, Any]] = []
+        for keys, _, numbers in self.keys.parts(keep=False):
+            count, firsts = _repeats(keys, self.key)
+            extra += count
+            if not count:
+                continue
+            sample = keys.take(firsts.slice(0, EXAMPLES))
+            if len(self.key) == 1:
+                values: list[Any] = sample.column(0).to_pylist()
+            else:
+                values = [list(row.values()) for row in sample.to_pylist()]
+            at = firsts.slice(0, EXAMPLES).to_pylist()
+            where = at if numbers is None else [int(numbers[i]) for i in at]
+            earliest = sorted([*earliest, *zip(where, values, strict=True)])[:EXAMPLES]
+        self.keys = None
         if not extra:
             return []
-        previous = pa.concat_arrays([pa.array([False]), same.slice(0, n - 2)])
-        starts = pc.and_(same, pc.invert(previous))  # the first repeat in each run
-        firsts = order.slice(0, n - 1).filter(starts)
-        earliest = firsts.take(pc.array_sort_indices(firsts)).slice(0, EXAMPLES)
-        sample = keys.take(earliest)
-        if len(self.key) == 1:
-            examples: list[Any] = sample[self.key[0]].to_pylist()
-        else:
-            examples = [list(row.values()) for row in sample.to_pylist()]
+        examples = [value for _, value in earliest]
         message = f"unique: {extra} duplicate {_plural(extra, 'row')}, e.g. {_shown(examples)}"
         return [_violation(self.contract, _label(self.key), "unique", extra, examples, message)]
 
 
+def _repeats(keys: pa.Table, key: tuple[str, ...]) -> tuple[int, pa.Array]:
+    """How many rows repeat an earlier key, and the first repeat of each repeated key
+    (row positions, ascending)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = keys.num_rows
+    if n < 2:
+        return 0, pa.array([], pa.uint64())
+    if any(column.num_chunks > 1 for column in keys.columns):
+        keys = keys.combine_chunks()  # Arrow sorts one chunk faster than many
+    # A stable sort: within a run of equal keys, the first index is the first row.
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
+    ordered = keys.take(order)
+    same: pa.Array | None = None
+    for name in keys.column_names:
+        column = ordered[name].combine_chunks()
+        equal = pc.equal(column.slice(1), column.slice(0, n - 1))
+        same = equal if same is None else pc.and_(same, equal)
+    assert same is not None
+    extra = pc.sum(same).as_py() or 0
+    if not extra:
+        return 0, pa.array([], pa.uint64())
+    previous = pa.concat_arrays([pa.array([False]), same.slice(0, n - 2)])
+    starts = pc.and_(same, pc.invert(previous))  # the first repeat in each run
+    firsts = order.slice(0, n - 1).filter(starts)
+    return extra, firsts.take(pc.array_sort_indices(firsts))
+
+
+def _key_hashes(keys: pa.Table, _: Any) -> Any:
+    """The 64-bit hash of each row's key: equal keys (NaN and -0.0 included) hash equal."""
+    from mlv.tables.rowhash import hash_column, hash_rows
+
+    columns = [hash_column(column, column.type) for column in keys.columns]
+    return hash_rows(columns, keys.num_rows)
+
+
+def _hashable(schema: pa.Schema) -> bool:
+    import pyarrow as pa
+
+    from mlv.errors import UnhashableTypeError
+    from mlv.tables.rowhash import hash_column
+
+    try:
+        for field in schema:
+            hash_column(pa.array([], field.type), field.type)
+    except UnhashableTypeError:
+        return False
+    return True
+
+
 def _column_checks(
-    contract: Contract, rules: ColumnRules, dtype: pa.DataType, found: list[Violation]
+    contract: Contract,
+    rules: ColumnRules,
+    dtype: pa.DataType,
+    found: list[Violation],
+    room: _Room,
 ) -> list[_Check]:
     """The streaming checks for one column's rules; a rule that cannot apply to the
     column's type goes straight to ``found``."""
@@ -304,7 +397,7 @@ def _column_checks(
     if pa.types.is_null(dtype):
         return checks  # only nulls: no value can repeat or fall outside a range or a list
     if rules.unique:
-        checks.append(_Unique(contract, (name,)))
+        checks.append(_Unique(contract, (name,), room))
     for rule, bound, outside in (
         ("min", rules.min, pc.greater_equal),
         ("max", rules.max, pc.less_equal),
