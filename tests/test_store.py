@@ -706,3 +706,21 @@ def test_raw_length_reads_the_header_only(store: ObjectStore) -> None:
     assert store.raw_length(object_id) == len(TEXT)
     with pytest.raises(ObjectMissingError):
         store.raw_length(hash_bytes(b"absent"))
+
+
+def test_an_early_flush_that_failed_is_raised_when_the_pack_is_sealed() -> None:
+    """Linux reports a write-back error once per open file: a flush on the side that
+    met one must make the final fsync's caller fail, not leave it to succeed."""
+    import os
+
+    from mlv.store.pack import WriteBehind
+
+    read_end, write_end = os.pipe()  # fdatasync refuses a pipe (EINVAL)
+    try:
+        behind = WriteBehind(read_end)
+        behind.wrote(WriteBehind.EVERY)
+        with pytest.raises(OSError):
+            behind.wait()
+    finally:
+        os.close(read_end)
+        os.close(write_end)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import struct
@@ -78,6 +79,50 @@ def decode_header(raw: bytes) -> RecordHeader:
     return RecordHeader(id_bytes, kind, codec, raw_length, stored_length, crc)
 
 
+class WriteBehind:
+    """Flushes a file to disk on a thread of its own while it is still being written, so
+    that the fsync that makes it durable finds little left to write.
+
+    Without it the disk idles while a pack fills the page cache and then the final
+    fsync writes all of it, 0.4 s for a 330 MB table's pack; with it the writing
+    overlaps the chunking and compressing that produce the pack.
+    """
+
+    EVERY = 32 * 1024 * 1024
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._flushed_to = 0
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def wrote(self, size: int) -> None:
+        """The file is now ``size`` bytes long; start a flush if enough is unflushed."""
+        if size - self._flushed_to < self.EVERY:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._flushed_to = size
+        self._thread = threading.Thread(target=self._flush, daemon=True)
+        self._thread.start()
+
+    def _flush(self) -> None:
+        # Kept, not dropped: Linux reports a write-back error once per open file, so
+        # the final fsync could succeed over data this flush failed to write.
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            self._error = self._error or exc
+
+    def wait(self) -> None:
+        """Wait for a flush under way; raise the error any flush met."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+
+
 class PackWriter:
     """Appends records to one new pack, written under a temporary name.
 
@@ -105,6 +150,7 @@ class PackWriter:
         _write_all(self._fd, [header])
         self._offset = len(header)
         self._lock = threading.Lock()
+        self._behind = WriteBehind(self._fd)
 
     @property
     def size(self) -> int:
@@ -128,6 +174,7 @@ class PackWriter:
                 self._offset += sum(len(part) for part in parts)
                 buffers.extend(parts)
             _write_all(self._fd, buffers)
+            self._behind.wrote(self._offset)
             return offsets
 
     def read(self, offset: int, length: int) -> bytes:
@@ -137,6 +184,7 @@ class PackWriter:
     def finish(self) -> Path:
         with self._lock:
             crash_point("pack.before-seal")
+            self._behind.wait()
             os.fsync(self._fd)
             final = self.packs_dir / self.name
             # Renamed before the fd (and with it the lock) is let go: a free lock on a
@@ -148,6 +196,8 @@ class PackWriter:
 
     def abandon(self) -> None:
         with self._lock:
+            with contextlib.suppress(OSError):  # the pack is thrown away anyway
+                self._behind.wait()
             self.tmp_path.unlink(missing_ok=True)
             os.close(self._fd)
 
