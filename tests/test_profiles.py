@@ -390,13 +390,9 @@ def test_add_records_profiles_and_the_commit_names_them(repo_path: Path) -> None
             entry = repo.trees.entry_at(tree, f"data/{name}")
             assert entry is not None and entry.profile is None  # trees name no profile
             stored = Profile.from_bytes(repo.store.get(named[entry.id]))
-            # add stores the quick profile; the first look completes it, and keeps that.
-            assert stored == profile_file(repo_path / "data" / name, complete=False)
-            assert stored.pending and all(c.distinct is None for c in stored.columns)
-            assert repo.profile(f"data/{name}", "HEAD", complete=False) == stored
-            whole = profile_file(repo_path / "data" / name)
-            assert repo.profile(f"data/{name}", "HEAD") == whole and not whole.pending
-            assert repo.profile(f"data/{name}", "HEAD", complete=False) == whole
+            # A small table is profiled whole on add, so that it travels whole.
+            assert stored == profile_file(repo_path / "data" / name) and not stored.pending
+            assert repo.profile(f"data/{name}", "HEAD") == stored
         # The next commit holds the same tables: they were named by the first already.
         (repo_path / "data" / "notes.txt").write_text("still not a table\n")
         repo.add(["data"])
@@ -451,6 +447,33 @@ def test_stats_answer_the_same_after_the_index_is_rebuilt(repo_path: Path, run_m
         # pending figures the next look completes (as the first did).
         assert profile_rows(repo) == named
     assert [run_mlv(repo_path, *args).stdout for args in asks] == before
+
+
+def test_a_large_table_is_added_with_a_quick_profile_that_the_first_look_completes(
+    repo_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlv.tables import profile as profiling
+
+    monkeypatch.setattr(profiling, "COMPLETE_BELOW", 0)  # every table counts as large
+    for name in ("train.parquet", "train.csv"):
+        write_as(sample_table(), repo_path / "data" / name)
+    with Repo(repo_path) as repo:
+        repo.add(["data"])
+        repo.commit("tables")
+        named = commit_profiles(repo)
+        for name, pending in (
+            ("train.parquet", ("distinct", "mean")),
+            ("train.csv", ("distinct",)),
+        ):
+            entry = repo.trees.entry_at(repo.read_commit(repo.resolve("HEAD")).tree, f"data/{name}")
+            assert entry is not None
+            stored = Profile.from_bytes(repo.store.get(named[entry.id]))
+            assert stored.pending == pending and all(c.distinct is None for c in stored.columns)
+            assert stored == profile_file(repo_path / "data" / name, complete=False)
+            assert repo.profile(f"data/{name}", "HEAD", complete=False) == stored
+            whole = profile_file(repo_path / "data" / name)
+            assert repo.profile(f"data/{name}", "HEAD") == whole and not whole.pending
+            assert repo.profile(f"data/{name}", "HEAD", complete=False) == whole  # kept
 
 
 def test_a_content_is_profiled_once(repo_path: Path) -> None:
