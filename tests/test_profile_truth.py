@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlv.model.tables import ColumnProfile, Profile
+from mlv.tables.footer import trusted_writer
 from mlv.tables.profile import profile_file
 from mlv.tables.sketch import K
 
@@ -182,6 +183,7 @@ def test_a_parquet_file_from_another_writer_is_read_instead(
     con = duckdb.connect()
     con.register("flat", flat)
     con.sql(f"COPY flat TO '{path}' (FORMAT parquet)")
+    assert not trusted_writer(pq.ParquetFile(path).metadata.created_by)  # read, not trusted
     quick = profile_file(path, complete=False, complete_below=0)
     check(quick, pq.read_table(path), figures=("nulls", "min", "max"))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import decimal
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,11 +43,13 @@ class Untrusted(Exception):
     """A column whose footer statistics cannot stand for the data: read it instead."""
 
 
-def footer_profile(path: Path, read_columns: Any) -> Profile | None:
+def footer_profile(
+    path: Path, read_columns: Callable[[Path, list[pa.Field]], list[ColumnStats]]
+) -> Profile | None:
     """The profile of the Parquet file at ``path`` from its footer, mean and distinct
-    pending; None when its writer is not trusted. ``read_columns(path, positions)``
-    profiles the columns at ``positions`` the footer cannot answer for, returning a
-    ``ColumnStats`` for each."""
+    pending; None when its writer is not trusted. ``read_columns(path, fields)``
+    profiles the columns the footer cannot answer for, returning a ``ColumnStats``
+    for each."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as parquet:
@@ -69,7 +72,8 @@ def footer_profile(path: Path, read_columns: Any) -> Profile | None:
                 unread.append(position)
         rows = meta.num_rows
     if unread:
-        stats.update(zip(unread, read_columns(path, unread), strict=True))
+        fields = [schema.field(i) for i in unread]
+        stats.update(zip(unread, read_columns(path, fields), strict=True))
     # Neither pending figure is kept, even for a column that was read: one rule for all.
     columns = tuple(
         replace(stats[i].profile(schema.field(i).name), mean=None, distinct=None)

@@ -6,11 +6,15 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlv.model.tables import Profile
 from mlv.tables.footer import footer_profile
 from mlv.tables.formats import PARQUET, open_batches, read_ahead, table_format
 from mlv.tables.statistics import ColumnStats, TableStats
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 WORKERS = max(2, min(4, os.cpu_count() or 1))
 # A table this small gets its complete profile even on add: it costs some 0.2 s, and
@@ -70,13 +74,10 @@ def _from_footer(path: Path) -> Profile | None:
         return None  # the full read says what is wrong with the file
 
 
-def _read_columns(path: Path, positions: list[int]) -> list[ColumnStats]:
-    """Statistics of the columns at ``positions`` of a Parquet file, read alone."""
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(path)
-    names = [schema.names[i] for i in positions]
-    stats = [ColumnStats(schema.field(i).type, distinct=False) for i in positions]
+def _read_columns(path: Path, fields: list[pa.Field]) -> list[ColumnStats]:
+    """Statistics of the columns ``fields`` of a Parquet file names, read alone."""
+    names = [f.name for f in fields]
+    stats = [ColumnStats(f.type, distinct=False) for f in fields]
     _, batches = open_batches(path, PARQUET, columns=names)
     for batch in batches:
         for found, name in zip(stats, names, strict=True):

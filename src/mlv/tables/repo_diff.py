@@ -49,19 +49,14 @@ class TableChange:
         }
 
 
-def table_key(root: Path, path: str, key: Sequence[str] | None) -> tuple[str, ...]:
-    """``key`` if given, else the key ``mlv.yaml`` (under ``root``) declares for ``path``,
-    else none."""
-    if key is not None:
-        return tuple(key)
+def table_settings(
+    root: Path, path: str, key: Sequence[str] | None
+) -> tuple[tuple[str, ...], int | None]:
+    """The row key (``key`` if given, else what ``mlv.yaml`` under ``root`` declares for
+    ``path``, else none) and the ``memory:`` bound (None: the default), read once."""
     config = config_for(load_table_configs(root), path)
-    return config.key if config else ()
-
-
-def table_memory(root: Path, path: str) -> int | None:
-    """The ``memory:`` ``mlv.yaml`` declares for ``path`` (None: the default bound)."""
-    config = config_for(load_table_configs(root), path)
-    return config.memory if config else None
+    declared = config.key if config else ()
+    return (tuple(key) if key is not None else declared), (config.memory if config else None)
 
 
 def diff_table_at(
@@ -83,16 +78,17 @@ def diff_table_at(
     with ExitStack() as stack:
         old_file = stack.enter_context(table_file(*parts, a or "HEAD", old_path or path))
         new_file = stack.enter_context(table_file(*parts, b, path))
+        row_key, memory = table_settings(root, path, key)
         # Rows past the memory bound spill beside the store, on the repository's disk.
         scratch = root / MLV_DIR / TMP_DIR
         scratch.mkdir(parents=True, exist_ok=True)
         return diff_tables(
             old_file,
             new_file,
-            key=table_key(root, path, key),
+            key=row_key,
             sample=sample,
             name=path,
-            memory=table_memory(root, path),
+            memory=memory,
             scratch=scratch,
         )
 
