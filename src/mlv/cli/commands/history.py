@@ -25,7 +25,11 @@ def _decoration(refs: list[str]) -> str:
 
 
 def log(
-    revs: list[str] = typer.Argument(None, help="Revisions to start from (default HEAD)."),
+    revs: list[str] = typer.Argument(
+        None,
+        help="Revisions to start from (default HEAD); main@{2026-11-24} is the commit "
+        "current on main at the end of that day, by first-parent history.",
+    ),
     graph: bool = typer.Option(False, "--graph", help="Draw the commit graph."),
     oneline: bool = typer.Option(False, "--oneline", help="One line per commit."),
     max_count: int = typer.Option(None, "--max-count", "-n", help="Show at most N commits."),
@@ -43,7 +47,7 @@ def log(
 
     Example: mlv log --graph --oneline --since '1 week ago' -- data/
     """
-    from mlv.cli.timeparse import parse_when
+    from mlv.core.timeparse import parse_when
 
     with open_repo() as repo:
         entries = repo.log(
@@ -91,7 +95,10 @@ def log(
 
 
 def show(
-    rev: str = typer.Argument("HEAD", help="A revision, or REV:PATH to print a file's content."),
+    rev: str = typer.Argument(
+        "HEAD",
+        help="A revision (HEAD~1, v1, main@{2026-11-24}), or REV:PATH to print a file's content.",
+    ),
     schema: bool = typer.Option(
         False, "--schema", help="With REV:PATH of a table: its columns and row count instead."
     ),
@@ -101,20 +108,21 @@ def show(
 
     Example: mlv show HEAD~1      mlv show v1:data/labels.csv > labels.csv
     """
-    if schema and ":" not in rev:
+    from mlv.repo.revisions import split_at
+
+    commit_rev, colon, path = split_at(rev, ":")
+    if schema and not colon:
         from mlv.errors import InvalidArgumentError
 
         raise InvalidArgumentError("--schema needs a table as REV:PATH, e.g. HEAD:data/x.csv")
     with open_repo() as repo:
-        if ":" in rev and schema:
+        if colon and schema:
             from mlv.cli.commands.stats import show_schema
 
-            commit_rev, path = rev.split(":", 1)
             profile = repo.profile(path, commit_rev or "HEAD", complete=False)
             show_schema(profile, path, commit_rev, json)
             return
-        if ":" in rev:
-            commit_rev, path = rev.split(":", 1)
+        if colon:
             stream = repo.open_file(commit_rev or "HEAD", path)
             out = sys.stdout.buffer
             try:
@@ -320,9 +328,11 @@ def _diff_two_tables(revs: list[str], paths: list[str] | None, key: str | None, 
 def _rev_and_path(text: str) -> tuple[str | None, str]:
     """``REV:PATH`` as (REV or HEAD, PATH); a plain path as (None, path), and so is one
     written from a folder (``./a:b.csv``, ``/abs/a:b.csv``) whatever colons it holds."""
-    if ":" not in text or text.startswith(("./", "../", "/")):
+    from mlv.repo.revisions import split_at
+
+    rev, colon, path = split_at(text, ":")
+    if not colon or text.startswith(("./", "../", "/")):
         return None, text
-    rev, path = text.split(":", 1)
     if not path:
         from mlv.errors import InvalidArgumentError
 

@@ -19,7 +19,9 @@ def _target(text: str) -> tuple[str, str]:
 
     A file whose own name holds an ``@`` is taken whole when it exists here.
     """
-    path, sep, rev = text.rpartition("@")
+    from mlv.repo.revisions import split_at
+
+    path, sep, rev = split_at(text)
     if not sep or not path or not rev or os.path.lexists(text):
         path, rev = text, "HEAD"
     return user_paths([path])[0], rev
@@ -36,7 +38,11 @@ def _when(seconds: int, tz_offset: int) -> str:
 
 
 def lineage(
-    target: str = typer.Argument(..., help="PATH or PATH@REV (REV defaults to HEAD)."),
+    target: str = typer.Argument(
+        ...,
+        help="PATH or PATH@REV (REV defaults to HEAD; PATH@main@{2026-11-24} is PATH "
+        "as main held it at the end of that day).",
+    ),
     downstream: bool = typer.Option(
         False, "--downstream", help="Show what read this content and what they wrote."
     ),
@@ -77,7 +83,11 @@ def lineage(
 
 
 def history(
-    target: str = typer.Argument(..., help="PATH or PATH@REV (REV defaults to HEAD)."),
+    target: str = typer.Argument(
+        ...,
+        help="PATH or PATH@REV (REV defaults to HEAD; PATH@main@{2026-11-24} is PATH "
+        "as main held it at the end of that day).",
+    ),
     json: bool = JSON_OPTION,
 ) -> None:
     """List every version of a file or folder, newest first, with the run that produced it.

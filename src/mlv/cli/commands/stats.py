@@ -56,7 +56,9 @@ def stats(
 
 def split_target(target: str) -> tuple[str, str | None]:
     """PATH@REV as (path, rev); a name that holds '@' and exists is a path alone."""
-    path, at, rev = target.rpartition("@")
+    from mlv.repo.revisions import split_at
+
+    path, at, rev = split_at(target)
     if not at or not path or not rev or (os.path.lexists(target) and not os.path.lexists(path)):
         return target, None
     return path, rev
