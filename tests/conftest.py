@@ -172,3 +172,19 @@ def s3_bucket(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> S3Bucke
     bucket = f"mlv-test-{uuid.uuid4().hex[:12]}"
     s3_server.make_bucket(bucket)
     return S3Bucket(s3_server.endpoint, bucket, REGION)
+
+
+@pytest.fixture(scope="session")
+def demo_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository ``mlv demo`` leaves, built once per test process: read it, never
+    change it (``demo_copy`` is a private copy for a test that does)."""
+    from ui_support import build_demo
+
+    return build_demo(tmp_path_factory.mktemp("demo") / "tour")
+
+
+@pytest.fixture
+def demo_copy(demo_repo: Path, tmp_path: Path) -> Path:
+    from ui_support import copy_repo
+
+    return copy_repo(demo_repo, tmp_path / "tour")

@@ -56,6 +56,7 @@ def _register() -> None:
         stats,
         tracking,
         transfer,
+        ui,
     )
 
     modules = (
@@ -75,6 +76,7 @@ def _register() -> None:
         ci,
         maintenance,
         demo,
+        ui,
     )
     for module in modules:
         module.register(app)

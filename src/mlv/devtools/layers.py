@@ -47,6 +47,7 @@ STACK = (
     # The interfaces: the Python API, the package root, the CLI.
     "api",
     "mlv",
+    "ui",
     "cli",
     "__main__",
     # Reads the source as text; nothing imports it.

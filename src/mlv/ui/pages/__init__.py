@@ -1,0 +1,1 @@
+"""One module per page: its ``routes``, and its ``NAV`` item when it is in the top bar."""
