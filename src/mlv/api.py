@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mlv.githooks import HookState
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
+    from mlv.lineage.runs_table import Filter, RunQuery, RunTable
     from mlv.lineage.values import Values, ValuesDiff, ValuesTable
     from mlv.model.objects import Person
     from mlv.model.runs import Reproduction, Run
@@ -387,6 +388,55 @@ class Repo:
         from mlv.lineage.history import path_history
 
         return path_history(self.objects, self.revisions, self.relpath(path), rev)
+
+    def runs_table(
+        self,
+        query: RunQuery | None = None,
+        *,
+        rev: str = "HEAD",
+        all_refs: bool = False,
+        stage: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        where: Sequence[Filter | str] = (),
+        sort: Sequence[str] = (),
+        columns: Sequence[str] = (),
+        only_changed: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> RunTable:
+        """The experiments table: every recorded run in the history of ``rev`` (with
+        ``all_refs``, of every branch and tag), one row each, with its params and metrics.
+
+        ``where`` filters as ``"metrics.acc > 0.9"`` (``mlv.lineage.runs_table.
+        parse_filter``); ``sort`` names columns, ``-NAME`` descending (default: newest
+        first); ``columns`` names columns or prefixes (``params.``); ``limit`` and
+        ``offset`` page the rows. A ``query`` (``RunQuery``), when given, is used as it is
+        instead of the keyword arguments.
+        """
+        from mlv.lineage.runs_table import RunQuery, runs_table
+
+        if query is None:
+            query = RunQuery(
+                rev=rev,
+                all_refs=all_refs,
+                stage=stage,
+                since=since,
+                until=until,
+                where=tuple(where),
+                sort=tuple(sort),
+                columns=tuple(columns),
+                only_changed=only_changed,
+                limit=limit,
+                offset=offset,
+            )
+        return runs_table(
+            query,
+            objects=self.objects,
+            revisions=self.revisions,
+            refs=self.refs,
+            reproductions=self.records,
+        )
 
     def metrics(self, revs: Sequence[str | None] = (None,)) -> ValuesTable:
         """The metrics of each revision side by side; None is the working tree."""
