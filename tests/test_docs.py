@@ -143,6 +143,7 @@ def test_demo_runs_to_the_end_and_leaves_a_sound_repository(tmp_path: Path) -> N
             "data/features",
             "models/model.pkl",
             "metrics.json",
+            "plots/roc.csv",
             "predictions/test.parquet",
         }
         assert repo.status().clean

@@ -1,8 +1,9 @@
 """mlv ui in a real browser: Debian's chromium, driven by Playwright, against a live
 ``mlv ui`` serving a copy of the demo repository.
 
-Each test saves a screenshot of the page it ends on in its output folder; with
-``MLV_UI_SCREENSHOTS=DIR`` they are written to DIR as well (docs/ui.md shows them).
+Each test saves screenshots in its output folder: of the page it ends on, and the
+``ui-*.png`` that docs/ui.md shows; with ``MLV_UI_SCREENSHOTS=DIR`` they are written
+to DIR as well (``MLV_UI_SCREENSHOTS=docs/images`` refreshes the docs).
 Without a chromium the tests are skipped, unless ``MLV_REQUIRE_BROWSER=1`` (CI).
 """
 
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,27 +97,41 @@ def browser() -> Iterator[BrowserContext]:
     shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture
-def page(browser: BrowserContext, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
-    tab = browser.new_page()
-    tab.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    name = request.node.name.removeprefix("test_")
-    shot = tmp_path / f"{name}.png"
+def _save(tab: Page, folder: Path, name: str) -> None:
+    shot = folder / f"{name}.png"
     tab.screenshot(path=str(shot), full_page=True)
     target = os.environ.get("MLV_UI_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(target) / shot.name)
+
+
+@pytest.fixture
+def page(browser: BrowserContext, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
+    """A new tab; the page it ends on is saved as a screenshot, and a script error on
+    any page it opened fails the test."""
+    tab = browser.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    _save(tab, tmp_path, request.node.name.removeprefix("test_"))
     tab.close()
     assert not errors, errors
 
 
-def test_history_draws_the_graph_and_opens_a_commit(live: LiveUi, page: Page) -> None:
+@pytest.fixture
+def snap(page: Page, tmp_path: Path) -> Callable[[str], None]:
+    """``snap(name)``: a screenshot of the page as it is now, named for docs/ui.md."""
+    return lambda name: _save(page, tmp_path, f"ui-{name}")
+
+
+def test_history_draws_the_graph_and_opens_a_commit(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
     p = page
     p.goto(live.url + "/history")
+    snap("history")
     rows = p.locator("table.history tbody tr")
     assert rows.count() == 2
     assert p.locator("svg.graph circle").count() == 2
@@ -124,9 +139,12 @@ def test_history_draws_the_graph_and_opens_a_commit(live: LiveUi, page: Page) ->
     p.wait_for_url(re.compile(r"/commit/[0-9a-f]{64}$"))
     assert "Baseline" in p.locator("h1").inner_text()
     assert p.locator("table.reproductions tbody tr").count() >= 1
+    snap("commit")
 
 
-def test_ask_opens_the_commit_current_on_a_day(live: LiveUi, page: Page) -> None:
+def test_ask_opens_the_commit_current_on_a_day(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
     p = page
     p.goto(live.url + "/history")
     box = p.locator("header form.ask input")
@@ -137,3 +155,54 @@ def test_ask_opens_the_commit_current_on_a_day(live: LiveUi, page: Page) -> None
     assert "mlv lineage metrics.json@baseline" in facts
     assert p.locator("table.runs tbody tr").count() == 1
     assert "predict" in p.locator("table.runs").inner_text()
+    snap("ask")
+
+
+def _run_ids(p: Page) -> list[str]:
+    return p.locator("table.runs tbody tr[data-run]").evaluate_all(
+        "rows => rows.map(r => r.dataset.run)"
+    )
+
+
+def test_the_runs_table_sorts_on_the_server(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
+    p = page
+    p.goto(live.url + "/runs")
+    assert len(_run_ids(p)) == 5
+    snap("runs")
+    header = p.locator('th[data-column="metrics.accuracy"] a')
+    header.click()
+    p.wait_for_url(re.compile(r"sort=-metrics\.accuracy"))
+    p.wait_for_selector('th[data-column="metrics.accuracy"]:has-text("▼")')
+    cells = p.locator("table.runs tbody tr").evaluate_all(
+        """rows => rows.map(r => r.children[
+            [...r.closest('table').querySelectorAll('thead th')].findIndex(
+                th => th.dataset.column === 'metrics.accuracy')].textContent.trim())"""
+    )
+    scores = [float(c) for c in cells if c]
+    assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+    assert cells[2:] == ["", "", ""]  # runs without the metric last
+
+
+def test_compare_two_runs_draws_their_plot(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
+    p = page
+    p.goto(live.url + "/runs?stage=predict")
+    button = p.locator("#compare-runs")
+    assert button.is_disabled()
+    boxes = p.locator('table.runs input[name="run"]')
+    assert boxes.count() == 2
+    boxes.nth(0).check()
+    assert button.is_disabled()
+    boxes.nth(1).check()
+    assert button.is_enabled()
+    button.click()
+    p.wait_for_url(re.compile(r"/compare\?run="))
+    assert p.locator("h1").inner_text() == "Compare 2 runs"
+    p.wait_for_selector("div.plot canvas")
+    legend = p.locator("div.plot .u-legend").inner_text()
+    assert legend.count("predict") == 2
+    assert p.locator("tr.differs th", has_text="models/model.pkl").count() == 1
+    snap("compare")

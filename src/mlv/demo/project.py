@@ -48,6 +48,8 @@ stages:
       - predictions/test.parquet
     metrics:
       - metrics.json
+    plots:
+      - plots/roc.csv
 """
 
 FEATURES = '''\
@@ -118,7 +120,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
 with open("models/model.pkl", "rb") as f:
     saved = pickle.load(f)
@@ -141,6 +143,13 @@ metrics = {
     "roc_auc": float(roc_auc_score(y, proba)),
 }
 Path("metrics.json").write_text(json.dumps(metrics, indent=2) + "\\n")
+# The ROC curve as a plot: false positive rate against true positive rate.
+# Rounded first: the last bits of proba may move between runs (see above), ties must not.
+fpr, tpr, _ = roc_curve(y, np.round(proba, 9))
+Path("plots").mkdir(exist_ok=True)
+Path("plots/roc.csv").write_text(
+    "fpr,tpr\\n" + "".join(f"{a:.6f},{b:.6f}\\n" for a, b in zip(fpr, tpr))
+)
 print("predict: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 '''
 

@@ -133,6 +133,8 @@ def demo(
     tour.say("Done. Try it yourself:")
     mlv = _command_name()
     echo(f"  cd {root} && {mlv} lineage models/model.pkl && {mlv} history metrics.json")
+    echo("Or see all of it in a web browser (runs, history, files, lineage, the pipeline):")
+    echo(f"  cd {root} && {mlv} ui --open")
 
 
 def _command_name() -> str:

@@ -42,3 +42,17 @@ function drawPlots(root) {
 }
 document.addEventListener("DOMContentLoaded", () => drawPlots(document));
 document.addEventListener("htmx:afterSettle", (event) => drawPlots(event.target));
+
+// The runs table: "Compare selected" once two runs are ticked.
+function wireRunPicker(root) {
+  for (const form of root.querySelectorAll("form.runs-table")) {
+    const button = form.querySelector("#compare-runs");
+    const update = () => {
+      button.disabled = form.querySelectorAll('input[name="run"]:checked').length < 2;
+    };
+    form.addEventListener("change", update);
+    update();
+  }
+}
+document.addEventListener("DOMContentLoaded", () => wireRunPicker(document));
+document.addEventListener("htmx:afterSettle", (event) => wireRunPicker(event.target));
