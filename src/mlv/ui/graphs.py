@@ -155,9 +155,12 @@ def _depths(
 
 def _sort_by_barycentre(layer: list[str], other: list[str], links: Mapping[str, list[str]]) -> None:
     position = {node: n for n, node in enumerate(other)}
+    # Taken before sorting: a list being sorted reads as empty, so a node with no link
+    # to the other layer keeps the place it had.
+    here = {node: n for n, node in enumerate(layer)}
 
     def centre(node: str) -> float:
         linked = [position[n] for n in links[node] if n in position]
-        return sum(linked) / len(linked) if linked else layer.index(node)
+        return sum(linked) / len(linked) if linked else here[node]
 
     layer.sort(key=centre)
