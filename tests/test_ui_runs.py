@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,3 +165,31 @@ def test_compare_refuses_bad_picks(
 ) -> None:
     response = client(demo_repo).get("/compare", params=[("run", r) for r in runs])
     assert response.status_code == status and message in response.text
+
+
+def test_runs_not_committed_yet_come_first_and_compare(
+    demo_copy: Path, run_mlv: Any, demo_runs: dict[str, dict]
+) -> None:
+    params = demo_copy / "params.yaml"
+    params.write_text(params.read_text().replace("n_estimators: 150", "n_estimators: 20"))
+    run_mlv(demo_copy, "repro", env={"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    web = client(demo_copy)
+    page = web.get("/runs").text
+    order = _run_order(page)
+    with Repo(demo_copy) as repo:
+        pending = [run_id for run_id, _ in repo.records.pending()]
+        table = repo.runs_table()
+    assert len(pending) == 2 and set(order[:2]) == set(pending)  # train and predict, newest
+    assert set(order[2:]) == set(demo_runs)
+    assert "(not committed)" in page
+    fresh = next(r for r in table.rows if r.run_id in pending and r.values["stage"] == "predict")
+    assert fresh.commit_id == "" and "commit" not in fresh.values
+    older = next(r for r, v in demo_runs.items() if v["stage"] == "predict")
+    compared = web.get("/compare", params=[("run", fresh.run_id), ("run", older)]).text
+    assert compared.count("data-series=") == 1 and "(not committed)" in compared
+    # Committed, they are rows of the commit like any other.
+    run_mlv(demo_copy, "commit", "-m", "fewer trees")
+    with Repo(demo_copy) as repo:
+        head = repo.resolve("HEAD")
+        rows = {r.run_id: r for r in repo.runs_table().rows}
+    assert all(rows[r].commit_id == head for r in pending)

@@ -51,21 +51,25 @@ class PlotFile:
     problem: str = ""
 
 
-def declared_plots(objects: ObjectReader, commit: Commit, run: Run, root: Path) -> list[str]:
+def declared_plots(objects: ObjectReader, commit: Commit | None, run: Run, root: Path) -> list[str]:
     """The outputs of ``run`` its stage declares under ``plots:``, in the pipeline file
-    of ``commit`` (``root`` is where that file's vars and params are read from).
+    of ``commit``, or of the working tree at ``root`` for a run not committed yet
+    (``root`` is also where the file's vars and params are read from).
 
     A run outside a pipeline, or whose pipeline file is gone, declares none.
     """
     if not run.pipeline:
         return []
-    entry = objects.entry_at(commit.tree, run.pipeline)
-    if entry is None or entry.kind != "file":
-        return []
     try:
-        text = b"".join(objects.iter_content(entry.id)).decode("utf-8")
+        if commit is None:
+            text = (root / run.pipeline).read_text(encoding="utf-8")
+        else:
+            entry = objects.entry_at(commit.tree, run.pipeline)
+            if entry is None or entry.kind != "file":
+                return []
+            text = b"".join(objects.iter_content(entry.id)).decode("utf-8")
         pipeline = parse_pipeline(text, run.pipeline, root)
-    except (MlvError, UnicodeDecodeError):
+    except (MlvError, OSError, UnicodeDecodeError):
         return []
     stage = pipeline.stages.get(run.name)
     if stage is None:

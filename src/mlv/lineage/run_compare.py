@@ -141,7 +141,7 @@ def _add_plots(
 ) -> None:
     groups: dict[tuple[str, str], PlotGroup] = {}
     for position, (row, run) in enumerate(zip(comparison.runs, runs, strict=True)):
-        commit = objects.read_commit(row.commit_id)
+        commit = objects.read_commit(row.commit_id) if row.commit_id else None
         for path in declared_plots(objects, commit, run, root):
             plot: PlotFile = read_plot(objects, run, path)
             if plot.problem:

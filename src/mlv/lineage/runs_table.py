@@ -27,6 +27,10 @@ METRICS_PREFIX = "metrics."
 META_COLUMNS = ("run", "when", "who", "stage", "commit", "branch", "duration", "status")
 ID_COLUMNS = frozenset({"run", "commit"})  # "=" and "!=" take an id prefix here
 
+# A run recorded in the working tree and not committed yet: no commit, and this branch.
+UNCOMMITTED = ""
+UNCOMMITTED_BRANCH = "(not committed)"
+
 # A run's status: how its latest verified reproduction compared its outputs.
 FAILED = "failed"  # the reproduction stopped before this run's outputs were compared
 NOT_YET = "not yet"  # never reproduced
@@ -39,9 +43,12 @@ _SHOWN_CHOICES = 8  # known columns named in an error about an unknown one
 
 
 class ReproductionIndex(Protocol):
-    """Finds the verified reproductions of a commit (``repo.records``)."""
+    """Finds the verified reproductions of a commit, and the runs recorded in the
+    working tree and not committed yet (``repo.records``)."""
 
     def reproductions_of(self, commit_id: str) -> list[str]: ...
+
+    def pending(self) -> list[tuple[str, dict[str, str]]]: ...
 
 
 # -- the query ---------------------------------------------------------------------
@@ -169,8 +176,9 @@ class Column:
 
 @dataclass
 class RunRow:
-    """One run: its id, the commit that carries it, the refs whose history holds that
-    commit, and its value in each column (absent when it has none).
+    """One run: its id, the commit that carries it ("" for a run recorded in the working
+    tree and not committed yet), the refs whose history holds that commit, and its value
+    in each column (absent when it has none).
 
     ``when`` is seconds since the epoch (UTC), ``duration`` seconds, ``who`` the user
     that recorded the run; params and metrics are as the run recorded them.
@@ -324,8 +332,9 @@ class _History:
             stack.extend(p for p in commit.parents if p not in seen)
         return seen
 
-    def time_of(self, commit_id: str) -> int:
-        return self.commits[commit_id].time
+    def time_of(self, commit_id: str) -> float:
+        # Runs not committed yet are newer than every commit.
+        return self.commits[commit_id].time if commit_id else math.inf
 
     def _read_commit(self, commit_id: str) -> _CommitFields:
         from mlv.errors import NotFoundError, ObjectMissingError
@@ -358,19 +367,35 @@ class _History:
             self.objects.prefetch(unread)
         found = []
         for run_id, (_, commit_id, position) in carried.items():
-            cached = _run_cache.get(run_id)
-            if cached is None:
-                try:
-                    doc = json.loads(self.objects.get(run_id))
-                    cached = (_run_values(doc, self._metrics_file), tuple(doc["outs"]))
-                except (MlvError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                    # A missing or damaged run is fsck's to report, not a reason to stop.
-                    self.warnings.append(f"run {run_id[:12]} of commit {commit_id[:12]}: {exc}")
-                    continue
-                _remember(_run_cache, run_id, cached)
-            values, outs = cached
-            found.append(_Found(run_id, commit_id, position, dict(values), outs))
+            run = self._read_run(run_id, commit_id, position)
+            if run is not None:
+                found.append(run)
         return found
+
+    def uncommitted(self, pending: Sequence[str], known: set[str]) -> list[_Found]:
+        """The runs recorded in the working tree since the last commit (newest first),
+        but for those a commit already carries."""
+        found = []
+        for position, run_id in enumerate(r for r in pending if r not in known):
+            run = self._read_run(run_id, UNCOMMITTED, position)
+            if run is not None:
+                found.append(run)
+        return found
+
+    def _read_run(self, run_id: str, commit_id: str, position: int) -> _Found | None:
+        cached = _run_cache.get(run_id)
+        if cached is None:
+            try:
+                doc = json.loads(self.objects.get(run_id))
+                cached = (_run_values(doc, self._metrics_file), tuple(doc["outs"]))
+            except (MlvError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                # A missing or damaged run is fsck's to report, not a reason to stop.
+                where = f"of commit {commit_id[:12]}" if commit_id else "not committed yet"
+                self.warnings.append(f"run {run_id[:12]} {where}: {exc}")
+                return None
+            _remember(_run_cache, run_id, cached)
+        values, outs = cached
+        return _Found(run_id, commit_id, position, dict(values), outs)
 
     def _metrics_file(self, path: str, artifact: Mapping[str, Any]) -> dict[str, Any]:
         """The values a metrics output holds, read from the store: for a run that
@@ -496,6 +521,9 @@ def runs_table(
     history = _History(objects, _starts(query, revisions, refs))
     latest, warnings = _reproduced(objects, reproductions, history.commits)
     found = history.runs()
+    if query.all_refs or query.rev == "HEAD":
+        pending = [run_id for run_id, _ in reproductions.pending()]
+        found += history.uncommitted(pending, {f.run_id for f in found})
     # Newest first; runs of one second by their commits, newest first, then in the
     # order their commit lists them (newest first too).
     found.sort(key=lambda r: (-r.values["when"], -history.time_of(r.commit_id), r.position))
@@ -504,8 +532,9 @@ def runs_table(
         names = history.refs_of.get(run.commit_id, [])
         values = run.values
         values["run"] = run.run_id
-        values["commit"] = run.commit_id
-        values["branch"] = names[0] if names else ""
+        if run.commit_id:
+            values["commit"] = run.commit_id
+        values["branch"] = names[0] if names else ("" if run.commit_id else UNCOMMITTED_BRANCH)
         values["status"] = _status(latest.get(run.run_id), run.outs)
         rows.append(RunRow(run.run_id, run.commit_id, names, values))
 
