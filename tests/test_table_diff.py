@@ -528,6 +528,10 @@ def test_api_working_tree_and_revisions(table_repo) -> None:
         assert repo.diff_table("data/t.parquet", "HEAD", key=["id"]).identical
         keyless = repo.diff_table("data/t.parquet", "v1", "HEAD")
         assert keyless.rows.mode == "multiset"
+        # A key given as one string is that column, not its letters.
+        by_name = repo.diff_table("data/t.parquet", "v1", "HEAD", key="id")
+        assert by_name.rows.key == ("id",)
+        assert_counts(by_name, expected)
 
 
 def test_api_key_from_mlv_yaml(table_repo) -> None:

@@ -9,6 +9,7 @@ Without a chromium the tests are skipped, unless ``MLV_REQUIRE_BROWSER=1`` (CI).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -48,10 +49,12 @@ class LiveUi:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # The stages run "python": this interpreter, as for a user of mlv demo.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlv", "ui", "--port", "0"],
             cwd=root,
-            env=mlv_env(),
+            env=mlv_env({"PATH": path}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -97,11 +100,14 @@ def browser() -> Iterator[BrowserContext]:
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def _save(tab: Page, folder: Path, name: str) -> None:
+def _save(tab: Page, folder: Path, name: str, *, publish: bool = False) -> None:
+    """A screenshot in ``folder``: the whole page, or for docs/ui.md (``publish``) the
+    window's view of it, also copied to ``MLV_UI_SCREENSHOTS`` when set."""
     shot = folder / f"{name}.png"
-    tab.screenshot(path=str(shot), full_page=True)
+    tab.evaluate("window.scrollTo(0, 0)")  # the top bar is sticky: keep it on top
+    tab.screenshot(path=str(shot), full_page=not publish)
     target = os.environ.get("MLV_UI_SCREENSHOTS")
-    if target:
+    if publish and target:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(target) / shot.name)
 
@@ -123,7 +129,7 @@ def page(browser: BrowserContext, request: pytest.FixtureRequest, tmp_path: Path
 @pytest.fixture
 def snap(page: Page, tmp_path: Path) -> Callable[[str], None]:
     """``snap(name)``: a screenshot of the page as it is now, named for docs/ui.md."""
-    return lambda name: _save(page, tmp_path, f"ui-{name}")
+    return lambda name: _save(page, tmp_path, f"ui-{name}", publish=True)
 
 
 def test_history_draws_the_graph_and_opens_a_commit(
@@ -206,3 +212,130 @@ def test_compare_two_runs_draws_their_plot(
     assert legend.count("predict") == 2
     assert p.locator("tr.differs th", has_text="models/model.pkl").count() == 1
     snap("compare")
+
+
+def test_lineage_of_the_predictions_clicks_through_to_a_run(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
+    p = page
+    p.goto(live.url + "/lineage?path=predictions/test.parquet")
+    graph = p.locator("svg.dag")
+    assert graph.locator("g.node.run").count() == 3  # predict, train, features
+    assert graph.locator("g.node.focus").count() == 1
+    snap("lineage")
+    graph.locator("g.node.run", has_text="run train").locator("a").first.click()
+    p.wait_for_url(re.compile(r"/run/[0-9a-f]{64}$"))
+    body = p.locator("main").inner_text()
+    assert "python src/train.py" in body and "n_estimators" in body
+    p.go_back()
+    p.locator("a", has_text="Downstream: what used this?").click()
+    p.wait_for_url(re.compile(r"direction=downstream"))
+    assert p.locator("table.lineage-nodes tbody tr").count() >= 1
+
+
+def test_a_table_at_a_revision_pages_its_rows(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
+    import pyarrow.parquet as pq
+
+    from mlv import Repo
+
+    with Repo(live.root) as repo:
+        stored = b"".join(repo.open_file("baseline", "data/features/test.parquet"))
+    table = pq.read_table(io.BytesIO(stored))
+    p = page
+    p.goto(live.url + "/files/baseline/")
+    snap("files")
+    p.locator("a", has_text="data").first.click()
+    p.locator("a", has_text="features").first.click()
+    p.locator("a", has_text="test.parquet").first.click()
+    p.wait_for_url(re.compile(r"/files/baseline/data/features/test\.parquet$"))
+    assert p.locator("table.files-stats tbody tr").count() == table.num_columns
+    rows = p.locator("table.files-data tbody tr")
+    assert rows.count() == 100
+    snap("table")
+    p.locator("#rows a", has_text="next →").click()
+    p.wait_for_url(re.compile(r"offset=100"))
+    p.wait_for_selector("#rows:has-text('rows 101')")
+    ids = p.locator("table.files-data tbody tr td:nth-child(2)").all_inner_texts()
+    assert ids == [str(v) for v in table.column("id").to_pylist()[100:]]
+
+
+def test_a_keyed_table_diff(live: LiveUi, page: Page, snap: Callable[[str], None]) -> None:
+    from mlv import Repo
+
+    with Repo(live.root) as repo:
+        diff = repo.diff_table("predictions/test.parquet", "baseline", "main", key=["id"])
+    changed = diff.rows.changed
+    assert changed > 0
+    p = page
+    p.goto(live.url + "/diff?a=baseline&b=main")
+    p.locator("tr", has_text="predictions/test.parquet").locator("a", has_text="row diff").click()
+    p.wait_for_url(re.compile(r"path=predictions"))
+    p.locator('input[name="key"]').fill("id")
+    p.locator("button", has_text="Compare").click()
+    p.wait_for_url(re.compile(r"key=id"))
+    facts = p.locator("dl.facts").inner_text()
+    assert "on id" in facts and f"~{changed:,} changed" in facts
+    cells = p.locator("table.rows-changed td.changed")
+    assert cells.count() > 0
+    old, new = cells.first.locator(".old").inner_text(), cells.first.locator(".new").inner_text()
+    assert old != new
+    snap("diff")
+
+
+@pytest.fixture
+def live_copy(demo_repo: Path, tmp_path: Path) -> Iterator[LiveUi]:
+    """A live server of its own: the pipeline test runs, edits and commits."""
+    root = tmp_path / "tour"
+    shutil.copytree(demo_repo, root, symlinks=True)
+    server = LiveUi(root)
+    yield server
+    server.stop()
+
+
+def test_edit_a_parameter_run_watch_the_log_and_commit(
+    live_copy: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
+    from mlv import Repo
+
+    live = live_copy
+    with Repo(live.root) as repo:
+        before = repo.resolve("HEAD")
+    p = page
+    p.goto(live.url + "/pipeline")
+    assert p.locator("svg.dag g.node").count() == 3
+    field = p.get_by_label("train.n_estimators")
+    assert field.input_value() == "150"
+    field.fill("60")
+    p.locator("button", has_text="Preview").click()
+    preview = p.locator("#params-diff")
+    preview.locator("text=n_estimators: 60").wait_for()
+    assert "n_estimators: 150" in preview.inner_text()
+    assert "n_estimators: 150" in (live.root / "params.yaml").read_text()  # not written yet
+    p.locator("#params-form button", has_text="Save").click()
+    p.locator("p.notice", has_text="Saved params.yaml").wait_for()
+    assert "params changed: train.n_estimators" in p.locator("main").inner_text()
+    assert "n_estimators: 60" in (live.root / "params.yaml").read_text()
+    p.locator("button.run").click()
+    p.locator("#job-log").wait_for()
+    p.locator(".job-result").wait_for(timeout=180_000)
+    snap("pipeline")
+    assert p.locator(".job-result").get_attribute("data-state") == "succeeded"
+    log = p.locator("#job-log").inner_text()
+    assert "train: 60 trees" in log and "predict:" in log
+    # The new runs are in the Runs page straight away, before any commit.
+    p.goto(live.url + "/runs?stage=train")
+    first = p.locator("table.runs tbody tr").first.inner_text()
+    assert "(not committed)" in first and "60" in first
+    p.goto(live.url + "/pipeline")
+    p.get_by_label("Commit message").fill("Fewer trees: 60")
+    p.locator("form.commit button", has_text="Commit").click()
+    p.locator(".commit-made").wait_for(timeout=60_000)
+    with Repo(live.root) as repo:
+        head = repo.show("HEAD")
+    assert head.entry.id != before and head.entry.commit.message.startswith("Fewer trees: 60")
+    assert {r.run.name for r in head.runs if r.recorded_here} == {"train", "predict"}
+    p.locator(".commit-made a").first.click()
+    p.wait_for_url(re.compile(r"/commit/"))
+    assert "Fewer trees: 60" in p.locator("h1").inner_text()

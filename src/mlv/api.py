@@ -951,7 +951,7 @@ class Repo:
         a: str | None = "HEAD",
         b: str | None = None,
         *,
-        key: Sequence[str] | None = None,
+        key: str | Sequence[str] | None = None,
         sample: int = 10,
         old_path: str | os.PathLike[str] | None = None,
     ) -> TableDiff:
@@ -959,12 +959,13 @@ class Repo:
         working tree): schema changes, rows added, removed and changed, statistics drift.
 
         ``key`` None uses the key ``mlv.yaml`` declares for the path, if any; ``()``
-        compares rows without a key. ``old_path`` names the table in ``a`` when it had
+        compares rows without a key; a string is one column (``key="id"``). ``old_path`` names the table in ``a`` when it had
         another path (a CSV that became Parquet). The changed rows are
         ``result.changed_rows``, a pyarrow table.
         """
         from mlv.tables.repo_diff import diff_table_at
 
+        key = [key] if isinstance(key, str) else key
         old = self.relpath(old_path) if old_path is not None else None
         return diff_table_at(
             self.relpath(path),
@@ -984,7 +985,7 @@ class Repo:
         a: str | None = None,
         b: str | None = None,
         *,
-        key: Sequence[str] | None = None,
+        key: str | Sequence[str] | None = None,
         named: Iterable[str | os.PathLike[str]] = (),
     ) -> list[TableChange]:
         """Row-level diffs of the tables that ``changes`` (``self.diff(a, b)``) modified.
@@ -994,6 +995,7 @@ class Repo:
         """
         from mlv.tables.repo_diff import diff_changed_tables
 
+        key = [key] if isinstance(key, str) else key
         rels = [self.relpath(p) for p in named]
         core = self.core
         return diff_changed_tables(
