@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _warm(root: Path) -> None:
+    """Read the branch's runs once while the user opens the page: the runs table keeps
+    what it read (objects never change), so the first Runs page is as quick as the next."""
+    from mlv.api import Repo
+    from mlv.errors import MlvError
+
+    with contextlib.suppress(MlvError, OSError), Repo(root) as repo:
+        repo.runs_table(limit=1)
+
+
 def serve(
     root: Path,
     *,
@@ -69,6 +81,7 @@ def serve(
     served = Served(f"http://{shown_host}:{port}/", host, port, read_only, not is_loopback(host))
     if on_ready is not None:
         on_ready(served)
+    threading.Thread(target=_warm, args=(root,), name="mlv-ui-warm", daemon=True).start()
     if open_browser:
         webbrowser.open(served.url)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
