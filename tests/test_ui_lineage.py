@@ -11,7 +11,6 @@ import pytest
 
 from mlv import Repo
 from mlv.lineage.graph import ArtifactNode, RunNode
-from mlv.ui.pages.lineage import _padded
 from ui_support import client
 
 NODE_ROW = re.compile(
@@ -138,18 +137,6 @@ def test_bad_lineage_requests_are_refused(
     response = client(demo_repo).get("/lineage", params=query)
     assert response.status_code == status
     assert message in html.unescape(response.text)
-
-
-def test_hidden_places_make_every_edge_join_neighbouring_layers() -> None:
-    # a -> b -> c and a -> c: the long edge a -> c gets one hidden place; d is a sink
-    # above the last layer and gets a hidden chain below it.
-    padded = _padded(["a", "b", "c", "d"], [("a", "b"), ("b", "c"), ("a", "c"), ("a", "d")])
-    assert padded is not None
-    nodes, chains, hidden = padded
-    assert len(hidden) == 2 and set(nodes) == {"a", "b", "c", "d"} | hidden
-    long_edge = next(c for c in chains if c[0] == "a" and c[-1] == "c")
-    assert len(long_edge) == 3 and long_edge[1] in hidden
-    assert _padded(["a", "b"], [("a", "b"), ("b", "a")]) is None
 
 
 # -- one run ------------------------------------------------------------------------------

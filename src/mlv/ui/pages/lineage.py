@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import pairwise
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -143,107 +142,13 @@ def _shown(found: Lineage, key: str, node: Node) -> ShownNode:
     )
 
 
-@dataclass
-class Drawing:
-    """A laid-out graph: where each node goes, and each edge as an SVG path.
-
-    An edge that spans several layers goes through the places of hidden nodes, one
-    per layer it crosses, so that it bends around the nodes between.
-    """
-
-    width: int
-    height: int
-    nodes: dict[str, tuple[int, int]]
-    edges: list[str]
-
-
-def _drawing(found: Lineage) -> Drawing | None:
-    """The graph laid out by ``layered_layout``, or None when it has a cycle (a run that
-    wrote back what it read): the table shows that case."""
-    padded = _padded(list(found.nodes), found.edges)
-    if padded is None:
-        return None
-    nodes, chains, hidden = padded
-    pieces = [(a, b) for chain in chains for a, b in pairwise(chain)]
-    layout: Layout = layered_layout(nodes, pieces, node_width=NODE_WIDTH, node_height=NODE_HEIGHT)
-    places = layout.nodes
-    edges = [_edge_path([places[n] for n in chain]) for chain in chains if chain[-1] not in hidden]
-    shown = {k: v for k, v in places.items() if k not in hidden}
-    return Drawing(layout.width, layout.height, shown, edges)
-
-
-def _edge_path(points: list[tuple[int, int]]) -> str:
-    """From the bottom of the first node through the hidden places to the top of the last."""
-    half = NODE_HEIGHT // 2
-    (x, y), *rest = points
-    path = [f"M{x},{y + half}"]
-    y += half
-    for n, (x2, y2) in enumerate(rest):
-        y2 = y2 - half if n == len(rest) - 1 else y2
-        middle = (y + y2) // 2
-        path.append(f"C{x},{middle} {x2},{middle} {x2},{y2}")
-        x, y = x2, y2
-    return " ".join(path)
-
-
-HIDDEN = "\x00hidden:"
-
-
-def _padded(
-    nodes: list[str], edges: list[tuple[str, str]]
-) -> tuple[list[str], list[list[str]], set[str]] | None:
-    """Nodes, and each edge as a chain of nodes that joins neighbouring layers only, so
-    that every node but those of the last layer has a child in the next.
-
-    Hidden nodes stand in the layers a long edge crosses, and below a sink that is not
-    in the last layer (a chain ending in a hidden node, never drawn). A layered layout
-    orders each layer by its neighbours in the next; with these, every node has some,
-    and a long edge gets room of its own.
-    """
-    depth = _longest_paths(nodes, edges)
-    if depth is None:
-        return None
-    bottom = max(depth.values(), default=0)
-    all_nodes, chains, hidden = list(nodes), [], set()
-
-    def chain(start: str, end: str | None, steps: int) -> None:
-        links = [start]
-        for step in range(1, steps):
-            pad = f"{HIDDEN}{start}\x00{end}\x00{step}"
-            hidden.add(pad)
-            all_nodes.append(pad)
-            links.append(pad)
-        if end is not None:
-            links.append(end)
-        chains.append(links)
-
-    for a, b in edges:
-        chain(a, b, depth[b] - depth[a])
-    has_child = {a for a, _ in edges}
-    for node in nodes:
-        if node not in has_child and depth[node] < bottom:
-            chain(node, None, bottom - depth[node] + 1)
-    return all_nodes, chains, hidden
-
-
-def _longest_paths(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int] | None:
-    """Each node's layer, as ``layered_layout`` counts it; None for a graph with a cycle."""
-    parents: dict[str, list[str]] = {n: [] for n in nodes}
-    children: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        children[a].append(b)
-        parents[b].append(a)
-    waiting = {n: len(parents[n]) for n in nodes}
-    ready = [n for n in nodes if not waiting[n]]
-    depth = dict.fromkeys(ready, 0)
-    while ready:
-        node = ready.pop()
-        for child in children[node]:
-            depth[child] = max(depth.get(child, 0), depth[node] + 1)
-            waiting[child] -= 1
-            if not waiting[child]:
-                ready.append(child)
-    return depth if len(depth) == len(nodes) else None
+def _drawing(found: Lineage) -> Layout | None:
+    """The graph laid out, or None when it has a cycle (a run that wrote back what it
+    read): the table shows that case."""
+    layout = layered_layout(
+        list(found.nodes), found.edges, node_width=NODE_WIDTH, node_height=NODE_HEIGHT
+    )
+    return None if layout.reversed else layout
 
 
 def _lineage_url(path: str, rev: str, direction: str, all_history: bool) -> str:

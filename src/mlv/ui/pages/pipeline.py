@@ -24,7 +24,7 @@ from mlv.pipeline.repro import FROZEN, UNCHANGED, WOULD_RESTORE, StageOutcome
 from mlv.pipeline.spec import Pipeline, Stage, find_pipeline, load_pipeline
 from mlv.runs.params import load_params, lookup
 from mlv.runs.params_edit import ParamsEdit, parse_like, plan_params_edit, write_params_edit
-from mlv.ui.graphs import Layout, layered_layout
+from mlv.ui.graphs import layered_layout
 from mlv.ui.jobs import Job, JobBusyError, JobRunner, jobs_of
 from mlv.ui.site import NavItem, form_of, query_int, repo_path, site_of
 
@@ -122,7 +122,6 @@ def _stages_context(request: Request, pipeline: Pipeline) -> dict[str, Any]:
         node_height=NODE_HEIGHT,
         gap_y=LAYER_GAP,
     )
-    _route_around_layers(layout)
     return {
         "rows": rows,
         "status_of": {row.stage.name: row for row in rows},
@@ -132,31 +131,6 @@ def _stages_context(request: Request, pipeline: Pipeline) -> dict[str, Any]:
         "node_height": NODE_HEIGHT,
         "decision_problem": problem,
     }
-
-
-def _route_around_layers(layout: Layout) -> None:
-    """Bend an edge that skips a layer out to the side of the nodes between its ends.
-
-    Drawn straight, ``features -> predict`` would run behind ``train`` in a pipeline of
-    one column, and read as passing through it.
-    """
-    span = NODE_HEIGHT + LAYER_GAP
-    routed = []
-    for source, target, path in layout.edges:
-        (x1, y1), (x2, y2) = layout.nodes[source], layout.nodes[target]
-        if abs(y2 - y1) <= span:
-            routed.append((source, target, path))
-            continue
-        top, bottom = y1 + NODE_HEIGHT // 2, y2 - NODE_HEIGHT // 2
-        start, end = x1 + NODE_WIDTH // 4, x2 + NODE_WIDTH // 4
-        out = NODE_WIDTH * 3 // 4
-        middle_top, middle_bottom = top + span // 2, bottom - span // 2
-        bend = (
-            f"M{start},{top} C{start + out},{middle_top} {end + out},{middle_bottom} {end},{bottom}"
-        )
-        routed.append((source, target, bend))
-    layout.edges = routed
-    layout.width += NODE_WIDTH // 4
 
 
 def _scope(pipeline: Pipeline, stage_name: str) -> list[Stage]:
