@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlv import Repo
-from mlv.ui.pages.files import covering_groups
+from mlv.tables.rows import covering_groups
 from ui_support import client
 
 TRAIN = "data/features/train.parquet"

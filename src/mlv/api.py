@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from mlv.tables.parquet import Rewritten
     from mlv.tables.query import QueryRun
     from mlv.tables.repo_diff import TableChange
+    from mlv.tables.rows import RowSlice
 
 
 class Repo:
@@ -924,6 +925,55 @@ class Repo:
             complete=complete,
         )
 
+    def stored_profile(self, path: str | os.PathLike[str], rev: str = "HEAD") -> Profile | None:
+        """The profile stored for a table's content at ``rev``, or None when there is
+        none; unlike ``profile`` it never makes one (nor writes anything)."""
+        from mlv.errors import MlvError
+        from mlv.tables.profiles import read_profile
+
+        tree = self.objects.read_commit(self.resolve(rev)).tree
+        entry = self.objects.entry_at(tree, self.relpath(path))
+        if entry is None:
+            return None
+        profile_id = self.records.profiles_of([entry.id]).get(entry.id) or entry.profile
+        if profile_id is None:
+            return None
+        try:
+            return read_profile(self.objects, profile_id)
+        except MlvError:
+            return None  # a damaged profile is fsck's to report; the table is still there
+
+    def table_rows(
+        self, path: str | os.PathLike[str], rev: str = "HEAD", *, offset: int = 0, limit: int = 100
+    ) -> RowSlice:
+        """Rows ``offset`` to ``offset + limit`` of a table at ``rev`` (``.table``, a
+        pyarrow table, with ``.total`` rows in all), read from the store without reading
+        the whole table: a Parquet file by the row groups that hold them.
+        """
+        from mlv.errors import NotFoundError
+        from mlv.tables.rows import read_rows
+
+        rel = self.relpath(path)
+        commit_id = self.resolve(rev)
+        entry = self.objects.entry_at(self.objects.read_commit(commit_id).tree, rel)
+        if entry is None:
+            raise NotFoundError(f"no {rel} at {rev}")
+        profile = self.stored_profile(rel, commit_id)
+
+        def query(sql: str) -> pa.Table:
+            with self.open_query(sql) as run:
+                return run.read_all()
+
+        return read_rows(
+            rel,
+            commit_id,
+            offset,
+            limit,
+            open_file=lambda: self.open(rel, commit_id),
+            query=query,
+            known_rows=profile.rows if profile is not None else None,
+        )
+
     # -- tables: contracts -----------------------------------------------------------
 
     def check(
@@ -959,8 +1009,9 @@ class Repo:
         working tree): schema changes, rows added, removed and changed, statistics drift.
 
         ``key`` None uses the key ``mlv.yaml`` declares for the path, if any; ``()``
-        compares rows without a key; a string is one column (``key="id"``). ``old_path`` names the table in ``a`` when it had
-        another path (a CSV that became Parquet). The changed rows are
+        compares rows without a key; a string is one column (``key="id"``).
+        ``old_path`` names the table in ``a`` when it had another path (a CSV that
+        became Parquet). The changed rows are
         ``result.changed_rows``, a pyarrow table.
         """
         from mlv.tables.repo_diff import diff_table_at

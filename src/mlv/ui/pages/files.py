@@ -23,8 +23,7 @@ from mlv.api import Repo
 from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
 from mlv.model.objects import KIND_DIR, KIND_FILE, KIND_SYMLINK, TreeEntry
 from mlv.model.tables import Profile
-from mlv.tables.formats import PARQUET, table_format
-from mlv.tables.profiles import read_profile
+from mlv.tables.formats import table_format
 from mlv.tables.sketch import K as EXACT_DISTINCT_BELOW
 from mlv.ui.site import NavItem, query_int, repo_path, site_of
 
@@ -38,8 +37,6 @@ ROWS_DEFAULT = 100
 ROWS_MAX = 1000
 # A cell's text is cut here: one long value must not make a page of megabytes.
 CELL_CHARS = 200
-# Parquet pages are read through a buffer of this size, not a column chunk at once.
-PARQUET_BUFFER = 1 << 20
 # Content types a browser could run as a document in this page's origin; such files
 # are sent as bytes to save.
 _ACTIVE_TYPE = re.compile(r"html|xml|javascript|ecmascript|svg|pdf", re.IGNORECASE)
@@ -106,8 +103,7 @@ def files_page(request: Request) -> Response:
         if path and entry is None:
             raise NotFoundError(f"path {path} does not exist in {rev}")
         if request.headers.get("hx-target") == "rows" and entry is not None:
-            profile = _recorded_profile(repo, entry)
-            rows = _rows_context(repo, rev, commit_id, path, entry, offset, limit, profile)
+            rows = _rows_context(repo, rev, commit_id, path, entry, offset, limit)
             return site.render(request, "_files_rows.html", rows)
         context: dict[str, Any] = {
             "title": f"{path or '/'} at {rev}",
@@ -250,13 +246,13 @@ def _file_context(
             "utf-8", errors="replace"
         )
     elif table_format(path) is not None:
-        profile = _recorded_profile(repo, entry)
+        profile = repo.stored_profile(path, commit_id)
         context["table"] = {
             "profile": profile,
             "columns": [_column_row(profile, c) for c in profile.columns] if profile else [],
             "stats_target": f"{path}@{rev}",
         }
-        context.update(_rows_context(repo, rev, commit_id, path, entry, offset, limit, profile))
+        context.update(_rows_context(repo, rev, commit_id, path, entry, offset, limit))
     else:
         context["preview"] = _preview(repo, commit_id, path)
     return context
@@ -285,18 +281,6 @@ def _preview(repo: Repo, commit_id: str, path: str) -> Preview:
     except UnicodeDecodeError:
         return Preview(None, truncated, binary=True)
     return Preview(text, truncated, binary=False)
-
-
-def _recorded_profile(repo: Repo, entry: TreeEntry) -> Profile | None:
-    """The profile stored for the content, if any. Never made here: a page only reads,
-    and ``repo.profile`` records what it makes."""
-    profile_id = repo.records.profiles_of([entry.id]).get(entry.id) or entry.profile
-    if profile_id is None:
-        return None
-    try:
-        return read_profile(repo.objects, profile_id)
-    except MlvError:
-        return None
 
 
 def _column_row(profile: Profile, column: Any) -> dict[str, str]:
@@ -359,7 +343,6 @@ def _rows_context(
     entry: TreeEntry,
     offset: int,
     limit: int,
-    profile: Profile | None,
 ) -> dict[str, Any]:
     """What ``_files_rows.html`` shows: a page of rows, or why there is none."""
     import pyarrow as pa
@@ -368,7 +351,8 @@ def _rows_context(
         raise InvalidArgumentError(f"{path} is not a table: it has no rows to page")
     base = files_url(rev, path)
     try:
-        page = _read_rows(repo, commit_id, path, offset, limit, profile)
+        found = repo.table_rows(path, commit_id, offset=offset, limit=limit)
+        page = _page_of(found.table, offset, limit, found.total)
     except (pa.ArrowException, OSError, ValueError) as exc:
         return {"page": None, "rows_error": f"the rows cannot be read: {exc}", "base": base}
     except MlvError as exc:
@@ -378,79 +362,6 @@ def _rows_context(
             f"offset {offset} is past the last row: the table has {page.total:,}"
         )
     return {"page": page, "rows_error": None, "base": base}
-
-
-def _read_rows(
-    repo: Repo, commit_id: str, path: str, offset: int, limit: int, profile: Profile | None
-) -> RowPage:
-    if table_format(path) == PARQUET:
-        total, table = _parquet_rows(repo, commit_id, path, offset, limit)
-    else:
-        known = profile.rows if profile is not None else None
-        total, table = _queried_rows(repo, commit_id, path, offset, limit, known)
-    return _page_of(table, offset, limit, total)
-
-
-def _parquet_rows(
-    repo: Repo, commit_id: str, path: str, offset: int, limit: int
-) -> tuple[int, pa.Table]:
-    """The rows of a page, read from the row groups that hold them alone: the footer,
-    then those groups' column chunks are all that is read from the store."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with repo.open(path, commit_id) as source:
-        parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-        meta = parquet.metadata
-        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        groups, skip = covering_groups(sizes, offset, limit)
-        batches: list[pa.RecordBatch] = []
-        wanted = limit
-        if groups:
-            for batch in parquet.iter_batches(batch_size=limit, row_groups=groups):
-                if skip >= batch.num_rows:
-                    skip -= batch.num_rows
-                    continue
-                piece = batch.slice(skip, wanted)
-                skip = 0
-                batches.append(piece)
-                wanted -= piece.num_rows
-                if wanted == 0:
-                    break
-        return meta.num_rows, pa.Table.from_batches(batches, schema=parquet.schema_arrow)
-
-
-def covering_groups(sizes: list[int], offset: int, limit: int) -> tuple[list[int], int]:
-    """The row groups (by their row counts ``sizes``) that hold rows ``offset`` to
-    ``offset + limit``, and how many rows of the first to skip."""
-    groups: list[int] = []
-    start = skip = 0
-    for index, size in enumerate(sizes):
-        end = start + size
-        if end > offset and start < offset + limit:
-            if not groups:
-                skip = offset - start
-            groups.append(index)
-        start = end
-    return groups, skip
-
-
-def _queried_rows(
-    repo: Repo, commit_id: str, path: str, offset: int, limit: int, known_rows: int | None
-) -> tuple[int, pa.Table]:
-    """A page of a CSV, TSV, Arrow or JSON Lines table, by DuckDB over the stored file:
-    it streams the file up to the page's last row, and no further."""
-    source = f"mlv({_sql_text(path)}, {_sql_text(commit_id)})"
-    with repo.open_query(f"SELECT * FROM {source} LIMIT {limit} OFFSET {offset}") as run:
-        table = run.read_all()
-    if known_rows is None:
-        with repo.open_query(f"SELECT count(*) AS n FROM {source}") as run:
-            known_rows = int(run.read_all().column("n")[0].as_py())
-    return known_rows, table
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _page_of(table: pa.Table, offset: int, limit: int, total: int) -> RowPage:
