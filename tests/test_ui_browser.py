@@ -114,12 +114,14 @@ def _save(tab: Page, folder: Path, name: str, *, publish: bool = False) -> None:
 
 @pytest.fixture
 def page(browser: BrowserContext, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
-    """A new tab; the page it ends on is saved as a screenshot, and a script error on
-    any page it opened fails the test."""
+    """A new tab; the page it ends on is saved as a screenshot, and a script error or a
+    console error (a refused load, a Content-Security-Policy violation) on any page it
+    opened fails the test."""
     tab = browser.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield tab
     _save(tab, tmp_path, request.node.name.removeprefix("test_"))
     tab.close()

@@ -317,3 +317,73 @@ def test_the_guard_is_built_from_the_address() -> None:
     assert guard.refusal("POST", {"host": "127.0.0.1:1234", "x-mlv-token": "t"}) is None
     assert guard.refusal("POST", {"host": "127.0.0.1:1234"}) is not None
     assert guard.refusal("GET", {"host": "127.0.0.1"}) is not None
+
+
+def test_every_answer_forbids_framing_and_foreign_scripts(demo_repo: Path) -> None:
+    web = client(demo_repo)
+    answers = [
+        web.get("/history"),
+        web.get("/static/mlv.css"),
+        web.get("/commit/no-such"),
+        web.get("/history", headers={"host": "evil.example:8765"}),
+        client(demo_repo, token=None).post("/history"),
+    ]
+    for answer in answers:
+        assert answer.headers["x-frame-options"] == "DENY", answer.url
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+    # No page needs a script of its own inline: the policy would refuse it.
+    for template in (Path(app_module.__file__).parent / "templates").glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), template.name
+        assert not re.search(r"\son[a-z]+=", text), template.name
+
+
+def test_on_every_address_the_numeric_address_is_answered(demo_repo: Path) -> None:
+    guard = Guard(served_hosts("0.0.0.0", 8765), "t", everywhere=True)
+    assert guard.refusal("GET", {"host": "192.0.2.2:8765"}, ("192.0.2.2", 8765)) is None
+    assert guard.refusal("GET", {"host": "[fd00::2]:8765"}, ("fd00::2", 8765)) is None
+    # A name is never taken from the connection: rebinding sends the attacker's name.
+    assert guard.refusal("GET", {"host": "evil.example:8765"}, ("192.0.2.2", 8765))
+    assert guard.refusal("GET", {"host": "192.0.2.3:8765"}, ("192.0.2.2", 8765))
+
+
+def test_a_form_over_the_limit_is_refused_before_it_is_read(
+    demo_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.responses import PlainTextResponse
+
+    from mlv.ui.site import MAX_FORM_BYTES, form_of
+
+    async def echo(request: Any) -> Any:
+        fields = await form_of(request)
+        return PlainTextResponse(",".join(sorted(fields)))
+
+    real = app_module._page_modules
+
+    class Echo:
+        routes: ClassVar[list[Route]] = [Route("/echo", echo, methods=["POST"])]
+
+    monkeypatch.setattr(app_module, "_page_modules", lambda: [*real(), Echo])
+    web = client(demo_repo)
+    assert web.post("/echo", data={"a": "1", "b": "2"}).text == "a,b"
+    big = web.post("/echo", content=b"a=" + b"x" * MAX_FORM_BYTES)
+    assert big.status_code == 400 and "over the limit" in big.text
+    announced = web.post("/echo", content=b"a=1", headers={"content-length": str(1 << 40)})
+    assert announced.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "out of range"),
+        (["--port", "-1"], "out of range"),
+        (["--host", ""], "--host is empty"),
+    ],
+)
+def test_bad_addresses_are_one_clear_line(
+    demo_repo: Path, run_mlv: RunMlv, args: list[str], message: str
+) -> None:
+    done = run_mlv(demo_repo, "ui", *args, expect=2)
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

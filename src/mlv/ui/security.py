@@ -10,7 +10,10 @@ page's requests, with the attacker's name as Host. So:
 - a request that changes something carries a token that only pages this server
   rendered know (another origin cannot read them), in the ``X-MLV-Token`` header,
   which a cross-site form cannot set;
-- in read-only mode no request changes anything.
+- in read-only mode no request changes anything;
+- no page may be framed by another (a click on a hostile page must not land on a
+  button here, token or not), and pages run only the scripts mlv ships
+  (``Content-Security-Policy``), so text from the repository cannot become script.
 """
 
 from __future__ import annotations
@@ -22,11 +25,23 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_HEADER = "x-mlv-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# Sent with every answer. Styles may be inline (the pages set colours in attributes);
+# scripts, frames, forms and fetches stay on this origin.
+POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    (b"content-security-policy", POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 
 def new_token() -> str:
@@ -75,11 +90,19 @@ class Guard:
     hosts: frozenset[str]
     token: str
     read_only: bool = False
+    everywhere: bool = False  # listening on every address (0.0.0.0 or ::)
 
-    def refusal(self, method: str, headers: dict[str, str]) -> tuple[int, str] | None:
-        """Why a request is refused, as (status, message), or None to let it through."""
+    def refusal(
+        self, method: str, headers: dict[str, str], local: tuple[str, int] | None = None
+    ) -> tuple[int, str] | None:
+        """Why a request is refused, as (status, message), or None to let it through.
+
+        ``local`` is the address the request came in on: a server listening on every
+        address answers to each of its addresses written as a number, whatever this
+        machine's name resolves to (a rebinding attack sends a name, never the number).
+        """
         host = headers.get("host", "").lower()
-        if host not in self.hosts:
+        if host not in self.hosts and host != _address_host(local):
             return 421, (
                 f"this server does not answer to the host {host or '(none)'!r}; "
                 "open it by the address 'mlv ui' printed"
@@ -94,8 +117,16 @@ class Guard:
         return None
 
 
+def _address_host(local: tuple[str, int] | None) -> str | None:
+    if local is None:
+        return None
+    address, port = local[0], local[1]
+    return (f"[{address}]" if ":" in address else address).lower() + f":{port}"
+
+
 class GuardMiddleware:
-    """ASGI middleware applying a ``Guard`` to every HTTP request."""
+    """ASGI middleware applying a ``Guard`` to every HTTP request, and the security
+    headers to every answer."""
 
     def __init__(self, app: ASGIApp, guard: Guard) -> None:
         self.app = app
@@ -106,11 +137,18 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self.guard.refusal(scope["method"], headers)
+        local = self.guard_local(scope)
+        refusal = self.guard.refusal(scope["method"], headers, local)
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
         if refusal is not None:
-            status, message = refusal
-            body = message.encode()
-            await send(
+            status, text = refusal
+            body = text.encode()
+            await send_secured(
                 {
                     "type": "http.response.start",
                     "status": status,
@@ -120,6 +158,13 @@ class GuardMiddleware:
                     ],
                 }
             )
-            await send({"type": "http.response.body", "body": body})
+            await send_secured({"type": "http.response.body", "body": body})
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, send_secured)
+
+    def guard_local(self, scope: Scope) -> tuple[str, int] | None:
+        """The address the request came in on, when the server listens on every one."""
+        server = scope.get("server")
+        if not self.guard.everywhere or not server or server[1] is None:
+            return None
+        return (str(server[0]), int(server[1]))

@@ -26,10 +26,21 @@ class Served:
     port: int
     read_only: bool
     exposed: bool  # listening on more than this machine
+    everywhere: bool = False  # on every address: other machines use this one's address
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``; port 0 takes a free one."""
+    """A listening socket on ``host:port``; port 0 takes a free one.
+
+    Raises:
+        InvalidArgumentError: no such address here, the port is out of range or taken.
+    """
+    if not 0 <= port <= 65535:
+        raise InvalidArgumentError(f"port {port} is out of range: give 1 to 65535, or 0")
+    if not host:
+        raise InvalidArgumentError(
+            "--host is empty: give an address, e.g. 127.0.0.1, or 0.0.0.0 for every one"
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,14 +82,19 @@ def serve(
 
     from mlv.ui.app import create_app
 
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 address as URLs write it
     sock = bind(host, port)
     port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
         shown_host = "127.0.0.1"
-    guard = Guard(served_hosts(host, port), new_token(), read_only)
+    everywhere = host in ("0.0.0.0", "::")
+    guard = Guard(served_hosts(host, port), new_token(), read_only, everywhere)
     app = create_app(root, guard)
-    served = Served(f"http://{shown_host}:{port}/", host, port, read_only, not is_loopback(host))
+    served = Served(
+        f"http://{shown_host}:{port}/", host, port, read_only, not is_loopback(host), everywhere
+    )
     if on_ready is not None:
         on_ready(served)
     threading.Thread(target=_warm, args=(root,), name="mlv-ui-warm", daemon=True).start()
@@ -90,3 +106,8 @@ def serve(
         server.run(sockets=[sock])
     finally:
         sock.close()
+        # Commands started from the pages run in their own process groups, out of
+        # reach of the terminal's Ctrl-C: they end with the server.
+        runner = getattr(app.state, "jobs", None)
+        if runner is not None:
+            runner.stop_all()

@@ -107,10 +107,20 @@ def site_of(request: Request) -> Site:
 
 
 async def form_of(request: Request) -> dict[str, str]:
-    """A url-encoded form body as its last value per field (htmx posts these)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise InvalidArgumentError(f"a form of {len(body)} bytes is over the limit of 1 MiB")
+    """A url-encoded form body as its last value per field (htmx posts these).
+
+    Read up to ``MAX_FORM_BYTES`` and no further: a body announced or sent larger is
+    refused before it is held in memory.
+    """
+    too_big = InvalidArgumentError(f"a form over {MAX_FORM_BYTES} bytes is over the limit of 1 MiB")
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > MAX_FORM_BYTES:
+        raise too_big
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > MAX_FORM_BYTES:
+            raise too_big
     fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     return {name: values[-1] for name, values in fields.items()}
 

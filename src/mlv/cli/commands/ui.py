@@ -46,6 +46,10 @@ def ui(
             )
         mode = " (read-only)" if served.read_only else ""
         sys.stdout.write(f"mlv ui: serving {root} at {served.url}{mode}\n")
+        if served.everywhere:
+            sys.stdout.write(
+                f"Other machines open http://ADDRESS:{served.port}/ with this machine's address.\n"
+            )
         sys.stdout.write("Press Ctrl-C to stop.\n")
         sys.stdout.flush()
 
