@@ -345,3 +345,70 @@ def test_a_broken_pipeline_file_is_shown_not_crashed_on(repo_path: Path) -> None
     page = client(repo_path).get("/pipeline")
     assert page.status_code == 200
     assert "stages form a cycle: a -&gt; b -&gt; a" in page.text
+
+
+FOREVER_PIPELINE = """\
+stages:
+  forever:
+    cmd: echo started && sleep 300 && echo never > out.txt
+    outs:
+      - out.txt
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _sleepers(root: Path) -> list[int]:
+    """Processes whose command line is the stage's sleep, started in ``root``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cmdline[:2] == [b"sleep", b"300"] and cwd == str(root):
+            found.append(int(proc.name))
+    return found
+
+
+def test_stop_ends_the_command_and_all_it_started(repo_path: Path) -> None:
+    (repo_path / "mlv.yaml").write_text(FOREVER_PIPELINE)
+    web = client(repo_path)
+    job = job_id(web.post("/pipeline/run", data={"stage": "forever"}).text)
+    deadline = time.monotonic() + 60
+    while not _sleepers(repo_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (sleeper,) = _sleepers(repo_path)
+    assert "Stop</button>" in web.get(f"/jobs/{job}/log", headers=HTMX).text
+    stopped = web.post(f"/jobs/{job}/stop")
+    assert stopped.status_code == 200 and "stopped" in stopped.text
+    log, last = follow_log(web, job, timeout=30)
+    assert 'data-state="stopped"' in last and "stopped from the page" in log
+    assert not _alive(sleeper)
+    assert not (repo_path / "out.txt").exists()
+    # The runner is free again, and no Stop is offered for a job that ended.
+    assert "Stop</button>" not in web.get(f"/jobs/{job}/log", headers=HTMX).text
+    assert web.post("/pipeline/commit", data={"message": "x"}).status_code != 409
+
+
+def test_stopping_every_job_leaves_no_process_behind(repo_path: Path) -> None:
+    (repo_path / "mlv.yaml").write_text(FOREVER_PIPELINE)
+    web = client(repo_path)
+    web.post("/pipeline/run", data={"stage": "forever"})
+    deadline = time.monotonic() + 60
+    while not _sleepers(repo_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (sleeper,) = _sleepers(repo_path)
+    app: Any = web.app
+    app.state.jobs.stop_all(grace=2)  # what the server does when it stops
+    assert not _alive(sleeper)
+    assert app.state.jobs.current is None

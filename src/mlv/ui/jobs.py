@@ -8,9 +8,11 @@ line, and a command that crashes cannot take the server with it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +34,9 @@ MAX_LINES = 5000
 MAX_LINE_CHARS = 4000
 # How long a child waits for another writer's lock before it gives up and says so.
 CHILD_LOCK_TIMEOUT = "10"
+# A stopped command gets Ctrl-C first (mlv cleans up after it), then this long before
+# each harder signal.
+STOP_GRACE_S = 5.0
 
 
 class JobBusyError(Exception):
@@ -59,8 +64,10 @@ class Job:
     ended: float | None = None
     total: int = 0  # lines printed so far, including those no longer kept
     _lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LINES))
+    stopped: bool = False  # asked to stop: the command was interrupted
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _done: threading.Event = field(default_factory=threading.Event)
+    _child: subprocess.Popen[str] | None = None
 
     @property
     def running(self) -> bool:
@@ -90,6 +97,22 @@ class Job:
         """Whether the job finished within ``timeout`` seconds."""
         return self._done.wait(timeout)
 
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Interrupt the command and everything it started, as Ctrl-C would, then
+        terminate and kill what is left after ``grace`` seconds each; no further step
+        runs. Returns when the job has ended."""
+        with self._lock:
+            if not self.running:
+                return
+            self.stopped = True
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            child = self._child  # None between steps: the next one will not start
+            if child is not None:
+                _signal_group(child, sig)
+            if self._done.wait(grace):
+                return
+        self._done.wait()
+
 
 class JobRunner:
     """Runs one job at a time in ``root``; remembers the jobs it ran."""
@@ -117,6 +140,13 @@ class JobRunner:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def stop_all(self, grace: float = STOP_GRACE_S) -> None:
+        """Stop every running job: the server is going away, and so must its commands."""
+        with self._lock:
+            running = [job for job in self._jobs.values() if job.running]
+        for job in running:
+            job.stop(grace)
+
     def start(self, label: str, steps: Sequence[Sequence[str]], stage: str | None = None) -> Job:
         """Start ``steps`` (``mlv`` argument lists, run one after another while each
         succeeds) as a new job; ``JobBusyError`` if one is running."""
@@ -142,6 +172,8 @@ class JobRunner:
         code = 0
         try:
             for step in job.steps:
+                if job.stopped:
+                    break
                 job.add_line("$ mlv " + shlex.join(step))
                 code = self._run_step(job, step)
                 if code != 0:
@@ -150,7 +182,9 @@ class JobRunner:
             job.add_line(f"could not run the command: {exc}")
             code = 127
         finally:
-            job.finish(code)
+            if job.stopped:
+                job.add_line("stopped from the page")
+            job.finish(code or (130 if job.stopped else 0))
 
     def _run_step(self, job: Job, step: Sequence[str]) -> int:
         child = subprocess.Popen(
@@ -163,7 +197,13 @@ class JobRunner:
             text=True,
             encoding="utf-8",
             errors="replace",
+            # Its own process group: Stop, and the server's shutdown, reach the stage's
+            # command and whatever it started, not only mlv.
+            start_new_session=True,
         )
+        job._child = child
+        if job.stopped:  # stopped while it was being started
+            _signal_group(child, signal.SIGINT)
         assert child.stdout is not None
         with child.stdout:
             while True:
@@ -171,7 +211,14 @@ class JobRunner:
                 if not piece:
                     break
                 job.add_line(piece.rstrip("\r\n"))
-        return child.wait()
+        code = child.wait()
+        job._child = None
+        return code
+
+
+def _signal_group(child: subprocess.Popen[str], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
 
 
 def jobs_of(request: Request) -> JobRunner:

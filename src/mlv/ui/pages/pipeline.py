@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
@@ -387,6 +387,13 @@ def job_log(request: Request) -> Response:
     return site.render(request, "_job_log.html", context)
 
 
+def stop_job(request: Request) -> Response:
+    """Stop a running job, as Ctrl-C would; its log poll shows the end."""
+    job = _job(request)
+    job.stop()
+    return PlainTextResponse(f"{job.label} (job {job.id}) stopped", status_code=200)
+
+
 def _job(request: Request) -> Job:
     job = jobs_of(request).get(request.path_params["job_id"])
     if job is None:
@@ -411,4 +418,5 @@ routes = [
     Route("/pipeline/run", run_pipeline, methods=["POST"]),
     Route("/pipeline/commit", commit_pipeline, methods=["POST"]),
     Route("/jobs/{job_id}/log", job_log),
+    Route("/jobs/{job_id}/stop", stop_job, methods=["POST"]),
 ]
