@@ -113,3 +113,10 @@ def test_the_ask_page(demo_repo: Path) -> None:
     assert gone.status_code == 404 and "first commit" in gone.text
     bad = web.get("/ask", params={"q": "x at no-such-rev"})
     assert bad.status_code == 404 and "no-such-rev" in bad.text
+
+
+def test_the_ask_page_keeps_the_path_rules(demo_repo: Path) -> None:
+    web = client(demo_repo)
+    for question in ("../../etc/passwd on 2026-11-24", ".mlv/config.toml at HEAD"):
+        refused = web.get("/ask", params={"q": question})
+        assert refused.status_code == 400, question

@@ -279,3 +279,35 @@ def test_json_edits_give_exactly_the_intended_document(
         st.text(max_size=12),
     )
     _edit_and_check(tmp_path / "params.json", text, doc, data, new_values)
+
+
+@pytest.mark.parametrize(
+    ("text", "like"),
+    [
+        ("1_000", 1),
+        ("7 7", 1),
+        ("0x10", 1),
+        ("nan", 0.5),
+        ("inf", 0.5),
+        ("-inf", 0.5),
+        ("1e999", 0.5),
+        ("1_0.5", 0.5),
+        ("", 0.5),
+    ],
+)
+def test_form_values_are_plain_finite_numbers(text: str, like: float) -> None:
+    from mlv.errors import InvalidArgumentError
+    from mlv.runs.params_edit import parse_like
+
+    with pytest.raises(InvalidArgumentError):
+        parse_like(text, like, "train.lr")
+
+
+def test_form_numbers_as_people_type_them() -> None:
+    from mlv.runs.params_edit import parse_like
+
+    assert parse_like(" 42 ", 1, "k") == 42
+    assert parse_like("-3", 1, "k") == -3
+    assert parse_like("1e-3", 0.5, "k") == 0.001
+    assert parse_like(".5", 0.5, "k") == 0.5
+    assert parse_like("2", 0.5, "k") == 2.0 and isinstance(parse_like("2", 0.5, "k"), float)

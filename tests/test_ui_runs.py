@@ -193,3 +193,36 @@ def test_runs_not_committed_yet_come_first_and_compare(
         head = repo.resolve("HEAD")
         rows = {r.run_id: r for r in repo.runs_table().rows}
     assert all(rows[r].commit_id == head for r in pending)
+
+
+def test_a_run_not_committed_yet_has_its_page_by_prefix(demo_copy: Path, run_mlv: Any) -> None:
+    params = demo_copy / "params.yaml"
+    params.write_text(params.read_text().replace("n_estimators: 150", "n_estimators: 30"))
+    run_mlv(
+        demo_copy,
+        "repro",
+        "train",
+        env={"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+    with Repo(demo_copy) as repo:
+        ((pending, _),) = repo.records.pending()
+    page = client(demo_copy).get(f"/run/{pending[:10]}")
+    assert page.status_code == 200 and pending in page.text and "30" in page.text
+
+
+def test_compare_takes_each_run_once_and_a_bounded_number(
+    demo_repo: Path, demo_runs: dict[str, dict]
+) -> None:
+    from mlv.lineage.run_compare import MAX_COMPARED
+
+    predicts = [r for r, v in demo_runs.items() if v["stage"] == "predict"]
+    web = client(demo_repo)
+    twice = web.get(
+        "/compare", params=[("run", r) for r in predicts * 3] + [("run", predicts[0][:8])]
+    )
+    assert twice.status_code == 200 and "Compare 2 runs" in twice.text
+    same = web.get("/compare", params=[("run", predicts[0]), ("run", predicts[0][:6])])
+    assert same.status_code == 400 and "two or more" in same.text
+    many = [("run", f"{n:08x}") for n in range(MAX_COMPARED + 1)]
+    refused = web.get("/compare", params=many)
+    assert refused.status_code == 400 and "too many" in refused.text

@@ -15,6 +15,9 @@ from mlv.model.runs import Env, Run
 from mlv.repo.protocols import ObjectReader
 
 MIN_RUN_PREFIX = 4
+# Runs one comparison takes: enough for any sweep a person reads, and a bound on the
+# work one request can ask for (each run's plots are read and drawn).
+MAX_COMPARED = 500
 
 
 @dataclass(frozen=True)
@@ -53,28 +56,38 @@ class RunComparison:
 
 
 def pick_runs(rows: Sequence[RunRow], wanted: Sequence[str]) -> list[RunRow]:
-    """The rows of the runs ``wanted`` names (full ids or unique prefixes), in that order.
+    """The rows of the runs ``wanted`` names (full ids or unique prefixes), in that order,
+    each once.
 
     Raises:
-        InvalidArgumentError: fewer than two runs, a prefix too short or ambiguous.
+        InvalidArgumentError: fewer than two runs or more than ``MAX_COMPARED``, a prefix
+            too short or ambiguous.
         NotFoundError: no run has that id.
     """
+    wanted = list(dict.fromkeys(text.strip().lower() for text in wanted))
     if len(wanted) < 2:
         raise InvalidArgumentError("pick two or more runs to compare")
-    picked = []
-    for text in wanted:
-        prefix = text.strip().lower()
+    if len(wanted) > MAX_COMPARED:
+        raise InvalidArgumentError(
+            f"{len(wanted)} runs are too many to compare at once: pick at most {MAX_COMPARED}"
+        )
+    by_id = {row.run_id: row for row in rows}
+    picked: dict[str, RunRow] = {}
+    for prefix in wanted:
         if len(prefix) < MIN_RUN_PREFIX:
             raise InvalidArgumentError(
-                f"run id {text!r} is too short: give at least {MIN_RUN_PREFIX} hex digits"
+                f"run id {prefix!r} is too short: give at least {MIN_RUN_PREFIX} hex digits"
             )
-        matches = [row for row in rows if row.run_id.startswith(prefix)]
+        exact = by_id.get(prefix)
+        matches = [exact] if exact else [r for r in rows if r.run_id.startswith(prefix)]
         if not matches:
-            raise NotFoundError(f"no recorded run {text!r} in any branch or tag")
+            raise NotFoundError(f"no recorded run {prefix!r} in any branch or tag")
         if len(matches) > 1:
-            raise InvalidArgumentError(f"run id {text!r} is ambiguous: give more digits")
-        picked.append(matches[0])
-    return picked
+            raise InvalidArgumentError(f"run id {prefix!r} is ambiguous: give more digits")
+        picked.setdefault(matches[0].run_id, matches[0])
+    if len(picked) < 2:
+        raise InvalidArgumentError("pick two or more runs to compare")
+    return list(picked.values())
 
 
 def compare_runs(

@@ -109,6 +109,10 @@ def set_params(path: Path, changes: Mapping[str, Scalar], *, name: str | None = 
     return edit
 
 
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def parse_like(text: str, like: Scalar, key: str) -> Scalar:
     """``text`` (as typed in a form) read as a value of the type of ``like``.
 
@@ -121,15 +125,17 @@ def parse_like(text: str, like: Scalar, key: str) -> Scalar:
             return lowered == "true"
         raise InvalidArgumentError(f"{key} is true or false, not {text!r}")
     if isinstance(like, int):
-        try:
-            return int(raw, 10)
-        except ValueError:
-            raise InvalidArgumentError(f"{key} is a whole number, not {text!r}") from None
+        # As YAML and JSON write one: no "1_000", no spaces inside.
+        if not _WHOLE.fullmatch(raw):
+            raise InvalidArgumentError(f"{key} is a whole number, not {text!r}")
+        return int(raw, 10)
     if isinstance(like, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise InvalidArgumentError(f"{key} is a number, not {text!r}") from None
+        number = float(raw) if _DECIMAL.fullmatch(raw) else math.nan
+        if not math.isfinite(number):
+            raise InvalidArgumentError(
+                f"{key} is a number (finite, such as 0.01 or 1e-3), not {text!r}"
+            )
+        return number
     if isinstance(like, str):
         return text
     raise InvalidArgumentError(f"{key} holds {_kind(like)}, which cannot be edited here")

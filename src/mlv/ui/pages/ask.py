@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlv.lineage.ask import answer, read_question
-from mlv.ui.site import site_of
+from mlv.ui.site import repo_path, site_of
 
 EXAMPLES = (
     "predictions/ on 2026-11-24",
@@ -27,6 +27,7 @@ def ask(request: Request) -> Response:
         return site.render(request, "ask.html", context)
     with site.repo() as repo:
         question = read_question(text, repo.current_branch(), repo.revisions)
+        repo_path(question.path)  # the path rules every page keeps: no "..", no .mlv
         found = answer(repo.objects, repo.revisions, question)
     context.update(title=f"Ask: {text}", found=found, asked=question)
     return site.render(request, "ask.html", context)

@@ -25,7 +25,7 @@ from mlv.model.objects import KIND_DIR, KIND_FILE, KIND_SYMLINK, TreeEntry
 from mlv.model.tables import Profile
 from mlv.tables.formats import table_format
 from mlv.tables.sketch import K as EXACT_DISTINCT_BELOW
-from mlv.ui.site import NavItem, query_int, repo_path, site_of
+from mlv.ui.site import NavItem, repo_path, site_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -313,14 +313,22 @@ def _stat_text(value: Any) -> str:
 
 def _row_window(request: Request) -> tuple[int, int]:
     """``offset`` and ``limit`` of the rows asked for; out of range is bad input."""
-    wide = 10**18
-    offset = query_int(request, "offset", 0, lowest=-wide, highest=wide)
-    limit = query_int(request, "limit", ROWS_DEFAULT, lowest=-wide, highest=wide)
+    offset = _whole(request, "offset", 0)
+    limit = _whole(request, "limit", ROWS_DEFAULT)
     if offset < 0:
         raise InvalidArgumentError(f"offset must be 0 or more, not {offset}")
     if not 1 <= limit <= ROWS_MAX:
         raise InvalidArgumentError(f"limit must be between 1 and {ROWS_MAX}, not {limit}")
     return offset, limit
+
+
+def _whole(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name, "")
+    if not raw:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw):
+        raise InvalidArgumentError(f"{name} must be a whole number, not {raw[:40]!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)

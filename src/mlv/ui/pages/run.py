@@ -94,7 +94,9 @@ def _resolve_run(repo: Repo, index: HistoryIndex, wanted: str) -> str:
         except MlvError:
             raise NotFoundError(f"no run {wanted} in this repository") from None
         return wanted
-    matches = sorted(r for r in index.run_commit if r.startswith(wanted))
+    # Runs recorded in the working tree and not committed yet are runs too.
+    known = set(index.run_commit) | {run_id for run_id, _ in repo.records.pending()}
+    matches = sorted(r for r in known if r.startswith(wanted))
     if not matches:
         raise NotFoundError(f"no run starts with {wanted} in the history of any branch or tag")
     if len(matches) > 1:
