@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -427,7 +428,14 @@ def test_parse_filter() -> None:
             parse_filter(bad)
     assert Filter("x", ">", "10").matches(9.5) is False
     assert Filter("x", ">", "10").matches(11) is True
-    assert Filter("x", ">", "10").matches("9") is True  # text against text: "9" > "10"
+    # Text is neither above nor below a number: NaN written as "nan" matches no bound.
+    assert Filter("x", ">", "10").matches("9") is False
+    assert Filter("x", ">", "0").matches("nan") is False
+    assert Filter("x", "<", "0").matches("nan") is False
+    assert Filter("x", "=", "nan").matches("nan") is True
+    assert Filter("x", "!=", "0").matches("nan") is True
+    assert Filter("x", ">", "b").matches("c") is True  # text against text
+    assert Filter("x", ">", "0").matches(math.nan) is False
     assert Filter("x", "=", "1").matches(1.0) is True
     assert Filter("x", "=", "true").matches(True) is True
     assert Filter("x", "!=", "1").matches(None) is False
@@ -504,3 +512,24 @@ def test_values_a_run_did_not_record_are_read_from_its_metrics_file(repo_path: P
     assert row.values["metrics.nested.f1"] == 0.6
     assert row.values["duration"] == 61.0
     assert row.values["status"] == "not yet"
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
+    import io
+
+    from mlv.lineage.runs_table import Column, RunRow, RunTable
+
+    columns = [Column("who", "meta"), Column("params.x", "param"), Column("metrics.m", "metric")]
+    rows = [
+        RunRow("r1", "c1", [], {"who": "=2+5", "params.x": "@SUM(1)", "metrics.m": -1.5}),
+        RunRow("r2", "c1", [], {"who": "+cmd", "params.x": "-x", "metrics.m": 2}),
+        RunRow("r3", "c1", [], {"who": "Ada", "params.x": "a=b", "metrics.m": None}),
+    ]
+    out = io.StringIO()
+    RunTable(columns, rows, 3, columns).write_csv(out)
+    assert out.getvalue().splitlines() == [
+        "who,params.x,metrics.m",
+        "'=2+5,'@SUM(1),-1.5",
+        "'+cmd,'-x,2",
+        "Ada,a=b,",
+    ]

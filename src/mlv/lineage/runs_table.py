@@ -40,6 +40,7 @@ _OUTCOMES = (DIFFERENT, CLOSE, EQUIVALENT, IDENTICAL)
 OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "~")
 _FILTER = re.compile(r"\s*(?P<column>[^\s=!<>~]+)\s*(?P<op>==|!=|<=|>=|=|<|>|~)\s*(?P<value>.*)")
 _SHOWN_CHOICES = 8  # known columns named in an error about an unknown one
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ReproductionIndex(Protocol):
@@ -56,7 +57,8 @@ class ReproductionIndex(Protocol):
 
 @dataclass(frozen=True)
 class Filter:
-    """``COLUMN OP VALUE``: compared as numbers when both sides are numbers, else as text.
+    """``COLUMN OP VALUE``: compared as numbers when both sides are numbers, else as text;
+    a number is never above or below text (``metrics.loss < 1`` skips a ``"nan"``).
 
     A run without a value in ``column`` matches no filter on it. ``~`` is "contains",
     ignoring case; on ``run`` and ``commit``, ``=`` and ``!=`` compare an id prefix; on
@@ -83,6 +85,8 @@ class Filter:
         right: Any
         if wanted is not None and _is_number(found):
             left, right = found, wanted
+        elif wanted is not None and self.op not in ("=", "!="):
+            return False  # text (or NaN written as text) is neither above nor below a number
         else:
             left, right = cell_text(found), self.value
         if self.op == "=":
@@ -245,7 +249,12 @@ def _csv_cell(column: str, value: Any) -> str:
         return ""
     if column == "when":
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return cell_text(value)
+    text = cell_text(value)
+    # Text a spreadsheet would run as a formula (a name, a param value: anyone's
+    # input) is written with a leading quote, as OWASP advises; numbers as they are.
+    if not _is_number(value) and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def _is_number(value: Any) -> bool:

@@ -73,7 +73,11 @@ def runs(
         "--json or --csv; 0 for every run).",
     ),
     offset: int = typer.Option(0, "--offset", help="Skip the first N runs (the next page)."),
-    csv: bool = typer.Option(False, "--csv", help="Print the rows as CSV."),
+    csv: bool = typer.Option(
+        False,
+        "--csv",
+        help="Print the rows as CSV (text a spreadsheet would run as a formula gets a leading ').",
+    ),
     json: bool = JSON_OPTION,
 ) -> None:
     """List the recorded runs: when, who, stage, commit, duration, reproduction status,
