@@ -229,7 +229,7 @@ def test_repro_json_reports_every_stage_when_one_fails(tmp_path: Path) -> None:
     ("args", "suggestion"),
     [
         (["reflog"], "'log'"),
-        (["runs"], "'run'"),
+        (["rnus"], "'runs'"),
         (["metrics", "shwo"], "'show'"),
         (["hooks", "instal"], "'install'"),
     ],

@@ -134,7 +134,10 @@ def demo(
     mlv = _command_name()
     echo(f"  cd {root} && {mlv} lineage models/model.pkl && {mlv} history metrics.json")
     echo("Or see all of it in a web browser (runs, history, files, lineage, the pipeline):")
-    echo(f"  cd {root} && {mlv} ui --open")
+    # The pipeline's Run button runs the stages with the `python` on PATH, as `mlv repro`
+    # does: it must be the one with scikit-learn, this installation's.
+    path = "" if mlv == "mlv" else f'PATH="{Path(sys.executable).parent}:$PATH" '
+    echo(f"  cd {root} && {path}{mlv} ui --open")
 
 
 def _command_name() -> str:
