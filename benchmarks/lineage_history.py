@@ -16,44 +16,32 @@ Target: each command answers in under a second.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench_support import bench_env, benchmark_repo, mlv_exe, write_artifact
 
 RAW_EVERY = 10
 TARGET_S = 1.0
 
 
-def _mlv_exe() -> str:
-    beside = Path(sys.executable).with_name("mlv")
-    return str(beside) if beside.exists() else (shutil.which("mlv") or "mlv")
-
-
 def build(root: Path, commits: int) -> None:
     """A repository at ``root`` with ``commits`` commits of the pipeline described above."""
     from mlv import Repo
-    from mlv.core.hashing import hash_bytes
     from mlv.model.objects import Person
-    from mlv.model.runs import ARTIFACT_FILE, Artifact, Env, ParamsUse, Run
+    from mlv.model.runs import Artifact, ParamsUse, Run
     from mlv.store.pack import KIND_META
 
     author = Person("Bench Mark", "bench@example.com")
     start = datetime(2025, 1, 1, tzinfo=UTC)
     repo = Repo.init(root)
-    env = Env("3.11.0", "CPython", "Linux", "x86_64", {"numpy": "2.0"}, {})
-    env_id = repo.store.put_meta(env.to_bytes(), KIND_META)
+    env_id = bench_env(repo)
 
     def write(path: str, text: str) -> Artifact:
-        data = text.encode()
-        full = root / path
-        full.parent.mkdir(parents=True, exist_ok=True)
-        full.write_bytes(data)
-        return Artifact(hash_bytes(data), ARTIFACT_FILE, len(data))
+        return write_artifact(root, path, text)
 
     def record(
         when: datetime,
@@ -136,18 +124,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the repository here (reused if built)")
     args = parser.parse_args()
 
-    scratch = None
-    if args.workdir is None:
-        scratch = Path(tempfile.mkdtemp(prefix="mlv-lineage-"))
-        root = scratch / "repo"
-    else:
-        root = args.workdir
-    try:
-        if not (root / ".mlv").exists():
-            began = time.perf_counter()
-            build(root, args.commits)
-            print(f"built {args.commits} commits in {time.perf_counter() - began:.1f} s")
-        exe = _mlv_exe()
+    with benchmark_repo(args.workdir, "mlv-lineage-", build, args.commits) as root:
+        exe = mlv_exe()
         old = f"HEAD~{min(args.commits - 1, args.commits // 2)}"
         cases = [
             ("lineage model (upstream)", ["lineage", "models/model.pkl"]),
@@ -174,9 +152,6 @@ def main() -> None:
             print(f"{label:42} {seconds * 1000:7.0f} ms   ({lines} lines of output)")
         verdict = "met" if worst < TARGET_S else "NOT met"
         print(f"target: every command under {TARGET_S:.0f} s: {verdict} (slowest {worst:.2f} s)")
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import argparse
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench_support import bench_env, benchmark_repo, mlv_exe, write_artifact
 
 RUNS_PER_COMMIT = 10
 REPRODUCE_EVERY = 10
@@ -35,32 +35,21 @@ BRANCH_COMMITS = 100
 TARGET_S = 0.5
 
 
-def _mlv_exe() -> str:
-    beside = Path(sys.executable).with_name("mlv")
-    return str(beside) if beside.exists() else (shutil.which("mlv") or "mlv")
-
-
 def build(root: Path, commits: int) -> None:
     """A repository at ``root`` with ``commits`` commits of the sweep described above."""
     from mlv import Repo
-    from mlv.core.hashing import hash_bytes
     from mlv.model.objects import Person
-    from mlv.model.runs import ARTIFACT_FILE, Artifact, Env, ParamsUse, Reproduction, Run
+    from mlv.model.runs import Artifact, ParamsUse, Reproduction, Run
     from mlv.repo.notes import add_reproduction
     from mlv.store.pack import KIND_META
 
     author = Person("Bench Mark", "bench@example.com")
     start = datetime(2025, 1, 1, tzinfo=UTC)
     repo = Repo.init(root)
-    env = Env("3.11.0", "CPython", "Linux", "x86_64", {"numpy": "2.0"}, {})
-    env_id = repo.store.put_meta(env.to_bytes(), KIND_META)
+    env_id = bench_env(repo)
 
     def write(path: str, text: str) -> Artifact:
-        data = text.encode()
-        full = root / path
-        full.parent.mkdir(parents=True, exist_ok=True)
-        full.write_bytes(data)
-        return Artifact(hash_bytes(data), ARTIFACT_FILE, len(data))
+        return write_artifact(root, path, text)
 
     data = write("data/train.csv", "x,y\n" + "1,2\n" * 50)
     code = write("src/train.py", "import sklearn  # train\n")
@@ -225,17 +214,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the library call")
     args = parser.parse_args()
 
-    scratch = None
-    if args.workdir is None:
-        scratch = Path(tempfile.mkdtemp(prefix="mlv-runs-"))
-        root = scratch / "repo"
-    else:
-        root = args.workdir
-    try:
-        if not (root / ".mlv").exists():
-            began = time.perf_counter()
-            build(root, args.commits)
-            print(f"built {args.commits} commits in {time.perf_counter() - began:.1f} s")
+    with benchmark_repo(args.workdir, "mlv-runs-", build, args.commits) as root:
         if args.profile:
             profile(root)
             return
@@ -257,7 +236,7 @@ def main() -> None:
             print(f"library  {label:41} {_ms(wall)} {_ms(cpu)}   ({shown} of {total} rows)")
         wall, cpu, _, _ = library_first_page(root, args.reps, warm=True)
         print(f"library  {'first page, warm (a later request)':41} {_ms(wall)} {_ms(cpu)}")
-        exe = _mlv_exe()
+        exe = mlv_exe()
         cli_cases = [
             ("mlv --version (start-up)", ["--version"]),
             ("mlv runs", ["runs"]),
@@ -274,9 +253,6 @@ def main() -> None:
             print(f"process  {label:41} {_ms(wall)} {_ms(cpu)}   ({lines} lines of output)")
         verdict = "met" if worst < TARGET_S else "NOT met"
         print(f"target: first page under {TARGET_S} s (wall): {verdict} (slowest {worst:.2f} s)")
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,14 @@ import argparse
 import http.client
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from lineage_history import _mlv_exe, build
+from bench_support import benchmark_repo, mlv_exe
+from lineage_history import build
 
 TARGETS = {"runs": 0.3, "lineage": 1.0}
 
@@ -54,7 +51,7 @@ def start(root: Path) -> tuple[subprocess.Popen[str], str, int, float]:
     starting the process to the first page answered."""
     began = time.perf_counter()
     process = subprocess.Popen(
-        [_mlv_exe(), "ui", "--port", "0"],
+        [mlv_exe(), "ui", "--port", "0"],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,
@@ -85,17 +82,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the repository here (reused if built)")
     args = parser.parse_args()
 
-    scratch = None
-    if args.workdir is None:
-        scratch = Path(tempfile.mkdtemp(prefix="mlv-ui-"))
-        root = scratch / "repo"
-    else:
-        root = args.workdir
-    try:
-        if not (root / ".mlv").exists():
-            began = time.perf_counter()
-            build(root, args.commits)
-            print(f"built {args.commits} commits in {time.perf_counter() - began:.1f} s")
+    with benchmark_repo(args.workdir, "mlv-ui-", build, args.commits) as root:
         startups, at_once = [], []
         for _ in range(3):
             process, host, port, seconds = start(root)
@@ -143,9 +130,6 @@ def main() -> None:
             print("all targets met" if all(verdicts) else "some target NOT met")
         finally:
             stop(process)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

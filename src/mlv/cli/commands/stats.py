@@ -111,14 +111,9 @@ def show_columns(profile: Profile) -> None:
 
 
 def _value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = str(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    from mlv.tables.statistic_text import statistic_text
+
+    return statistic_text(value, 40)
 
 
 def _cell(text: str) -> str:

@@ -25,6 +25,7 @@ from mlv.model.objects import KIND_DIR, KIND_FILE, KIND_SYMLINK, TreeEntry
 from mlv.model.tables import Profile
 from mlv.tables.formats import table_format
 from mlv.tables.sketch import K as EXACT_DISTINCT_BELOW
+from mlv.tables.statistic_text import statistic_text
 from mlv.ui.site import NavItem, repo_path, site_of
 
 if TYPE_CHECKING:
@@ -299,13 +300,7 @@ def _column_row(profile: Profile, column: Any) -> dict[str, str]:
 
 
 def _stat_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return _cut(str(value))
+    return statistic_text(value, CELL_CHARS)
 
 
 # -- rows ------------------------------------------------------------------------------
