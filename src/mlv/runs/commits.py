@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterable, Mapping
 
 from mlv.core.paths import overlaps
@@ -19,24 +20,47 @@ def effective_runs(objects: ObjectReader, commit_id: str) -> dict[str, Run]:
     change since were produced by runs that earlier commits carry. A run counts
     when every output it wrote is still in the commit's tree with the same id,
     and no newer run wrote the same path.
+
+    Every run of the history is looked at, so each is first read for its outputs
+    alone (its JSON): only the runs that count are made into ``Run`` objects, which
+    checks them whole and costs several times more.
     """
     tree = objects.read_commit(commit_id).tree
+    ids_at: dict[str, str | None] = {}
+
+    def id_at(path: str) -> str | None:
+        if path not in ids_at:
+            ids_at[path] = _id_at(objects, tree, path)
+        return ids_at[path]
+
     found: dict[str, Run] = {}
     claimed: set[str] = set()
     for current in topo_order(reachable(objects.read_commit, [commit_id])):
         for run_id in objects.read_commit(current).runs:
             if run_id in found:
                 continue
+            outs = _outputs_of(objects, run_id)
+            if outs is None or any(p in claimed for p in outs):
+                continue
+            if not all(id_at(p) == out_id for p, out_id in outs.items()):
+                continue
             try:
                 run = objects.read_run(run_id)
             except MlvError:
-                continue  # a missing run object is fsck's to report, not a reason to stop
-            if any(p in claimed for p in run.outs):
-                continue
-            if all(_id_at(objects, tree, p) == a.id for p, a in run.outs.items()):
-                found[run_id] = run
-                claimed.update(run.outs)
+                continue  # a missing or damaged run object is fsck's to report
+            found[run_id] = run
+            claimed.update(run.outs)
     return found
+
+
+def _outputs_of(objects: ObjectReader, run_id: str) -> dict[str, str] | None:
+    """A run's outputs as path -> id, read from its JSON; None when it cannot be read
+    (``read_run`` would refuse it too)."""
+    try:
+        outs = json.loads(objects.get(run_id))["outs"]
+        return {str(path): str(artifact["id"]) for path, artifact in outs.items()}
+    except (MlvError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _id_at(objects: ObjectReader, tree: str, path: str) -> str | None:
