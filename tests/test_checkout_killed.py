@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -86,10 +87,16 @@ def test_a_killed_restore_leaves_only_whole_files_and_is_finished_by_running_it_
 ) -> None:
     root, files = committed
     rng = random.Random(11)
+    # Kills land within the time a whole restore takes on this machine, however fast.
+    delete(root, files)
+    began = time.monotonic()
+    ok(mlv(root, "checkout", "HEAD", "--", "data"))
+    whole = time.monotonic() - began
     kills = 0
     for _ in range(TRIES):
         delete(root, files)
-        kills += killed_after([MLV, "checkout", "HEAD", "--", "data"], root, rng.uniform(0.1, 1.0))
+        delay = whole * rng.uniform(0.1, 0.8)
+        kills += killed_after([MLV, "checkout", "HEAD", "--", "data"], root, delay)
         # What is visible is committed content, whole.
         visible = {rel: data for rel, data in on_disk(root).items() if rel.startswith("data/")}
         assert all(files[rel] == data for rel, data in visible.items())

@@ -341,3 +341,22 @@ def test_edit_a_parameter_run_watch_the_log_and_commit(
     p.locator(".commit-made a").first.click()
     p.wait_for_url(re.compile(r"/commit/"))
     assert "Fewer trees: 60" in p.locator("h1").inner_text()
+
+
+def test_what_made_the_predictions_and_how_they_scored_in_one_click(
+    live: LiveUi, page: Page, snap: Callable[[str], None]
+) -> None:
+    p = page
+    p.goto(live.url + "/")
+    p.wait_for_url(re.compile(r"/runs$"))
+    newest_predict = p.locator("table.runs tbody tr", has_text="predict").first
+    newest_predict.locator("td.id a").first.click()  # the run's id
+    p.wait_for_url(re.compile(r"/run/[0-9a-f]{64}$"))
+    made = p.locator("table.upstream").inner_text()
+    assert "train.n_estimators = 150" in made and "features" in made
+    against = p.locator("table.against").inner_text()
+    assert "accuracy" in against and "+" in against
+    snap("run")
+    p.locator("a", has_text="compare the two").click()
+    p.wait_for_url(re.compile(r"/compare\?run="))
+    p.wait_for_selector("div.plot canvas")

@@ -226,3 +226,31 @@ def test_compare_takes_each_run_once_and_a_bounded_number(
     many = [("run", f"{n:08x}") for n in range(MAX_COMPARED + 1)]
     refused = web.get("/compare", params=many)
     assert refused.status_code == 400 and "too many" in refused.text
+
+
+def test_a_run_page_says_what_made_it_and_how_it_scored_against_the_last(
+    demo_repo: Path,
+) -> None:
+    from mlv.lineage.run_context import against_previous, upstream_runs
+
+    with Repo(demo_repo) as repo:
+        predicts = repo.runs_table(all_refs=True, stage="predict").rows
+        newest, older = predicts
+        made = upstream_runs(repo.objects, newest.commit_id, newest.run_id)
+        head_runs = repo.runs("HEAD")
+    assert [u.run.name for u in made] == ["features", "train"]
+    train = next(u for u in made if u.run.name == "train")
+    assert train.run_id in head_runs and train.params["params.yaml: train.n_estimators"] == 150
+    found = against_previous(predicts, newest.run_id)
+    assert found is not None and found.previous.run_id == older.run_id
+    accuracy = next(m for m in found.metrics if m.name == "accuracy")
+    assert accuracy.values == (newest.values["metrics.accuracy"], older.values["metrics.accuracy"])
+    assert against_previous(predicts, older.run_id) is None  # the first predict run
+
+    page = client(demo_repo).get(f"/run/{newest.run_id}").text
+    assert f"/run/{train.run_id}" in page and "train.n_estimators = 150" in page
+    delta = newest.values["metrics.accuracy"] - older.values["metrics.accuracy"]
+    assert f"{delta:+.6g}" in page
+    assert f"/compare?run={newest.run_id}&amp;run={older.run_id}" in page
+    first = client(demo_repo).get(f"/run/{older.run_id}").text
+    assert "It is the first predict run" in first

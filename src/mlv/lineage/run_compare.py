@@ -103,8 +103,8 @@ def compare_runs(
     envs = [reader(run.env) for run in runs]
     comparison = RunComparison(
         runs=list(rows),
-        params=_by_prefix(rows, PARAMS_PREFIX),
-        metrics=_by_prefix(rows, METRICS_PREFIX),
+        params=compare_values(rows, PARAMS_PREFIX),
+        metrics=compare_values(rows, METRICS_PREFIX),
         inputs=_inputs(runs),
         environment=_environment(envs),
         plots=[],
@@ -113,7 +113,8 @@ def compare_runs(
     return comparison
 
 
-def _by_prefix(rows: Sequence[RunRow], prefix: str) -> list[ComparedRow]:
+def compare_values(rows: Sequence[RunRow], prefix: str) -> list[ComparedRow]:
+    """The values under ``prefix`` (``params.``, ``metrics.``) of each row, side by side."""
     names = sorted({name for row in rows for name in row.values if name.startswith(prefix)})
     return [
         ComparedRow(name.removeprefix(prefix), tuple(row.values.get(name) for row in rows))

@@ -16,6 +16,7 @@ from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
 from mlv.gitcode.describe import code_line
 from mlv.lineage.graph import history_starts
 from mlv.lineage.index import CommitInfo, HistoryIndex
+from mlv.lineage.run_context import against_previous, upstream_runs
 from mlv.model.runs import Env, Reproduction, Run
 from mlv.ui.site import site_of
 
@@ -61,6 +62,8 @@ def run_page(request: Request) -> Response:
                 for name, value in values.items()
             ],
             "reproductions": _reproductions_of(repo, index, run_id, run),
+            "upstream": upstream_runs(repo.objects, commit_id, run_id) if commit_id else [],
+            "against": _against_previous(repo, run_id, run),
         }
     return site.render(request, "run.html", context)
 
@@ -105,6 +108,32 @@ def _resolve_run(repo: Repo, index: HistoryIndex, wanted: str) -> str:
             f"run id {wanted} is ambiguous: {shown}{', …' if len(matches) > 5 else ''}"
         )
     return matches[0]
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    name: str
+    this: Any
+    previous: Any
+    change: str  # "+0.014", "-2", or "" where it cannot be said
+    css: str  # "added" for a rise, "removed" for a fall
+
+
+def _against_previous(repo: Repo, run_id: str, run: Run) -> dict[str, Any] | None:
+    """The run of the same stage before this one (any branch), and the metrics of both."""
+    found = against_previous(repo.runs_table(all_refs=True, stage=run.name).rows, run_id)
+    if found is None:
+        return None
+    changes = []
+    for row in found.metrics:
+        this, previous = row.values
+        change, css = "", ""
+        if isinstance(this, int | float) and isinstance(previous, int | float):
+            delta = this - previous
+            change = f"{delta:+.6g}" if delta else "0"
+            css = "added" if delta > 0 else "removed" if delta < 0 else ""
+        changes.append(MetricChange(row.name, this, previous, change, css))
+    return {"previous": found.previous, "metrics": changes}
 
 
 def _env_of(repo: Repo, run: Run) -> Env | None:
