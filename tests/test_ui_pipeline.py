@@ -412,3 +412,20 @@ def test_stopping_every_job_leaves_no_process_behind(repo_path: Path) -> None:
     app.state.jobs.stop_all(grace=2)  # what the server does when it stops
     assert not _alive(sleeper)
     assert app.state.jobs.current is None
+
+
+def test_commit_takes_an_edited_script_with_the_outputs_it_made(demo_copy: Path) -> None:
+    script = demo_copy / "src" / "train.py"
+    edited = script.read_text().replace('print(f"train:', 'print(f"train (edited):')
+    script.write_text(edited)
+    web = client(demo_copy)
+    job = job_id(web.post("/pipeline/run", data={"stage": "train"}).text)
+    log, last = follow_log(web, job)
+    assert 'data-state="succeeded"' in last and "train (edited):" in log
+    committed = web.post("/pipeline/commit", data={"message": "edited training script"})
+    assert committed.status_code == 200, committed.text
+    with Repo(demo_copy) as repo:
+        assert repo.read_bytes("HEAD", "src/train.py").decode() == edited
+        (train,) = [r for r in repo.show("HEAD").runs if r.run.name == "train"]
+        assert train.recorded_here
+        assert repo.status().clean

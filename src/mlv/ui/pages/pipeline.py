@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from mlv.api import Repo
 from mlv.errors import InvalidArgumentError, MlvError, NotFoundError
 from mlv.pipeline.dag import build_plan
 from mlv.pipeline.repro import FROZEN, UNCHANGED, WOULD_RESTORE, StageOutcome
@@ -334,7 +335,9 @@ def _commit(request: Request, form: dict[str, str]) -> Response:
     _refuse_while_busy(runner)
     with site.repo() as repo:
         before = repo.refs.head().commit
-    steps = [["add", *_committed_paths(site.root, pipeline)], ["commit", "-m", message]]
+        tracked = _tracked_deps(repo, pipeline, before)
+    paths = _committed_paths(site.root, pipeline, tracked)
+    steps = [["add", *paths], ["commit", "-m", message]]
     try:
         job = runner.start("mlv commit", steps)
     except JobBusyError as exc:
@@ -350,9 +353,21 @@ def _commit(request: Request, form: dict[str, str]) -> Response:
     return site.render(request, "_pipeline_commit.html", context, 200 if made else 409)
 
 
-def _committed_paths(root: Path, pipeline: Pipeline) -> list[str]:
-    """The pipeline file, its params files and the outputs there are: what a run made."""
-    paths = [pipeline.file]
+def _tracked_deps(repo: Repo, pipeline: Pipeline, head: str | None) -> list[str]:
+    """The stages' inputs the last commit holds: an edited script is committed with the
+    outputs it made, or the commit would record runs whose code it does not hold. An
+    input mlv does not track (code git keeps) is left to git."""
+    if head is None:
+        return []
+    tree = repo.read_commit(head).tree
+    deps = dict.fromkeys(d for stage in pipeline.stages.values() for d in stage.deps)
+    return [d for d in deps if repo.objects.entry_at(tree, d) is not None]
+
+
+def _committed_paths(root: Path, pipeline: Pipeline, tracked_deps: list[str]) -> list[str]:
+    """The pipeline file, its params files, the outputs there are and the tracked inputs:
+    what a run made and what it was made from."""
+    paths = [pipeline.file, *tracked_deps]
     for stage in pipeline.stages.values():
         paths.extend(stage.params)
         paths.extend(out.path for out in stage.outs)
