@@ -533,3 +533,70 @@ def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
         "'+cmd,'-x,2",
         "Ada,a=b,",
     ]
+
+
+def _private_copy(lab: Lab, tmp_path: Path) -> Path:
+    """The lab copied, its kept rows dropped: a repository whose index holds none yet."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(lab.root, root, symlinks=True)
+    with Repo(root) as repo, repo.records.conn as conn:
+        conn.execute("DELETE FROM run_rows")
+    return root
+
+
+def _fresh_rows(root: Path) -> dict[str, dict]:
+    from mlv.lineage.runs_table import clear_cache
+
+    clear_cache()  # what another process would see: nothing read yet
+    with Repo(root) as repo:
+        return {row.run_id: row.values for row in repo.runs_table(all_refs=True).rows}
+
+
+def _kept(root: Path) -> dict[str, int]:
+    with Repo(root) as repo:
+        return dict(repo.records.conn.execute("SELECT run_id, version FROM run_rows"))
+
+
+def test_rows_are_kept_in_the_index_and_read_back_the_same(lab: Lab, tmp_path: Path) -> None:
+    from mlv.lineage.runs_table import ROW_VERSION
+
+    root = _private_copy(lab, tmp_path)
+    made = _fresh_rows(root)
+    kept = _kept(root)
+    assert set(kept) == set(made) and set(kept.values()) == {ROW_VERSION}
+    assert _fresh_rows(root) == made  # read from the kept rows this time
+    # A damaged row, and a row made another way, are not used: the run is read instead.
+    damaged, other = sorted(kept)[:2]
+    with Repo(root) as repo, repo.records.conn as conn:
+        conn.execute("UPDATE run_rows SET row = 'not json' WHERE run_id = ?", (damaged,))
+        conn.execute(
+            "UPDATE run_rows SET version = ?, row = ? WHERE run_id = ?",
+            (ROW_VERSION + 1, '[{"stage": "forged"}, []]', other),
+        )
+    assert _fresh_rows(root) == made
+    assert _kept(root)[other] == ROW_VERSION  # made again, the current way
+    # `mlv index rebuild` starts the cache empty; the next query fills it again.
+    lab_mlv = Lab(root, lab.home)
+    lab_mlv.mlv("index", "rebuild")
+    assert _kept(root) == {}
+    assert _fresh_rows(root) == made and set(_kept(root)) == set(made)
+
+
+def test_a_busy_index_is_not_waited_for(lab: Lab, tmp_path: Path) -> None:
+    import sqlite3
+
+    root = _private_copy(lab, tmp_path)
+    other = sqlite3.connect(root / ".mlv" / "index.db")
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        began = time.monotonic()
+        made = _fresh_rows(root)
+        assert time.monotonic() - began < 10  # not the index's 60 s busy timeout
+        assert len(made) == 5
+    finally:
+        other.rollback()
+        other.close()
+    assert _kept(root) == {}  # the rows were dropped, not written late
+    assert _fresh_rows(root) == made

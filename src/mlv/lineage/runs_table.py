@@ -44,12 +44,22 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ReproductionIndex(Protocol):
-    """Finds the verified reproductions of a commit, and the runs recorded in the
-    working tree and not committed yet (``repo.records``)."""
+    """Finds the verified reproductions of a commit, the runs recorded in the working
+    tree and not committed yet, and keeps the table's rows between processes
+    (``repo.records``)."""
 
     def reproductions_of(self, commit_id: str) -> list[str]: ...
 
     def pending(self) -> list[tuple[str, dict[str, str]]]: ...
+
+    def run_rows(self, run_ids: Sequence[str], version: int) -> dict[str, str]: ...
+
+    def add_run_rows(self, rows: Iterable[tuple[str, str]], version: int) -> bool: ...
+
+
+# How a run's row is made from the run (``_run_values``): rows kept in index.db by
+# another way of making them are made again. Raise it whenever ``_run_values`` changes.
+ROW_VERSION = 1
 
 
 # -- the query ---------------------------------------------------------------------
@@ -316,8 +326,14 @@ class _History:
     once, from its JSON (a commit and a run are read for a few fields: building typed
     objects for ten thousand runs would cost more than reading them)."""
 
-    def __init__(self, objects: ObjectReader, starts: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        objects: ObjectReader,
+        starts: Mapping[str, str],
+        kept: ReproductionIndex | None = None,
+    ) -> None:
         self.objects = objects
+        self.kept = kept  # where rows are kept between processes (index.db)
         self.commits: dict[str, _CommitFields] = {}
         self.refs_of: dict[str, list[str]] = {}
         self.warnings: list[str] = []
@@ -372,14 +388,48 @@ class _History:
                 if run_id not in carried or at < carried[run_id]:
                     carried[run_id] = at
         unread = [r for r in carried if r not in _run_cache]
-        if len(unread) > 1:
-            self.objects.prefetch(unread)
+        made = self._kept_rows(unread)
+        if len(unread) - len(made) > 1:
+            self.objects.prefetch([r for r in unread if r not in made])
         found = []
         for run_id, (_, commit_id, position) in carried.items():
             run = self._read_run(run_id, commit_id, position)
             if run is not None:
                 found.append(run)
+        self._keep_rows([r for r in unread if r not in made])
         return found
+
+    def _kept_rows(self, run_ids: Sequence[str]) -> set[str]:
+        """Fill the cache from the rows index.db keeps; the ids found there."""
+        if self.kept is None or not run_ids:
+            return set()
+        found = set()
+        for run_id, text in self.kept.run_rows(run_ids, ROW_VERSION).items():
+            try:
+                values, outs = json.loads(text)
+            except (ValueError, TypeError):
+                continue  # a damaged row: read the run instead
+            _remember(_run_cache, run_id, (values, tuple(outs)))
+            found.add(run_id)
+        return found
+
+    def _keep_rows(self, run_ids: Sequence[str]) -> None:
+        """Keep the rows just made from run objects, so that the next process reads them
+        in one query. A row that would not come back the same from JSON is not kept."""
+        if self.kept is None:
+            return
+        rows = []
+        for run_id in run_ids:
+            cached = _run_cache.get(run_id)
+            if cached is None:
+                continue
+            try:
+                text = json.dumps([cached[0], list(cached[1])], allow_nan=False)
+            except (TypeError, ValueError):
+                continue
+            if json.loads(text) == [cached[0], list(cached[1])]:
+                rows.append((run_id, text))
+        self.kept.add_run_rows(rows, ROW_VERSION)
 
     def uncommitted(self, pending: Sequence[str], known: set[str]) -> list[_Found]:
         """The runs recorded in the working tree since the last commit (newest first),
@@ -426,7 +476,7 @@ class _History:
         return found
 
 
-def _run_values(
+def _run_values(  # a change here needs a new ROW_VERSION
     doc: dict[str, Any], read_metrics: Callable[[str, Mapping[str, Any]], dict[str, Any]]
 ) -> dict[str, Any]:
     """A run's meta, param and metric values, from the run's JSON; ``read_metrics`` reads
@@ -527,7 +577,7 @@ def runs_table(
     since = parse_when_option(query.since, day_end=False)
     until = parse_when_option(query.until, day_end=True)
 
-    history = _History(objects, _starts(query, revisions, refs))
+    history = _History(objects, _starts(query, revisions, refs), reproductions)
     latest, warnings = _reproduced(objects, reproductions, history.commits)
     found = history.runs()
     if query.all_refs or query.rev == "HEAD":

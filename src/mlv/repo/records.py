@@ -1,4 +1,5 @@
-"""Bookkeeping in ``index.db``: pending runs, the run cache, reproductions, profiles, code ids.
+"""Bookkeeping in ``index.db``: pending runs, the run cache, reproductions, profiles, code
+ids, and the rows of the runs table.
 
 All are derived: the run, commit, reproduction and profile objects in the store are
 the truth, and these tables only find them quickly.
@@ -10,7 +11,8 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
-from mlv.store.sqlite import select_in
+from mlv.errors import DatabaseAccessError, LockError
+from mlv.store.sqlite import IN_BATCH, select_in
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending_runs (
@@ -36,7 +38,14 @@ CREATE TABLE IF NOT EXISTS code_ids (
     git_sha TEXT PRIMARY KEY,    -- a git blob id from the git index
     content_id TEXT NOT NULL     -- the mlv id of the same file content
 );
+CREATE TABLE IF NOT EXISTS run_rows (
+    run_id TEXT PRIMARY KEY,     -- a run object's id
+    version INTEGER NOT NULL,    -- the way the row was made from the run
+    row TEXT NOT NULL            -- JSON: the run's values and outputs, as the runs table reads them
+);
 """
+# A cache that is written by readers waits for no writer: it is filled another time.
+NO_WAIT_MS = 0
 
 
 class RunRecords:
@@ -143,3 +152,36 @@ class RunRecords:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO code_ids(git_sha, content_id) VALUES (?, ?)", pairs
             )
+
+    # -- rows of the runs table -------------------------------------------------------
+
+    def run_rows(self, run_ids: Sequence[str], version: int) -> dict[str, str]:
+        """The stored row (JSON text) of each run that has one made the ``version`` way."""
+        found: dict[str, str] = {}
+        select = "SELECT run_id, row FROM run_rows WHERE version = ? AND run_id IN"
+        for start in range(0, len(run_ids), IN_BATCH):
+            part = list(run_ids[start : start + IN_BATCH])
+            marks = ",".join("?" * len(part))
+            found.update(self.conn.execute(f"{select} ({marks})", [int(version), *part]))
+        return found
+
+    def add_run_rows(self, rows: Iterable[tuple[str, str]], version: int) -> bool:
+        """Keep (run id, row JSON) pairs; False, and nothing kept, when another process is
+        writing the index (the rows are made again next time: they only save reading)."""
+        pairs = [(run_id, int(version), row) for run_id, row in rows]
+        if not pairs:
+            return True
+        (timeout,) = self.conn.execute("PRAGMA busy_timeout").fetchone()
+        self.conn.execute(f"PRAGMA busy_timeout={NO_WAIT_MS}")
+        try:
+            with self.conn:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO run_rows(run_id, version, row) VALUES (?, ?, ?)",
+                    pairs,
+                )
+        except (sqlite3.OperationalError, LockError, DatabaseAccessError):
+            return False
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
+        return True
+
