@@ -184,4 +184,3 @@ class RunRecords:
         finally:
             self.conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
         return True
-
