@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -442,6 +443,9 @@ def reproduce_scenario(point: str) -> Callable[[Path, RunMlv], None]:
         assert on_chain == (point == "notes.after-ref")
         assert reproductions(root) == 0  # the index lists it only after the ref moved
         fsck_clean(run_mlv, root)
+        # In another second: a reproduction of the same second and duration, with the
+        # same results, is the same object as the killed one, and the chain holds it once.
+        time.sleep(1.1)
         ok(run_mlv, root, "reproduce")
         assert reproductions(root) == 1
         # A rebuild lists what the chain holds: with the killed one, two.
