@@ -208,3 +208,10 @@ def test_the_answer_is_the_newest_first_parent_commit_at_or_before(
             commit_at(chain, tip, moment)  # type: ignore[arg-type]
     else:
         assert commit_at(chain, tip, moment).commit_id == expected  # type: ignore[arg-type]
+
+
+def test_the_unborn_branch_says_it_has_no_commit_yet(repo_path: Path, run_mlv: RunMlv) -> None:
+    for rev in ("main", "main@{yesterday}", "refs/heads/main"):
+        line = one_error_line(run_mlv(repo_path, "log", rev, expect=2))
+        assert "has no commit yet" in line and "mlv commit" in line, rev
+    assert "unknown revision" in one_error_line(run_mlv(repo_path, "log", "other", expect=2))

@@ -226,6 +226,12 @@ def _resolve_base(source: CommitSource, name: str, whole: str) -> str:
                 f"revision {shown(name)} is ambiguous: it starts {len(matches)} commits "
                 f"({starts}); give more characters"
             )
+    head = refs.head()
+    if head.commit is None and name in (head.branch, head.ref):
+        raise NotFoundError(
+            f"branch {shown(head.branch or name)} has no commit yet: make the first commit "
+            "with 'mlv commit'"
+        )
     raise NotFoundError(
         f"unknown revision {shown(whole)}: not a branch, tag, remote-tracking branch or "
         "commit id; see 'mlv log' or 'mlv branch -a'"
