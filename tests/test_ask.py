@@ -120,3 +120,11 @@ def test_the_ask_page_keeps_the_path_rules(demo_repo: Path) -> None:
     for question in ("../../etc/passwd on 2026-11-24", ".mlv/config.toml at HEAD"):
         refused = web.get("/ask", params={"q": question})
         assert refused.status_code == 400, question
+
+
+def test_repo_ask_is_the_page_in_python(demo_repo: Path) -> None:
+    with Repo(demo_repo) as repo:
+        found = repo.ask("metrics.json at baseline")
+        assert found.commit_id == repo.resolve("baseline")
+        assert found.question.command == "mlv lineage metrics.json@baseline"
+        assert [r.name for r in found.runs.values()] == ["predict"]

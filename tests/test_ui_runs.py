@@ -254,3 +254,15 @@ def test_a_run_page_says_what_made_it_and_how_it_scored_against_the_last(
     assert f"/compare?run={newest.run_id}&amp;run={older.run_id}" in page
     first = client(demo_repo).get(f"/run/{older.run_id}").text
     assert "It is the first predict run" in first
+
+
+def test_repo_compare_runs_is_the_page_in_python(
+    demo_repo: Path, demo_runs: dict[str, dict]
+) -> None:
+    predicts = [r for r, v in demo_runs.items() if v["stage"] == "predict"]
+    with Repo(demo_repo) as repo:
+        found = repo.compare_runs([r[:10] for r in predicts])
+    assert [row.run_id for row in found.runs] == predicts
+    assert {m.name for m in found.metrics} == {"accuracy", "f1", "roc_auc"}
+    assert [(p.path, p.name) for p in found.plots] == [("plots/roc.csv", "tpr")]
+    assert len(found.plots[0].lines) == 2

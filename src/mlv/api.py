@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from mlv.ci.report import CiReport
     from mlv.gitcode.pin import SyncResult
     from mlv.githooks import HookState
+    from mlv.lineage.ask import Answer
     from mlv.lineage.graph import Lineage
     from mlv.lineage.history import PathVersion
+    from mlv.lineage.run_compare import RunComparison
     from mlv.lineage.runs_table import Filter, RunQuery, RunTable
     from mlv.lineage.values import Values, ValuesDiff, ValuesTable
     from mlv.model.objects import Person
@@ -438,6 +440,24 @@ class Repo:
             refs=self.refs,
             reproductions=self.records,
         )
+
+    def compare_runs(self, run_ids: Sequence[str]) -> RunComparison:
+        """Two or more runs (ids or unique prefixes) side by side: parameters, metrics,
+        inputs, environment, and the curves of the plots their stages declare."""
+        from mlv.lineage.run_compare import compare_runs, pick_runs
+
+        rows = pick_runs(self.runs_table(all_refs=True).rows, run_ids)
+        return compare_runs(self.objects, rows, self.root)
+
+    def ask(self, question: str) -> Answer:
+        """An everyday question in one line: ``"predictions/ on 2026-11-24"``,
+        ``"metrics.json at v1"``, ``"last tuesday"``. The answer is the commit current
+        then on this branch (``NAME@{WHEN}``), how it was chosen, the path in it, and the
+        runs that wrote it (``mlv.lineage.ask``)."""
+        from mlv.lineage.ask import answer, read_question
+
+        asked = read_question(question, self.current_branch(), self.revisions)
+        return answer(self.objects, self.revisions, asked)
 
     def metrics(self, revs: Sequence[str | None] = (None,)) -> ValuesTable:
         """The metrics of each revision side by side; None is the working tree."""

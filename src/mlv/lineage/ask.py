@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mlv.core.paths import overlaps
+from mlv.core.paths import name_problem, overlaps
 from mlv.core.timeparse import parse_when
 from mlv.errors import InvalidArgumentError, MlvError
 from mlv.model.objects import Commit, TreeEntry
@@ -132,4 +132,11 @@ def _names_commit(source: CommitSource, text: str) -> bool:
 
 
 def _clean(path: str) -> str:
-    return path.strip().strip("'\"").strip("/")
+    """A path as asked, as the repository names it; refused when it could not name
+    anything mlv tracks (``..``, ``.mlv``, NUL, a backslash)."""
+    cleaned = path.strip().strip("'\"").strip("/")
+    for part in cleaned.split("/") if cleaned else ():
+        problem = name_problem(part)
+        if problem is not None:
+            raise InvalidArgumentError(f"cannot ask about {path!r}: {part!r}: {problem}")
+    return cleaned

@@ -8,8 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlv.lineage.ask import answer, read_question
-from mlv.ui.site import repo_path, site_of
+from mlv.ui.site import site_of
 
 EXAMPLES = (
     "predictions/ on 2026-11-24",
@@ -26,10 +25,8 @@ def ask(request: Request) -> Response:
     if not text:
         return site.render(request, "ask.html", context)
     with site.repo() as repo:
-        question = read_question(text, repo.current_branch(), repo.revisions)
-        repo_path(question.path)  # the path rules every page keeps: no "..", no .mlv
-        found = answer(repo.objects, repo.revisions, question)
-    context.update(title=f"Ask: {text}", found=found, asked=question)
+        found = repo.ask(text)
+    context.update(title=f"Ask: {text}", found=found, asked=found.question)
     return site.render(request, "ask.html", context)
 
 

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlv.lineage.run_compare import compare_runs, pick_runs
 from mlv.ui.graphs import PALETTE
 from mlv.ui.site import site_of
 
@@ -26,8 +25,7 @@ def compare(request: Request) -> Response:
     site = site_of(request)
     wanted = [r for r in request.query_params.getlist("run") if r.strip()]
     with site.repo() as repo:
-        rows = pick_runs(repo.runs_table(all_refs=True).rows, wanted)
-        found = compare_runs(repo.objects, rows, repo.root)
+        found = repo.compare_runs(wanted)
     colours = [colour(n) for n in range(len(found.runs))]
     labels = [f"{row.run_id[:8]} {row.values.get('stage', '')}" for row in found.runs]
     plots: list[dict[str, Any]] = []
