@@ -311,3 +311,24 @@ def test_form_numbers_as_people_type_them() -> None:
     assert parse_like("1e-3", 0.5, "k") == 0.001
     assert parse_like(".5", 0.5, "k") == 0.5
     assert parse_like("2", 0.5, "k") == 2.0 and isinstance(parse_like("2", 0.5, "k"), float)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json", ".toml"])
+@pytest.mark.parametrize("text", ["a\x85b", "line\u2028sep", "para\u2029sep", "\x85"])
+def test_values_holding_line_breaks_other_than_newline_stay_on_their_line(
+    tmp_path: Path, suffix: str, text: str
+) -> None:
+    from mlv.runs.params import load_params
+    from mlv.runs.params_edit import set_params
+
+    path = tmp_path / f"params{suffix}"
+    original = {
+        ".yaml": "# kept\ntrain:\n  name: old\n  lr: 0.1\n",
+        ".json": '{\n  "train": {\n    "name": "old",\n    "lr": 0.1\n  }\n}\n',
+        ".toml": '[train]\nname = "old"\nlr = 0.1\n',
+    }[suffix]
+    path.write_text(original, encoding="utf-8")
+    set_params(path, {"train.name": text})
+    assert load_params(path)["train"] == {"name": text, "lr": 0.1}
+    written = path.read_text(encoding="utf-8")
+    assert len(written.splitlines()) == len(original.splitlines())

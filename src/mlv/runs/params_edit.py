@@ -32,6 +32,8 @@ Scalar = bool | int | float | str | None
 _YAML_RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"})
 _YAML_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 # What YAML may hold unescaped (PyYAML's reader refuses the rest).
+# Read as line breaks by YAML 1.1, editors and ``str.splitlines``, though not by JSON.
+_LINE_BREAKS = "\x85\u2028\u2029"
 _YAML_PRINTABLE = re.compile("[\t\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 
 
@@ -267,6 +269,8 @@ def _yaml_scalar(value: Scalar, style: str | None) -> str:
         return str(value)
     if isinstance(value, float):
         return _yaml_float(value)
+    if any(char in _LINE_BREAKS for char in value):
+        return _yaml_double_quoted(value)  # the only style that escapes them
     if style == "'" and "\n" not in value and _YAML_PRINTABLE.fullmatch(value or " "):
         return "'" + value.replace("'", "''") + "'"
     if style is None and _YAML_PLAIN.fullmatch(value) and value.lower() not in _YAML_RESERVED:
@@ -359,7 +363,15 @@ def _json_child(text: str, at: int, part: str, shown: str, key: list[str]) -> in
 def _json_scalar(value: Scalar, shown: str, key: list[str]) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise _cannot(shown, key, "JSON holds no NaN or infinity")
-    return json.dumps(value, ensure_ascii=False)
+    return _escape_breaks(json.dumps(value, ensure_ascii=False))
+
+
+def _escape_breaks(text: str) -> str:
+    """JSON (or TOML) text with the characters that editors and ``str.splitlines`` take
+    for line breaks written as escapes: an edit must stay on its one line."""
+    for char in _LINE_BREAKS:
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 # -- TOML ------------------------------------------------------------------------------
@@ -425,8 +437,7 @@ def _toml_scalar(value: Scalar, shown: str, key: list[str]) -> str:
         if math.isinf(value):
             return "-inf" if value < 0 else "inf"
         return repr(value)
-    text = json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    return text
+    return _escape_breaks(json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f"))
 
 
 _EDITORS: dict[str, Callable[[str, list[str], Scalar, str], str]] = {
