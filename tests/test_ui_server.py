@@ -387,3 +387,40 @@ def test_bad_addresses_are_one_clear_line(
     done = run_mlv(demo_repo, "ui", *args, expect=2)
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_pages_read_consistently_while_the_cli_commits(
+    repo_path: Path, commit_files: Any, run_mlv: RunMlv
+) -> None:
+    import threading
+
+    commit_files(repo_path, {"n.txt": "0\n"}, "change 0")
+    web = client(repo_path)
+    seen: list[int] = []
+    failures: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            page = web.get("/history")
+            if page.status_code != 200:
+                failures.append(f"{page.status_code}: {page.text[:200]}")
+                return
+            found = re.search(r"(\d+) commits?<", page.text)
+            seen.append(int(found.group(1)) if found else -1)
+            if web.get("/commit/HEAD").status_code != 200:
+                failures.append("commit page")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(1, 9):
+            (repo_path / "n.txt").write_text(f"{n}\n")
+            run_mlv(repo_path, "add", "n.txt")
+            run_mlv(repo_path, "commit", "-m", f"change {n}")
+    finally:
+        done.set()
+        reader.join(timeout=60)
+    assert not failures, failures
+    # Each read saw a whole history: one to nine commits, never fewer than before.
+    assert seen and -1 not in seen and seen == sorted(seen) and seen[-1] <= 9

@@ -39,27 +39,31 @@ def effective_runs(objects: ObjectReader, commit_id: str) -> dict[str, Run]:
         for run_id in objects.read_commit(current).runs:
             if run_id in found:
                 continue
-            outs = _outputs_of(objects, run_id)
+            try:
+                data = objects.get(run_id)
+            except MlvError:
+                continue  # a missing run object is fsck's to report
+            outs = _outputs_of(data)
             if outs is None or any(p in claimed for p in outs):
                 continue
             if not all(id_at(p) == out_id for p, out_id in outs.items()):
                 continue
             try:
-                run = objects.read_run(run_id)
+                run = Run.from_bytes(data)
             except MlvError:
-                continue  # a missing or damaged run object is fsck's to report
+                continue  # a damaged run object is fsck's to report
             found[run_id] = run
             claimed.update(run.outs)
     return found
 
 
-def _outputs_of(objects: ObjectReader, run_id: str) -> dict[str, str] | None:
-    """A run's outputs as path -> id, read from its JSON; None when it cannot be read
-    (``read_run`` would refuse it too)."""
+def _outputs_of(data: bytes) -> dict[str, str] | None:
+    """A run's outputs as path -> id, from its JSON; None when they cannot be read
+    (``Run.from_bytes`` would refuse the run too)."""
     try:
-        outs = json.loads(objects.get(run_id))["outs"]
+        outs = json.loads(data)["outs"]
         return {str(path): str(artifact["id"]) for path, artifact in outs.items()}
-    except (MlvError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
