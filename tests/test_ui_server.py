@@ -95,7 +95,18 @@ def test_every_page_carries_the_token_for_htmx(demo_repo: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["../etc/passwd", "a/../../b", ".mlv/config.toml", "/.mlv/objects", "a\\b", "a\x00b", ".."],
+    [
+        "../etc/passwd",
+        "a/../../b",
+        ".mlv/config.toml",
+        "/.mlv/objects",
+        "a\\b",
+        "a\x00b",
+        "..",
+        ".git/config",
+        "sub/.GIT/HEAD",
+        "data/.mlv/x",
+    ],
 )
 def test_repository_paths_from_urls_refuse_escapes(text: str) -> None:
     with pytest.raises(InvalidArgumentError):

@@ -28,6 +28,8 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 
+# Jobs remembered (the finished ones, for their logs); older ones are forgotten.
+KEPT_JOBS = 20
 # Lines kept per job: the newest, so that a long log costs a bounded amount of memory.
 MAX_LINES = 5000
 # Characters per line: a progress bar that never ends its line is cut into pieces.
@@ -56,7 +58,6 @@ class Job:
 
     id: str
     label: str
-    stage: str | None
     steps: tuple[tuple[str, ...], ...]
     state: str = RUNNING
     exit_code: int | None = None
@@ -147,15 +148,18 @@ class JobRunner:
         for job in running:
             job.stop(grace)
 
-    def start(self, label: str, steps: Sequence[Sequence[str]], stage: str | None = None) -> Job:
+    def start(self, label: str, steps: Sequence[Sequence[str]]) -> Job:
         """Start ``steps`` (``mlv`` argument lists, run one after another while each
         succeeds) as a new job; ``JobBusyError`` if one is running."""
         with self._lock:
             running = next((job for job in self._jobs.values() if job.running), None)
             if running is not None:
                 raise JobBusyError(running)
-            job = Job(str(next(self._numbers)), label, stage, tuple(tuple(s) for s in steps))
+            job = Job(str(next(self._numbers)), label, tuple(tuple(s) for s in steps))
             self._jobs[job.id] = job
+            # The newest jobs are kept, a log each: a server up for weeks must not grow.
+            while len(self._jobs) > KEPT_JOBS:
+                del self._jobs[next(iter(self._jobs))]
         threading.Thread(
             target=self._run, args=(job,), name=f"mlv-job-{job.id}", daemon=True
         ).start()

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from mlv.api import Repo
+from mlv.core.paths import RESERVED_NAMES
 from mlv.errors import InvalidArgumentError
 from mlv.lineage.render import size_text, when
 from mlv.ui.security import Guard
@@ -129,17 +130,19 @@ def repo_path(text: str) -> str:
     """A repository path taken from a URL, as the store names it (``a/b.parquet``).
 
     Refuses what could name something outside the repository's content: ``..``,
-    ``.mlv``, NUL, backslashes. The empty string is the root. Content is always
-    read from the store, never from the disk, so a path refused here is refused
-    before anything is looked up.
+    ``.mlv`` and ``.git`` (at any depth: mlv never tracks them), NUL, backslashes. The
+    empty string is the root. Content is always read from the store, never from the
+    disk, so a path refused here is refused before anything is looked up.
     """
     if "\x00" in text or "\\" in text:
         raise InvalidArgumentError(f"not a repository path: {text!r}")
     parts = [part for part in text.strip("/").split("/") if part not in ("", ".")]
     if any(part == ".." for part in parts):
         raise InvalidArgumentError(f"a path may not go up with '..': {text!r}")
-    if parts and parts[0] == ".mlv":
-        raise InvalidArgumentError("the .mlv folder is the store, not content")
+    for part in parts:
+        if part.lower() in RESERVED_NAMES:
+            whose = "the store" if part.lower() == ".mlv" else "git's"
+            raise InvalidArgumentError(f"the {part} folder is {whose}, not content: {text!r}")
     return "/".join(parts)
 
 

@@ -4,6 +4,7 @@ statistics and rows paged on the server), its download, and its history."""
 from __future__ import annotations
 
 import codecs
+import itertools
 import json
 import mimetypes
 import re
@@ -144,6 +145,9 @@ def raw(request: Request) -> Response:
         if entry.kind == KIND_DIR:
             raise InvalidArgumentError(f"{path} is a folder in {rev}; name a file")
         blocks = repo.objects.iter_content(entry.id)
+        # The first block is read before the answer starts: content that is not here
+        # (a partial clone) is a 404, not a 200 that breaks off.
+        first = next(blocks, b"")
     except BaseException:
         held.close()
         raise
@@ -155,7 +159,7 @@ def raw(request: Request) -> Response:
         "Content-Length": str(entry.size),
     }
     return StreamingResponse(
-        _closing(blocks, held),
+        _closing(itertools.chain([first], blocks), held),
         media_type=_download_type(name),
         headers=headers,
         # The repository stays open while the bytes go; closed however the stream ends.

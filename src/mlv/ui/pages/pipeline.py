@@ -9,6 +9,7 @@ Runs and commits are the CLI's, in a child process (``mlv.ui.jobs``).
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,11 +249,14 @@ async def params_save(request: Request) -> Response:
 
 
 def _save(request: Request, form: dict[str, str]) -> Response:
-    _refuse_while_busy(jobs_of(request))
-    stage_name, edits = _planned_edits(request, form)
-    changed = [edit for edit in edits if edit.changed]
-    for edit in changed:
-        write_params_edit(edit)
+    # One save at a time, and none beside a run starting: each checks the file is as
+    # it planned, then writes, and two at once could both pass the check.
+    with _CHANGING:
+        _refuse_while_busy(jobs_of(request))
+        stage_name, edits = _planned_edits(request, form)
+        changed = [edit for edit in edits if edit.changed]
+        for edit in changed:
+            write_params_edit(edit)
     if changed:
         notice = "Saved " + ", ".join(edit.name for edit in changed) + "."
     else:
@@ -312,7 +316,8 @@ def _run(request: Request, form: dict[str, str]) -> Response:
     args = ["repro"] + (["--", stage_name] if stage_name else [])
     label = f"mlv repro {stage_name}".strip()
     try:
-        job = jobs_of(request).start(label, [args], stage=stage_name or None)
+        with _CHANGING:
+            job = jobs_of(request).start(label, [args])
     except JobBusyError as exc:
         raise HTTPException(409, str(exc)) from None
     return site.render(request, "_job.html", {"job": job, "poll_ms": POLL_MS})
@@ -396,9 +401,16 @@ def job_log(request: Request) -> Response:
         "poll_ms": POLL_MS,
     }
     if not job.running:
-        pipeline = _pipeline_or_none(site.root)
-        if pipeline is not None:
-            context.update(_stages_context(request, pipeline), pipeline=pipeline, refresh=True)
+        # The stages shown again, as the run left them; a pipeline file the run (or
+        # someone) broke must not cost the page the log that says what happened.
+        try:
+            pipeline = _pipeline_or_none(site.root)
+            if pipeline is not None:
+                context.update(
+                    _stages_context(request, pipeline), pipeline=pipeline, refresh=True
+                )
+        except MlvError:
+            pass
     return site.render(request, "_job_log.html", context)
 
 
@@ -425,6 +437,9 @@ async def _in_thread(function: Any, *args: Any) -> Response:
     response: Response = await run_in_threadpool(function, *args)
     return response
 
+
+# Held while parameters are written or a job is started (see ``_save``).
+_CHANGING = threading.Lock()
 
 routes = [
     Route("/pipeline", pipeline_page),
