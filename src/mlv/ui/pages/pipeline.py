@@ -406,9 +406,7 @@ def job_log(request: Request) -> Response:
         try:
             pipeline = _pipeline_or_none(site.root)
             if pipeline is not None:
-                context.update(
-                    _stages_context(request, pipeline), pipeline=pipeline, refresh=True
-                )
+                context.update(_stages_context(request, pipeline), pipeline=pipeline, refresh=True)
         except MlvError:
             pass
     return site.render(request, "_job_log.html", context)
